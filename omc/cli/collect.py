@@ -1,0 +1,93 @@
+"""`omc collect` (the scheduler, or one run with --once) and `omc status` (collector health)."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+from rich.table import Table
+
+from omc.cli.context import console, engine, err_console, settings
+from omc.core.events import EventBus
+from omc.ledgers.collectors import registry
+from omc.ledgers.collectors.base import CollectorRunner
+from omc.ledgers.collectors.scheduler import CollectorScheduler
+from omc.ledgers.status import ledger_status
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("collect")
+    def collect(
+        once: str | None = typer.Option(
+            None, "--once", metavar="SOURCE", help="Run one collection of SOURCE and exit."
+        ),
+        sources: str | None = typer.Option(
+            None, help="Comma-separated sources to schedule (default: all)."
+        ),
+    ) -> None:
+        """Collect data: every collector on its interval until Ctrl-C, or one run with --once."""
+        runner = CollectorRunner(engine(), EventBus())
+        if once:
+            try:
+                collector = registry.build(once, settings())
+            except ValueError as exc:
+                err_console.print(f"[red]{exc}[/]")
+                raise typer.Exit(2) from exc
+            try:
+                summary = runner.run(collector)
+            finally:
+                collector.close()
+            colour = {"ok": "green", "partial": "yellow"}.get(summary.status, "red")
+            console.print(
+                f"[{colour}]{summary.collector}: {summary.status}[/] fetched={summary.fetched} "
+                f"inserted={summary.inserted} updated={summary.updated} "
+                f"duplicates={summary.duplicates} quarantined={summary.quarantined}"
+                + (f"\n  error: {summary.error}" if summary.error else "")
+            )
+            raise typer.Exit(0 if summary.status != "failed" else 1)
+        names = [s.strip() for s in sources.split(",")] if sources else sorted(registry.COLLECTORS)
+        scheduler = CollectorScheduler(runner)
+        for name in names:
+            scheduler.add_collector(registry.build(name, settings()))
+        console.print(f"collecting {', '.join(names)} — Ctrl-C to stop")
+        scheduler.start()
+
+    @app.command("status")
+    def status(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+        """Collector health (last success, freshness, errors, quarantine) and ledger row counts."""
+        report = ledger_status(engine(), settings())
+        if as_json:
+            print(json.dumps(report, indent=2, default=str))
+            return
+        table = Table(title="collectors")
+        for column in ("collector", "state", "last success", "age", "interval", "runs 24h",
+                       "error rate", "quarantined", "last error"):
+            table.add_column(column)
+        for row in report["collectors"]:
+            colour = {"fresh": "green", "stale": "yellow"}.get(row["state"], "red")
+            table.add_row(
+                row["collector"],
+                f"[{colour}]{row['state']}[/]",
+                str(row["last_success"] or "never"),
+                "" if row["age_s"] is None else f"{row['age_s']:.0f}s",
+                f"{row['interval_s']:.0f}s",
+                str(row["runs_24h"]),
+                f"{row['error_rate_24h']:.0%}",
+                str(row["quarantined"]),
+                (row["last_error"] or "")[:60],
+            )
+        console.print(table)
+        tables = Table(title="ledgers")
+        for column in ("ledger", "table", "rows", "first", "last"):
+            tables.add_column(column)
+        for row in report["tables"]:
+            tables.add_row(row["ledger"], row["table"], str(row["rows"]), str(row["first"] or ""),
+                           str(row["last"] or ""))
+        console.print(tables)
+        if report["gaps"]:
+            gaps = Table(title="gaps")
+            for column in ("series", "missing", "largest gap", "at"):
+                gaps.add_column(column)
+            for row in report["gaps"]:
+                gaps.add_row(row["series"], str(row["missing"]), row["largest"], str(row["at"]))
+            console.print(gaps)

@@ -1,0 +1,38 @@
+"""What every CLI command shares: settings, the database (migrated on open), the console."""
+
+from __future__ import annotations
+
+import logging
+from functools import lru_cache
+
+from rich.console import Console
+from rich.logging import RichHandler
+from sqlalchemy import Engine
+
+from omc.core.config import Settings, get_settings
+from omc.core.db import make_engine
+from omc.migrations import upgrade
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def settings() -> Settings:
+    return get_settings()
+
+
+def setup_logging() -> None:
+    level = settings().log_level.upper()
+    logging.basicConfig(
+        level=level,
+        format="%(message)s",
+        handlers=[RichHandler(console=err_console, show_path=False, rich_tracebacks=False)],
+    )
+
+
+@lru_cache(maxsize=1)
+def engine() -> Engine:
+    """The configured database, brought up to the latest schema."""
+    db = make_engine(settings().effective_database_url)
+    upgrade(db)
+    return db

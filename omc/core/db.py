@@ -1,0 +1,486 @@
+"""Database: engine creation, the exact column types every ledger uses, and the one upsert helper.
+
+* `ExactDecimal` stores prices and sizes exactly: PostgreSQL `NUMERIC`, SQLite text (SQLite's
+  NUMERIC affinity would silently round to a float).
+* `UTCDateTime` stores aware UTC datetimes: PostgreSQL `timestamptz`, SQLite fixed-width ISO
+  text (lexicographic order == time order) and gives them back aware.
+* `upsert()` is the single write path for every time-series table. Rows are streamed in
+  batches into a staging table (PostgreSQL: `COPY`; SQLite: `executemany`) and merged with
+  `INSERT … SELECT … ON CONFLICT (natural key) DO NOTHING`, optionally after an `UPDATE` of
+  rows whose values changed. It returns exact inserted / updated / unchanged counts, so every
+  write is idempotent and every run can say what it did.
+
+SQLAlchemy's ORM bulk paths cannot report inserted-vs-duplicate counts portably nor use COPY,
+which is why the merge is written here against the DBAPI connection the engine hands out.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import zlib
+from operator import attrgetter, methodcaller
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from sqlalchemy import (
+    DateTime,
+    Dialect,
+    Engine,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    UniqueConstraint,
+    create_engine,
+    event,
+)
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.types import TypeDecorator, TypeEngine
+
+from omc.core.time import ensure_utc
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    """Declarative base shared by every bounded context's tables."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def to_decimal(value: object) -> Decimal:
+    """Exact decimal from a string, int, Decimal or float (floats via their shortest repr)."""
+    if isinstance(value, Decimal):
+        result = value
+    elif isinstance(value, bool):
+        raise ValueError(f"not a number: {value!r}")
+    elif isinstance(value, int):
+        result = Decimal(value)
+    elif isinstance(value, float):
+        result = Decimal(repr(value))
+    elif isinstance(value, str):
+        try:
+            result = Decimal(value.strip())
+        except InvalidOperation as exc:
+            raise ValueError(f"not a decimal number: {value!r}") from exc
+    else:
+        raise ValueError(f"not a number: {value!r}")
+    if not result.is_finite():
+        raise ValueError(f"not a finite number: {value!r}")
+    return result
+
+
+def decimal_text(value: Decimal) -> str:
+    """Plain positional text of a decimal, without exponent or trailing zeros ('0.0000533')."""
+    text = format(value, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text if text not in ("", "-0") else "0"
+
+
+class ExactDecimal(TypeDecorator[Decimal]):
+    """An exact decimal: NUMERIC on PostgreSQL, canonical text on SQLite."""
+
+    impl = Numeric
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(String(64))
+        return dialect.type_descriptor(Numeric(asdecimal=True))
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        number = to_decimal(value)
+        return str(number) if dialect.name == "sqlite" else number
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        if value is None:
+            return None
+        return value if isinstance(value, Decimal) else Decimal(str(value))
+
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """An aware UTC timestamp: timestamptz on PostgreSQL, fixed-width ISO text on SQLite."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(String(32))
+        return dialect.type_descriptor(DateTime(timezone=True))
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if not isinstance(value, datetime):
+            raise ValueError(f"not a datetime: {value!r}")
+        value = ensure_utc(value)
+        return value.isoformat(timespec="microseconds") if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, str):
+            value = datetime.fromisoformat(value)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+
+def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    """Create an engine; SQLite gets WAL mode, a busy timeout and its directory created."""
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            from pathlib import Path
+
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
+        event.listen(engine, "connect", _sqlite_on_connect)
+        return engine
+    return create_engine(url, pool_pre_ping=True, **kwargs)
+
+
+# --------------------------------------------------------------------------------------
+# The upsert helper
+# --------------------------------------------------------------------------------------
+
+
+@dataclass
+class UpsertResult:
+    """What one upsert did: rows newly inserted, rows whose values changed, rows already there."""
+
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.inserted + self.updated + self.unchanged
+
+    def __iadd__(self, other: UpsertResult) -> UpsertResult:
+        self.inserted += other.inserted
+        self.updated += other.updated
+        self.unchanged += other.unchanged
+        return self
+
+
+def natural_key(table: Table) -> tuple[str, ...]:
+    """The natural key of a table: its first unique constraint, else its primary key."""
+    for constraint in table.constraints:
+        if isinstance(constraint, UniqueConstraint):
+            return tuple(column.name for column in constraint.columns)
+    key = tuple(column.name for column in table.primary_key.columns)
+    if not key or any(table.c[name].autoincrement is True for name in key):
+        raise ValueError(f"table {table.name} has no natural key to upsert on")
+    return key
+
+
+def _batches(rows: Iterable[Mapping[str, Any]], size: int) -> Iterator[list[Mapping[str, Any]]]:
+    iterator = iter(rows)
+    while batch := list(itertools.islice(iterator, size)):
+        yield batch
+
+
+class _Plan:
+    """Everything about one upsert that does not depend on the rows: columns, SQL, encoders."""
+
+    def __init__(
+        self,
+        table: Table,
+        dialect: Dialect,
+        columns: Sequence[str],
+        key: Sequence[str],
+        update: Sequence[str],
+    ) -> None:
+        self.table = table
+        self.dialect = dialect
+        self.columns = list(columns)
+        self.key = list(key)
+        self.update = list(update)
+        missing = [k for k in self.key if k not in self.columns]
+        if missing:
+            raise ValueError(f"rows for {table.name} lack key column(s) {missing}")
+        self.defaults: dict[str, Callable[[], Any]] = {}
+        for column in table.columns:
+            if column.name in self.columns or column.default is None:
+                continue
+            default = column.default
+            if getattr(default, "is_callable", False):
+                fn = default.arg  # type: ignore[attr-defined]
+                self.defaults[column.name] = lambda fn=fn: fn(None)
+            elif getattr(default, "is_scalar", False):
+                value = default.arg  # type: ignore[attr-defined]
+                self.defaults[column.name] = lambda value=value: value
+        self.all_columns = self.columns + list(self.defaults)
+        types = [table.c[name].type for name in self.all_columns]
+        self.binders = [_column_encoder(type_, dialect, copy=False) for type_ in types]
+        self.copy_encoders = [_column_encoder(type_, dialect, copy=True) for type_ in types]
+        schema = table.schema
+        self.target = (_quote(schema) + "." if schema else "") + _quote(table.name)
+        digest = zlib.crc32(",".join(self.all_columns).encode())
+        self.stage = _quote(f"stg_{table.name}_{digest:08x}")
+        self.update_sql, self.insert_sql = _merge_sql(self.target, self.stage, self, dialect.name)
+
+    def encode(self, batch: list[Mapping[str, Any]]) -> Any:
+        """Encode a batch for the driver, column by column (C-level `map`s where possible).
+
+        SQLite: a list of parameter tuples. PostgreSQL: the COPY text of the batch.
+        """
+        n = len(batch)
+        encoders = self.copy_encoders if self.dialect.name == "postgresql" else self.binders
+        encoded: list[Iterable[Any]] = [
+            encode([row[name] for row in batch])
+            for encode, name in zip(encoders, self.columns, strict=False)
+        ]
+        for encode, make in zip(encoders[len(self.columns) :], self.defaults.values(), strict=True):
+            encoded.append(itertools.repeat(next(iter(encode([make()]))), n))
+        if self.dialect.name == "postgresql":
+            encoded.append(map(str, range(n)))
+            return "\n".join(map("\t".join, zip(*encoded, strict=False))) + "\n"
+        return list(zip(*encoded, strict=False))
+
+
+ColumnEncoder = Callable[[list[Any]], Iterable[Any]]
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+_ISO_MICRO = methodcaller("isoformat", timespec="microseconds")
+_is_finite = Decimal.is_finite
+
+
+def _column_encoder(type_: TypeEngine[Any], dialect: Dialect, copy: bool) -> ColumnEncoder:
+    """values of one column -> what the driver takes (`copy`: PostgreSQL COPY text fields).
+
+    The common case (all values already of the column's Python type, aware UTC datetimes,
+    finite decimals, strings with nothing to escape) runs as C-level `map`s; anything else
+    takes the per-value path, which converts exactly as the column type binds.
+    """
+    per_value = _value_encoder(type_, dialect, copy)
+    sqlite = dialect.name == "sqlite"
+
+    if isinstance(type_, ExactDecimal):
+
+        def decimals(values: list[Any]) -> Iterable[Any]:
+            if set(map(type, values)) == {Decimal} and all(map(_is_finite, values)):
+                return map(str, values) if sqlite or copy else values
+            return map(per_value, values)
+
+        return decimals
+    if isinstance(type_, UTCDateTime):
+
+        def datetimes(values: list[Any]) -> Iterable[Any]:
+            if set(map(type, values)) == {datetime} and set(
+                map(attrgetter("tzinfo"), values)
+            ) == {UTC}:
+                if sqlite:
+                    return map(_ISO_MICRO, values)
+                return map(datetime.isoformat, values) if copy else values
+            return map(per_value, values)
+
+        return datetimes
+    if isinstance(type_, String) and not isinstance(type_, TypeDecorator):
+
+        def strings(values: list[Any]) -> Iterable[Any]:
+            if set(map(type, values)) == {str}:
+                if not copy:
+                    return values
+                joined = "".join(values)
+                if "\\" not in joined and joined.isprintable():
+                    return values
+            return map(per_value, values)
+
+        return strings
+    return lambda values: map(per_value, values)
+
+
+def _value_encoder(type_: TypeEngine[Any], dialect: Dialect, copy: bool) -> Callable[[Any], Any]:
+    processor = type_.dialect_impl(dialect).bind_processor(dialect)
+    if isinstance(type_, TypeDecorator):
+        decorator = type_
+
+        def bind(value: Any) -> Any:
+            return decorator.process_bind_param(value, dialect)
+
+    elif processor is not None:
+        bind = processor
+    else:
+
+        def bind(value: Any) -> Any:
+            return value
+
+    if not copy:
+        return lambda value: None if value is None else bind(value)
+
+    def encode(value: Any) -> str:
+        if value is None:
+            return "\\N"
+        value = bind(value)
+        kind = type(value)
+        if value is None:
+            return "\\N"
+        if kind is str:
+            return value.translate(_COPY_ESCAPES)  # type: ignore[no-any-return]
+        if kind is datetime:
+            return value.isoformat()  # type: ignore[no-any-return]
+        if kind is bool:
+            return "t" if value else "f"
+        if kind is dict or kind is list:
+            return json.dumps(value).translate(_COPY_ESCAPES)
+        return str(value)
+
+    return encode
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _merge_sql(target: str, stage: str, plan: _Plan, dialect: str) -> tuple[str | None, str]:
+    cols = ", ".join(_quote(c) for c in plan.all_columns)
+    key = ", ".join(_quote(c) for c in plan.key)
+    insert = (
+        f"INSERT INTO {target} ({cols}) SELECT {cols} FROM {stage} WHERE true "
+        f"ON CONFLICT ({key}) DO NOTHING"
+    )
+    if not plan.update:
+        return None, insert
+    sets = ", ".join(f"{_quote(c)} = s.{_quote(c)}" for c in plan.update)
+    join = " AND ".join(f"{target}.{_quote(k)} = s.{_quote(k)}" for k in plan.key)
+    distinct = "IS DISTINCT FROM" if dialect == "postgresql" else "IS NOT"
+    differs = " OR ".join(f"{target}.{_quote(c)} {distinct} s.{_quote(c)}" for c in plan.update)
+    latest = f"SELECT * FROM {stage} WHERE _seq IN (SELECT max(_seq) FROM {stage} GROUP BY {key})"
+    update = f"UPDATE {target} SET {sets} FROM ({latest}) AS s WHERE {join} AND ({differs})"
+    return update, insert
+
+
+def upsert(
+    bind: Engine | Connection,
+    table: Table,
+    rows: Iterable[Mapping[str, Any]],
+    *,
+    update: Sequence[str] | None = None,
+    key: Sequence[str] | None = None,
+    batch_size: int = 20_000,
+    on_batch: Callable[[UpsertResult], None] | None = None,
+) -> UpsertResult:
+    """Insert `rows` into `table`, skipping rows whose natural key is already stored.
+
+    `update`: columns to overwrite when a stored row's values differ (default: none, the
+    stored row wins). Every row must carry the same columns. Given an `Engine`, each batch is
+    committed on its own (progress survives a crash); given a `Connection`, everything runs in
+    the caller's transaction. Rows are streamed: memory is bounded by `batch_size`, and the
+    next batch is encoded on a helper thread while the database merges the current one.
+    Returns exact inserted / updated / unchanged counts.
+    """
+    total = UpsertResult()
+    key = tuple(key) if key else natural_key(table)
+    batches = _batches(rows, batch_size)
+    first = next(batches, None)
+    if first is None:
+        return total
+    plan = _Plan(table, bind.dialect, list(first[0].keys()), key, tuple(update or ()))
+    # PostgreSQL merges on the server, so encoding the next batch on a thread overlaps with
+    # it; SQLite works inside this process, where a second thread only contends for the GIL.
+    workers = 1 if bind.dialect.name == "postgresql" else 0
+    with ThreadPoolExecutor(max_workers=workers or 1, thread_name_prefix="omc-upsert") as pool:
+        submit = pool.submit if workers else _run_now
+        pending: Future[Any] | None = submit(plan.encode, first)
+        pending_size = len(first)
+        while pending is not None:
+            encoded, size = pending.result(), pending_size
+            following = next(batches, None)
+            pending = None if following is None else submit(plan.encode, following)
+            pending_size = 0 if following is None else len(following)
+            if isinstance(bind, Engine):
+                with bind.begin() as conn:
+                    result = _write_batch(conn, plan, encoded, size)
+            else:
+                result = _write_batch(bind, plan, encoded, size)
+            total += result
+            if on_batch is not None:
+                on_batch(result)
+    return total
+
+
+def _run_now(fn: Callable[..., Any], *args: Any) -> Future[Any]:
+    future: Future[Any] = Future()
+    future.set_result(fn(*args))
+    return future
+
+
+def _write_batch(conn: Connection, plan: _Plan, encoded: Any, size: int) -> UpsertResult:
+    raw: Any = conn.connection.driver_connection
+    cols = ", ".join(_quote(c) for c in plan.all_columns)
+    target, stage = plan.target, plan.stage
+    updated = 0
+    if plan.dialect.name == "postgresql":
+        with raw.cursor() as cur:
+            cur.execute(
+                f"CREATE TEMP TABLE IF NOT EXISTS {stage} AS "
+                f"SELECT {cols}, 0::bigint AS _seq FROM {target} WITH NO DATA"
+            )
+            cur.execute(f"TRUNCATE {stage}")
+            with cur.copy(f"COPY {stage} ({cols}, _seq) FROM STDIN") as copy:
+                copy.write(encoded)
+            if plan.update_sql:
+                cur.execute(plan.update_sql)
+                updated = max(cur.rowcount, 0)
+            cur.execute(plan.insert_sql)
+            inserted = max(cur.rowcount, 0)
+            cur.execute(f"TRUNCATE {stage}")
+    elif plan.dialect.name == "sqlite":
+        cur = raw.cursor()
+        try:
+            if plan.update_sql is None:
+                placeholders = ", ".join("?" for _ in plan.all_columns)
+                key = ", ".join(_quote(k) for k in plan.key)
+                cur.executemany(
+                    f"INSERT INTO {target} ({cols}) VALUES ({placeholders}) "
+                    f"ON CONFLICT ({key}) DO NOTHING",
+                    encoded,
+                )
+                inserted = max(cur.rowcount, 0)
+            else:
+                cur.execute(
+                    f"CREATE TEMP TABLE IF NOT EXISTS {stage} AS "
+                    f"SELECT {cols}, 0 AS _seq FROM {target} WHERE 0"
+                )
+                cur.execute(f"DELETE FROM {stage}")
+                placeholders = ", ".join("?" for _ in range(len(plan.all_columns) + 1))
+                cur.executemany(
+                    f"INSERT INTO {stage} ({cols}, _seq) VALUES ({placeholders})",
+                    [(*row, seq) for seq, row in enumerate(encoded)],
+                )
+                cur.execute(plan.update_sql)
+                updated = max(cur.rowcount, 0)
+                cur.execute(plan.insert_sql)
+                inserted = max(cur.rowcount, 0)
+                cur.execute(f"DELETE FROM {stage}")
+        finally:
+            cur.close()
+    else:  # pragma: no cover - other databases are not supported
+        raise NotImplementedError(f"upsert does not support {plan.dialect.name}")
+    return UpsertResult(inserted=inserted, updated=updated, unchanged=size - inserted - updated)

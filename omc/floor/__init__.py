@@ -1,0 +1,1 @@
+"""The Floor: strategies, backtesting, paper and live trading behind the Guard."""

@@ -1,0 +1,1 @@
+"""The Lab: agents that turn a goal into a trained, evaluated model."""

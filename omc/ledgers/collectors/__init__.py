@@ -1,0 +1,1 @@
+"""The collector framework shared by all four ledgers: fetch, validate, upsert, record."""

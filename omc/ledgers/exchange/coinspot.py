@@ -1,0 +1,252 @@
+"""CoinSpot public API v2: the client, the payload models, and the price collector.
+
+Public endpoints (no auth), under `OMC_COINSPOT_BASE_URL`:
+`/pubapi/v2/latest`, `/pubapi/v2/latest/{coin}`, `/pubapi/v2/orders/open/{coin}` (order book),
+`/pubapi/v2/orders/completed/{coin}` (recent trades). Prices are decimal strings keyed by
+lower-case coin (`btc`; non-AUD markets `btc_usdt`). Failures come back as HTTP 200 with
+`{"status": "error", "message": …}`, which the client turns into `CoinSpotError`.
+
+The collector stores one tick per coin per collection slot (`ts` = observation time floored
+to the collection interval), so a retried or repeated collection in the same slot is a
+duplicate, never a second row. Crossed (bid > ask) or non-positive quotes are quarantined.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, field_validator
+
+from omc.core.config import Settings
+from omc.core.db import to_decimal
+from omc.core.http import HttpClient, HttpError, RetryPolicy
+from omc.core.time import floor_time, from_epoch_ms, parse_utc, utcnow
+from omc.ledgers.collectors.base import Collected, Collector, Rejected, Rows
+from omc.ledgers.models import Tick, Trade
+
+SOURCE = "coinspot"
+
+
+class CoinSpotError(HttpError):
+    """CoinSpot answered `status: error` (or the legacy `status: invalid`)."""
+
+
+ExactNumber = Annotated[Decimal, BeforeValidator(to_decimal)]
+
+
+class Quote(BaseModel):
+    """One `{bid, ask, last}` entry; numbers may arrive as strings or numbers."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    bid: ExactNumber
+    ask: ExactNumber
+    last: ExactNumber
+
+    def problem(self) -> str | None:
+        """Why this quote must not be stored, or None when it is sane."""
+        if self.bid <= 0 or self.ask <= 0 or self.last <= 0:
+            return f"non-positive price (bid={self.bid}, ask={self.ask}, last={self.last})"
+        if self.bid > self.ask:
+            return f"crossed quote: bid {self.bid} > ask {self.ask}"
+        return None
+
+
+class BookOrder(BaseModel):
+    """An order-book level or a completed trade from `/orders/open|completed/{coin}`."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    amount: ExactNumber
+    rate: ExactNumber
+    total: ExactNumber | None = None
+    coin: str | None = None
+    market: str | None = None
+    solddate: datetime | None = None
+
+    @field_validator("solddate", mode="before")
+    @classmethod
+    def _parse_date(cls, value: Any) -> datetime | None:
+        if value is None or value == "":
+            return None
+        if isinstance(value, int | float) or (isinstance(value, str) and value.isdigit()):
+            return from_epoch_ms(int(value))
+        return parse_utc(str(value))
+
+
+def split_market_key(key: str) -> tuple[str, str]:
+    """`btc` -> (btc, aud); `btc_usdt` -> (btc, usdt)."""
+    coin, _, market = key.lower().partition("_")
+    return coin, market or "aud"
+
+
+class CoinSpotClient:
+    """Typed access to CoinSpot's public API v2."""
+
+    def __init__(self, http: HttpClient) -> None:
+        self.http = http
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **kwargs: Any) -> CoinSpotClient:
+        http = HttpClient(
+            settings.coinspot_base_url,
+            source=SOURCE,
+            timeout_s=settings.http_timeout_s,
+            retry=RetryPolicy(
+                settings.http_max_retries, settings.http_backoff_base_s, settings.http_backoff_max_s
+            ),
+            rate_per_s=settings.coinspot_rate_per_s,
+            headers={"Accept": "application/json", "User-Agent": "oh-my-coins/0.1"},
+            **kwargs,
+        )
+        return cls(http)
+
+    def close(self) -> None:
+        self.http.close()
+
+    def _get(self, path: str) -> dict[str, Any]:
+        body = self.http.get_json(path)
+        if not isinstance(body, dict):
+            raise CoinSpotError(
+                f"coinspot: expected a JSON object from {path}, got {type(body).__name__}",
+                url=path,
+            )
+        status = str(body.get("status", "")).lower()
+        if status != "ok":
+            message = body.get("message") or status or "no status"
+            raise CoinSpotError(f"coinspot: {path} answered status {status!r}: {message}", url=path)
+        return body
+
+    def latest_raw(self) -> dict[str, Any]:
+        """The whole `/latest` body (prices for every coin and market)."""
+        return self._get("/pubapi/v2/latest")
+
+    def latest(self, coin: str, market: str | None = None) -> Quote:
+        path = f"/pubapi/v2/latest/{coin.lower()}" + (f"/{market.lower()}" if market else "")
+        return Quote.model_validate(self._get(path).get("prices"))
+
+    def open_orders(self, coin: str) -> dict[str, list[BookOrder]]:
+        body = self._get(f"/pubapi/v2/orders/open/{coin.lower()}")
+        return {
+            side: [BookOrder.model_validate(item) for item in body.get(f"{side}orders") or []]
+            for side in ("buy", "sell")
+        }
+
+    def completed_orders_raw(self, coin: str) -> dict[str, Any]:
+        return self._get(f"/pubapi/v2/orders/completed/{coin.lower()}")
+
+
+def trade_key(side: str, order: BookOrder) -> str:
+    """A stable digest for a completed trade (CoinSpot gives no trade id)."""
+    text = f"{side}|{order.solddate.isoformat() if order.solddate else ''}|{order.rate}|{order.amount}"
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+class CoinSpotCollector(Collector):
+    """Every run: all prices from `/latest` as ticks, plus recent trades of configured coins."""
+
+    name = SOURCE
+
+    def __init__(
+        self,
+        client: CoinSpotClient,
+        *,
+        interval_s: float = 5.0,
+        trade_coins: list[str] | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.client = client
+        self.interval_s = interval_s
+        self.trade_coins = trade_coins or []
+        self.clock = clock
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **kwargs: Any) -> CoinSpotCollector:
+        return cls(
+            CoinSpotClient.from_settings(settings),
+            interval_s=settings.coinspot_interval_s,
+            trade_coins=settings.coinspot_trade_coins,
+            **kwargs,
+        )
+
+    def close(self) -> None:
+        self.client.close()
+
+    def collect(self) -> Collected:
+        observed = self.clock()
+        body = self.client.latest_raw()
+        ts = floor_time(observed, self.interval_s)
+        result = Collected()
+        prices = body.get("prices")
+        if not isinstance(prices, dict):
+            result.rejected.append(Rejected("latest: `prices` missing or not an object", body))
+            return result
+        ticks: list[dict[str, Any]] = []
+        for key, raw in prices.items():
+            result.fetched += 1
+            try:
+                quote = Quote.model_validate(raw)
+            except ValidationError as exc:
+                result.rejected.append(Rejected(f"{key}: invalid quote: {_short(exc)}", {key: raw}))
+                continue
+            problem = quote.problem()
+            if problem:
+                result.rejected.append(Rejected(f"{key}: {problem}", {key: raw}))
+                continue
+            coin, market = split_market_key(key)
+            ticks.append(
+                {
+                    "source": SOURCE,
+                    "coin": coin,
+                    "market": market,
+                    "ts": ts,
+                    "bid": quote.bid,
+                    "ask": quote.ask,
+                    "last": quote.last,
+                    "volume": None,
+                }
+            )
+        result.rows.append(Rows(Tick.__table__, ticks))
+        for coin in self.trade_coins:
+            result.rows.append(Rows(Trade.__table__, self._trades(coin, result)))
+        return result
+
+    def _trades(self, coin: str, result: Collected) -> list[dict[str, Any]]:
+        body = self.client.completed_orders_raw(coin)
+        rows: list[dict[str, Any]] = []
+        for side in ("buy", "sell"):
+            for raw in body.get(f"{side}orders") or []:
+                result.fetched += 1
+                try:
+                    order = BookOrder.model_validate(raw)
+                except ValidationError as exc:
+                    result.rejected.append(Rejected(f"{coin} trade: {_short(exc)}", raw))
+                    continue
+                if order.solddate is None or order.rate <= 0 or order.amount <= 0:
+                    result.rejected.append(
+                        Rejected(f"{coin} trade: missing date or non-positive rate/amount", raw)
+                    )
+                    continue
+                market = (order.market or f"{coin}/aud").lower()
+                rows.append(
+                    {
+                        "exchange": SOURCE,
+                        "symbol": market.upper(),
+                        "trade_key": trade_key(side, order),
+                        "ts": order.solddate,
+                        "side": side,
+                        "price": order.rate,
+                        "amount": order.amount,
+                    }
+                )
+        return rows
+
+
+def _short(exc: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(p) for p in err['loc']) or 'value'}: {err['msg']}" for err in exc.errors()
+    )[:500]

@@ -1,0 +1,260 @@
+"""The schema of the four ledgers, plus collector runs and the quarantine.
+
+Every time-series table has a natural primary key (so every write is an idempotent upsert),
+stores prices and sizes as exact decimals, and records when the world knew a fact
+(`ts` / `published_at`) and when OMC stored it (`collected_at`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Float,
+    Index,
+    Integer,
+    PrimaryKeyConstraint,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from omc.core.db import Base, ExactDecimal, UTCDateTime
+from omc.core.time import utcnow
+
+PK = BigInteger().with_variant(Integer, "sqlite")
+
+
+class _Row(Base):
+    """A time-series row: its natural key is its primary key (no surrogate id, one index)."""
+
+    __abstract__ = True
+
+    collected_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+
+
+# ---------------------------------------------------------------- Exchange ledger
+
+
+class Tick(_Row):
+    """A price quote observed at `ts` (bid/ask/last; volume when the source gives one)."""
+
+    __tablename__ = "ticks"
+    __table_args__ = (PrimaryKeyConstraint("source", "coin", "market", "ts"),)
+
+    source: Mapped[str] = mapped_column(String(32))
+    coin: Mapped[str] = mapped_column(String(32))
+    market: Mapped[str] = mapped_column(String(16))
+    ts: Mapped[datetime] = mapped_column(UTCDateTime)
+    bid: Mapped[Decimal] = mapped_column(ExactDecimal)
+    ask: Mapped[Decimal] = mapped_column(ExactDecimal)
+    last: Mapped[Decimal] = mapped_column(ExactDecimal)
+    volume: Mapped[Decimal | None] = mapped_column(ExactDecimal, nullable=True)
+
+
+class Candle(_Row):
+    """An OHLCV candle that opened at `ts` (closed candles only)."""
+
+    __tablename__ = "candles"
+    __table_args__ = (PrimaryKeyConstraint("exchange", "symbol", "timeframe", "ts"),)
+
+    exchange: Mapped[str] = mapped_column(String(32))
+    symbol: Mapped[str] = mapped_column(String(32))
+    timeframe: Mapped[str] = mapped_column(String(8))
+    ts: Mapped[datetime] = mapped_column(UTCDateTime)
+    open: Mapped[Decimal] = mapped_column(ExactDecimal)
+    high: Mapped[Decimal] = mapped_column(ExactDecimal)
+    low: Mapped[Decimal] = mapped_column(ExactDecimal)
+    close: Mapped[Decimal] = mapped_column(ExactDecimal)
+    volume: Mapped[Decimal | None] = mapped_column(ExactDecimal, nullable=True)
+    source: Mapped[str] = mapped_column(String(16), default="import")
+
+
+class Trade(_Row):
+    """A completed public trade. `trade_key` is the venue's id, or a digest of the fields."""
+
+    __tablename__ = "trades"
+    __table_args__ = (PrimaryKeyConstraint("exchange", "symbol", "trade_key"),)
+
+    exchange: Mapped[str] = mapped_column(String(32))
+    symbol: Mapped[str] = mapped_column(String(32))
+    trade_key: Mapped[str] = mapped_column(String(64))
+    ts: Mapped[datetime] = mapped_column(UTCDateTime)
+    side: Mapped[str] = mapped_column(String(4))
+    price: Mapped[Decimal] = mapped_column(ExactDecimal)
+    amount: Mapped[Decimal] = mapped_column(ExactDecimal)
+
+
+# ---------------------------------------------------------------- Glass ledger
+
+
+class ProtocolMetric(_Row):
+    """A DeFi protocol figure (TVL, fees, revenue, …) for a chain ('' = all chains) at `ts`."""
+
+    __tablename__ = "protocol_metrics"
+    __table_args__ = (PrimaryKeyConstraint("source", "protocol", "chain", "metric", "ts"),)
+
+    source: Mapped[str] = mapped_column(String(32))
+    protocol: Mapped[str] = mapped_column(String(128))
+    chain: Mapped[str] = mapped_column(String(64), default="")
+    metric: Mapped[str] = mapped_column(String(64))
+    ts: Mapped[datetime] = mapped_column(UTCDateTime)
+    value: Mapped[Decimal] = mapped_column(ExactDecimal)
+    coins: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+
+
+class OnchainMetric(_Row):
+    """A chain-level figure (block height, gas price, transactions per block) at `ts`."""
+
+    __tablename__ = "onchain_metrics"
+    __table_args__ = (PrimaryKeyConstraint("chain", "metric", "ts"),)
+
+    chain: Mapped[str] = mapped_column(String(64))
+    metric: Mapped[str] = mapped_column(String(64))
+    ts: Mapped[datetime] = mapped_column(UTCDateTime)
+    value: Mapped[Decimal] = mapped_column(ExactDecimal)
+    endpoint: Mapped[str | None] = mapped_column(String(256), nullable=True)
+
+
+# ---------------------------------------------------------------- Human ledger
+
+
+class NewsItem(_Row):
+    """A news story from an aggregator or feed, scored and tagged."""
+
+    __tablename__ = "news_items"
+    __table_args__ = (
+        PrimaryKeyConstraint("source", "source_id"),
+        Index("ix_news_items_published_at", "published_at"),
+    )
+
+    source: Mapped[str] = mapped_column(String(64))
+    source_id: Mapped[str] = mapped_column(String(256))
+    url: Mapped[str | None] = mapped_column(Text, nullable=True)
+    title: Mapped[str] = mapped_column(Text)
+    summary: Mapped[str | None] = mapped_column(Text, nullable=True)
+    published_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    sentiment: Mapped[float | None] = mapped_column(Float, nullable=True)
+    coins: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    story_key: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    raw: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+
+
+class SocialPost(_Row):
+    """A social post or comment (Reddit, …), scored and tagged."""
+
+    __tablename__ = "social_posts"
+    __table_args__ = (
+        PrimaryKeyConstraint("platform", "post_id"),
+        Index("ix_social_posts_published_at", "published_at"),
+    )
+
+    platform: Mapped[str] = mapped_column(String(32))
+    post_id: Mapped[str] = mapped_column(String(64))
+    parent_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    community: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    author: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    title: Mapped[str | None] = mapped_column(Text, nullable=True)
+    body: Mapped[str | None] = mapped_column(Text, nullable=True)
+    url: Mapped[str | None] = mapped_column(Text, nullable=True)
+    score: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    num_comments: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    published_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    sentiment: Mapped[float | None] = mapped_column(Float, nullable=True)
+    coins: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    raw: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+
+
+class SentimentHourly(_Row):
+    """Hourly per-coin sentiment aggregate over news and social items."""
+
+    __tablename__ = "sentiment_hourly"
+    __table_args__ = (PrimaryKeyConstraint("coin", "hour"),)
+
+    coin: Mapped[str] = mapped_column(String(32))
+    hour: Mapped[datetime] = mapped_column(UTCDateTime)
+    count: Mapped[int] = mapped_column(Integer)
+    mean_sentiment: Mapped[float] = mapped_column(Float)
+    weighted_sentiment: Mapped[float] = mapped_column(Float)
+
+
+# ---------------------------------------------------------------- Catalyst ledger
+
+
+class CatalystEvent(_Row):
+    """An event that can move a price: a filing, a listing, a delisting, a halt, …"""
+
+    __tablename__ = "catalyst_events"
+    __table_args__ = (
+        PrimaryKeyConstraint("source", "event_id"),
+        Index("ix_catalyst_events_published_at", "published_at"),
+    )
+
+    source: Mapped[str] = mapped_column(String(32))
+    event_id: Mapped[str] = mapped_column(String(128))
+    kind: Mapped[str] = mapped_column(String(32))
+    title: Mapped[str] = mapped_column(Text)
+    url: Mapped[str | None] = mapped_column(Text, nullable=True)
+    coins: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    impact: Mapped[float | None] = mapped_column(Float, nullable=True)
+    published_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    payload: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+
+
+# ---------------------------------------------------------------- Collector bookkeeping
+
+
+class CollectorRun(Base):
+    """One run of one collector: when, how it ended, and what it counted."""
+
+    __tablename__ = "collector_runs"
+    __table_args__ = (Index("ix_collector_runs_collector_started", "collector", "started_at"),)
+
+    id: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    collector: Mapped[str] = mapped_column(String(64))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    status: Mapped[str] = mapped_column(String(16), default="running")
+    fetched: Mapped[int] = mapped_column(Integer, default=0)
+    inserted: Mapped[int] = mapped_column(Integer, default=0)
+    updated: Mapped[int] = mapped_column(Integer, default=0)
+    duplicates: Mapped[int] = mapped_column(Integer, default=0)
+    quarantined: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class QuarantinedItem(Base):
+    """A payload or item that failed validation, kept verbatim with the reason.
+
+    The same bad payload seen again is counted (`occurrences`), not stored twice.
+    """
+
+    __tablename__ = "quarantine"
+    __table_args__ = (UniqueConstraint("collector", "payload_hash", "reason"),)
+
+    id: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    collector: Mapped[str] = mapped_column(String(64))
+    run_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    reason: Mapped[str] = mapped_column(Text)
+    payload: Mapped[str] = mapped_column(Text)
+    payload_hash: Mapped[str] = mapped_column(String(64))
+    first_seen: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    occurrences: Mapped[int] = mapped_column(Integer, default=1)
+
+
+LEDGER_TABLES: dict[str, dict[str, Any]] = {
+    "exchange": {"ticks": Tick, "candles": Candle, "trades": Trade},
+    "glass": {"protocol_metrics": ProtocolMetric, "onchain_metrics": OnchainMetric},
+    "human": {
+        "news_items": NewsItem,
+        "social_posts": SocialPost,
+        "sentiment_hourly": SentimentHourly,
+    },
+    "catalyst": {"catalyst_events": CatalystEvent},
+}

@@ -1,0 +1,85 @@
+"""Shared fixtures: a fresh, migrated database on SQLite and on PostgreSQL for every DB test.
+
+PostgreSQL comes from `OMC_TEST_POSTGRES_URL` (default: the local trust-auth server). When it
+cannot be reached the PostgreSQL variants skip with the reason — except under `CI=true`,
+where a missing service is a failure. Each test gets its own PostgreSQL schema.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, text
+
+from omc.core.db import make_engine
+from omc.migrations import upgrade
+
+POSTGRES_URL = os.environ.get(
+    "OMC_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+REDIS_URL = os.environ.get("OMC_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+IN_CI = os.environ.get("CI", "").lower() == "true"
+DATA = Path(__file__).parent / "data"
+
+_pg_problem: str | None = None
+_pg_checked = False
+
+
+def postgres_unavailable() -> str | None:
+    """None when PostgreSQL answers, else why not (checked once per session)."""
+    global _pg_checked, _pg_problem
+    if not _pg_checked:
+        _pg_checked = True
+        try:
+            engine = make_engine(POSTGRES_URL)
+            with engine.connect() as conn:
+                conn.execute(text("select 1"))
+            engine.dispose()
+        except Exception as exc:  # any failure to connect means "not available"
+            _pg_problem = f"PostgreSQL not reachable at {POSTGRES_URL}: {type(exc).__name__}: {exc}"
+    return _pg_problem
+
+
+def require_postgres() -> None:
+    problem = postgres_unavailable()
+    if problem:
+        if IN_CI:
+            pytest.fail(f"CI=true and {problem}")
+        pytest.skip(problem)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """URL of a fresh, migrated database (one per backend)."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'omc.db'}"
+        upgrade(make_engine(url))
+        yield url
+        return
+    require_postgres()
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = make_engine(POSTGRES_URL)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    sep = "&" if "?" in POSTGRES_URL else "?"
+    url = f"{POSTGRES_URL}{sep}options=-csearch_path%3D{schema}"
+    engine = make_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    try:
+        yield url
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    engine = make_engine(db_url)
+    yield engine
+    engine.dispose()
