@@ -1,0 +1,1 @@
+"""Bundled demo data and the demo job."""
