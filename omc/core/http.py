@@ -13,6 +13,7 @@ from __future__ import annotations
 import email.utils
 import json
 import logging
+import math
 import random
 import threading
 import time
@@ -26,6 +27,8 @@ log = logging.getLogger(__name__)
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 RETRY_EXCEPTIONS = (httpx.TimeoutException, httpx.TransportError)
+# Transport errors that no retry can fix (a bad URL scheme, a misconfigured proxy).
+FATAL_TRANSPORT_EXCEPTIONS = (httpx.UnsupportedProtocol, httpx.ProxyError)
 
 
 class HttpError(Exception):
@@ -86,8 +89,10 @@ class RetryPolicy:
     backoff_max_s: float = 30.0
 
     def delay(self, attempt: int, retry_after: float | None = None) -> float:
+        """Wait before retry number `attempt + 1`: what the server asked (capped at
+        `backoff_max_s`), else exponential backoff with jitter in [ceiling / 2, ceiling]."""
         if retry_after is not None:
-            return retry_after
+            return min(max(0.0, retry_after), self.backoff_max_s)
         ceiling = min(self.backoff_max_s, self.backoff_base_s * (2**attempt))
         return random.uniform(ceiling / 2, ceiling)
 
@@ -97,8 +102,12 @@ def parse_retry_after(value: str | None) -> float | None:
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
-        return float(value)
+    try:
+        seconds = float(value)
+    except ValueError:
+        pass
+    else:  # delta-seconds (some servers send fractions); nonsense is ignored
+        return seconds if math.isfinite(seconds) and seconds >= 0 else None
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
@@ -119,12 +128,13 @@ class HttpClient:
         rate_per_s: float | None = None,
         headers: dict[str, str] | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.source = source
         self.retry = retry or RetryPolicy()
         self.sleep = sleep
-        self.limiter = RateLimiter(rate_per_s, sleep=sleep) if rate_per_s else None
+        self.limiter = RateLimiter(rate_per_s, clock=clock, sleep=sleep) if rate_per_s else None
         self.attempts = 0
         self.client = httpx.Client(
             base_url=base_url.rstrip("/"),
@@ -150,9 +160,13 @@ class HttpClient:
             if self.limiter:
                 self.limiter.acquire()
             self.attempts += 1
-            url = str(self.client.base_url) + path
+            url = str(self.client.base_url).rstrip("/") + path
             try:
                 response = self.client.request(method, path, **kwargs)
+            except FATAL_TRANSPORT_EXCEPTIONS as exc:
+                raise HttpError(
+                    f"{self.source}: {type(exc).__name__} on {method} {path}: {exc}", url=url
+                ) from exc
             except RETRY_EXCEPTIONS as exc:
                 if attempt >= self.retry.max_retries:
                     raise HttpError(
@@ -161,7 +175,13 @@ class HttpClient:
                         url=url,
                     ) from exc
                 wait = self.retry.delay(attempt)
-                log.warning("%s: %s on %s, retry in %.2fs", self.source, type(exc).__name__, path, wait)
+                log.warning(
+                    "%s: %s on %s, retry in %.2fs", self.source, type(exc).__name__, path, wait
+                )
+            except httpx.HTTPError as exc:  # decoding errors, redirect loops: not transient
+                raise HttpError(
+                    f"{self.source}: {type(exc).__name__} on {method} {path}: {exc}", url=url
+                ) from exc
             else:
                 if response.status_code < 400 or response.status_code == 304:
                     return response
@@ -177,7 +197,11 @@ class HttpClient:
                 retry_after = parse_retry_after(response.headers.get("Retry-After"))
                 wait = self.retry.delay(attempt, retry_after)
                 log.warning(
-                    "%s: HTTP %s on %s, retry in %.2fs", self.source, response.status_code, path, wait
+                    "%s: HTTP %s on %s, retry in %.2fs",
+                    self.source,
+                    response.status_code,
+                    path,
+                    wait,
                 )
             self.sleep(wait)
             attempt += 1
@@ -196,5 +220,6 @@ def decode_json(response: httpx.Response) -> Any:
         return json.loads(text)
     except ValueError as exc:
         content_type = response.headers.get("content-type", "")
-        kind = "an HTML page" if "html" in content_type or text.lstrip().startswith("<") else "invalid JSON"
+        html = "html" in content_type or text.lstrip().startswith("<")
+        kind = "an HTML page" if html else "invalid JSON"
         raise PayloadError(f"{kind} instead of JSON ({exc})", text) from exc
