@@ -5,7 +5,9 @@ from __future__ import annotations
 import typer
 
 from omc.cli import collect, data, db, demo
-from omc.cli.context import setup_logging
+from pydantic import ValidationError
+
+from omc.cli.context import err_console, setup_logging
 
 app = typer.Typer(
     name="omc",
@@ -24,4 +26,8 @@ def _root() -> None:
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except ValidationError as exc:  # a bad OMC_* setting: say which and why, no traceback
+        err_console.print(f"[red]configuration error[/]: {exc}")
+        raise SystemExit(2) from None

@@ -17,7 +17,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 def default_data_dir() -> Path:
     """Local data directory used when nothing is configured: `./omc-data`."""
-    return Path.cwd() / "omc-data"
+    return Path("omc-data")
 
 
 class Settings(BaseSettings):
