@@ -28,6 +28,8 @@ def setup_logging() -> None:
         format="%(message)s",
         handlers=[RichHandler(console=err_console, show_path=False, rich_tracebacks=False)],
     )
+    for noisy in ("alembic", "matplotlib", "apscheduler.scheduler", "httpx"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
 
 
 @lru_cache(maxsize=1)
