@@ -1,0 +1,279 @@
+"""`omc backtest`: one backtest (files + HTML report), a parameter sweep (`--grid`), or a
+walk-forward analysis (`--walk-forward`), on a CSV file or candles from the database."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+from rich.table import Table
+
+from omc.cli.context import console, settings
+from omc.floor.data import Bars, load_csv, load_db
+
+SUMMARY = [
+    ("final_equity", "Final equity", "{:,.2f}"),
+    ("total_return", "Total return", "{:.2%}"),
+    ("cagr", "CAGR", "{:.2%}"),
+    ("volatility_ann", "Volatility (ann.)", "{:.2%}"),
+    ("sharpe", "Sharpe", "{:.2f}"),
+    ("sortino", "Sortino", "{:.2f}"),
+    ("max_drawdown", "Max drawdown", "{:.2%}"),
+    ("max_drawdown_duration_days", "Max DD duration (d)", "{:.1f}"),
+    ("calmar", "Calmar", "{:.2f}"),
+    ("trades", "Trades", "{}"),
+    ("win_rate", "Win rate", "{:.1%}"),
+    ("profit_factor", "Profit factor", "{:.2f}"),
+    ("avg_trade", "Average trade", "{:,.2f}"),
+    ("exposure", "Exposure", "{:.1%}"),
+    ("turnover", "Turnover (×)", "{:.1f}"),
+    ("fees_paid", "Fees paid", "{:,.2f}"),
+]
+
+
+def _fmt(value: Any, pattern: str) -> str:
+    if value is None:
+        return "–"
+    try:
+        return pattern.format(value)
+    except (ValueError, TypeError):
+        return str(value)
+
+
+def _params(items: list[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise typer.BadParameter(f"--param {item!r}: expected key=value")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def _load(data: Path | None, symbol: str | None, timeframe: str, exchange: str | None) -> Bars:
+    if data is not None:
+        return load_csv(data, symbol)
+    if symbol is None:
+        raise typer.BadParameter("give --data FILE or --symbol S (with --timeframe)")
+    from omc.cli.context import engine
+
+    return load_db(engine(), symbol, timeframe, exchange)
+
+
+def _progress() -> Progress:
+    return Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("backtest")
+    def backtest(
+        data: Path | None = typer.Option(None, "--data", help="CSV: timestamp,o,h,l,c,volume."),
+        symbol: str | None = typer.Option(None, "--symbol", help="Symbol in the Candle table."),
+        timeframe: str = typer.Option("5m", "--timeframe", help="Candle timeframe (DB)."),
+        exchange: str | None = typer.Option(None, "--exchange", help="Exchange (DB)."),
+        strategy: str = typer.Option("sma_cross", "--strategy", help="Strategy name."),
+        param: list[str] = typer.Option([], "--param", help="Strategy parameter k=v."),
+        fee_bps: float | None = typer.Option(
+            None, "--fee-bps", help="Fee (bps) for maker and taker; default CoinSpot's."
+        ),
+        slippage_bps: float = typer.Option(0.0, "--slippage-bps", help="Slippage (bps)."),
+        volume_share: float | None = typer.Option(
+            None, "--volume-share", help="Max share of a bar's volume per fill (partial fills)."
+        ),
+        cash: str = typer.Option("10000", "--cash", help="Starting cash (quote currency)."),
+        out: Path = typer.Option(Path("backtest"), "--out", help="Output directory."),
+        grid: list[str] = typer.Option(
+            [], "--grid", help="Sweep a parameter: name=start:stop:step or name=a,b,c."
+        ),
+        walk_forward: bool = typer.Option(
+            False, "--walk-forward", help="Optimise on rolling windows; report out-of-sample."
+        ),
+        folds: int = typer.Option(4, "--folds", help="Walk-forward test windows."),
+        workers: int | None = typer.Option(None, "--workers", help="Sweep processes."),
+        rank_by: str = typer.Option("sharpe", "--rank-by", help="Sweep ranking metric."),
+        top: int = typer.Option(20, "--top", help="Rows of the sweep table to print."),
+    ) -> None:
+        """Backtest a strategy; sweep its parameters; or walk it forward."""
+        from omc.floor.fills import FeeModel, SlippageModel
+        from omc.floor.strategies import STRATEGIES, make_strategy
+        from omc.floor.sweep import parse_grid
+
+        try:
+            bars = _load(data, symbol, timeframe, exchange)
+        except (LookupError, ValueError, OSError) as exc:
+            raise typer.BadParameter(str(exc)) from exc
+        params = _params(param)
+        if strategy not in STRATEGIES:
+            raise typer.BadParameter(f"unknown strategy {strategy!r}; known: {sorted(STRATEGIES)}")
+        fees = (
+            FeeModel.flat(Decimal(str(fee_bps)))
+            if fee_bps is not None
+            else FeeModel.from_settings(settings())
+        )
+        defaults = STRATEGIES[strategy].defaults
+        grids = dict(parse_grid(g, defaults.get(g.partition("=")[0].strip(), 0.0)) for g in grid)
+        out.mkdir(parents=True, exist_ok=True)
+        common: dict[str, Any] = {
+            "base_params": params,
+            "cash": float(cash),
+            "fee_bps": float(fees.taker_bps),
+            "slippage_bps": slippage_bps,
+            "workers": workers,
+            "rank_by": rank_by,
+        }
+        if walk_forward:
+            if not grids:
+                raise typer.BadParameter("--walk-forward needs at least one --grid")
+            _walk_forward(strategy, bars, grids, folds, out, common)
+            return
+        if grids:
+            _sweep(strategy, bars, grids, out, top, common)
+            return
+        try:
+            strat = make_strategy(strategy, params)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from exc
+        from omc.floor.engine import run_backtest
+        from omc.floor.export import write_all
+        from omc.web.backtest_report import write_report
+
+        slip = SlippageModel(
+            Decimal(str(slippage_bps)),
+            None if volume_share is None else Decimal(str(volume_share)),
+        )
+        result = run_backtest(strat, bars, cash=Decimal(cash), fees=fees, slippage=slip)
+        write_all(result, out)
+        write_report(result, out / "report.html")
+        table = Table(title=f"{strat!r} on {bars.symbol} ({len(bars):,} bars)")
+        table.add_column("Metric")
+        table.add_column("Strategy", justify="right")
+        table.add_column("Buy & hold", justify="right")
+        for key, label, pattern in SUMMARY:
+            table.add_row(
+                label,
+                _fmt(result.metrics.get(key), pattern),
+                _fmt(result.benchmark.get(key), pattern),
+            )
+        console.print(table)
+        console.print(f"Wrote trades.csv, equity.csv, metrics.json, report.html to {out}")
+
+
+def _sweep(
+    strategy: str,
+    bars: Bars,
+    grids: dict[str, list[Any]],
+    out: Path,
+    top: int,
+    common: dict[str, Any],
+) -> None:
+    from omc.floor.sweep import combinations, run_sweep
+
+    total = len(combinations(grids))
+    with _progress() as progress:
+        task = progress.add_task(f"sweep {strategy}", total=total)
+        rows = run_sweep(
+            strategy, bars, grids, progress=lambda k: progress.advance(task, k), **common
+        )
+    keys = list(grids)
+    cols = ["total_return", "sharpe", "max_drawdown", "trades", "win_rate", "final_equity"]
+    table = Table(
+        title=f"{strategy}: {len(rows)} valid of {total} combinations, "
+        f"ranked by {common['rank_by']}"
+    )
+    table.add_column("#", justify="right")
+    for k in keys + cols:
+        table.add_column(k, justify="right")
+    pats = dict((k, p) for k, _, p in SUMMARY)
+    for rank, row in enumerate(rows[:top], 1):
+        table.add_row(
+            str(rank),
+            *[str(row[k]) for k in keys],
+            *[_fmt(row.get(c), pats.get(c, "{}")) for c in cols],
+        )
+    console.print(table)
+    import csv
+
+    with (out / "sweep.csv").open("w", newline="") as fh:
+        fields = keys + [k for k in (rows[0] if rows else {}) if k not in keys]
+        w = csv.DictWriter(fh, fieldnames=fields)
+        w.writeheader()
+        w.writerows(rows)
+    console.print(f"Wrote {out / 'sweep.csv'}")
+
+
+def _walk_forward(
+    strategy: str,
+    bars: Bars,
+    grids: dict[str, list[Any]],
+    folds: int,
+    out: Path,
+    common: dict[str, Any],
+) -> None:
+    from omc.floor.sweep import combinations
+    from omc.floor.walkforward import walk_forward
+
+    total = len(combinations(grids)) * folds
+    with _progress() as progress:
+        task = progress.add_task(f"walk-forward {strategy}", total=total)
+        res = walk_forward(
+            strategy,
+            bars,
+            grids,
+            folds=folds,
+            progress=lambda k: progress.advance(task, k),
+            **common,
+        )
+    table = Table(title=f"{strategy} walk-forward: out-of-sample results only")
+    for c in ("fold", "test from", "test to", "params", "test return", "test sharpe", "trades"):
+        table.add_column(c, justify="right")
+    for k, f in enumerate(res.folds, 1):
+        t0, t1 = bars.time(f.test[0]), bars.time(f.test[1] - 1)
+        table.add_row(
+            str(k),
+            f"{t0:%Y-%m-%d %H:%M}",
+            f"{t1:%Y-%m-%d %H:%M}",
+            ", ".join(f"{a}={b}" for a, b in f.params.items()),
+            _fmt(f.test_metrics.get("total_return"), "{:.2%}"),
+            _fmt(f.test_metrics.get("sharpe"), "{:.2f}"),
+            str(f.test_metrics.get("trades")),
+        )
+    console.print(table)
+    summary = Table(title="Out-of-sample, chained")
+    summary.add_column("Metric")
+    summary.add_column("Value", justify="right")
+    for key, label, pattern in SUMMARY:
+        if key in res.metrics:
+            summary.add_row(label, _fmt(res.metrics[key], pattern))
+    console.print(summary)
+    doc = {
+        "out_of_sample": res.metrics,
+        "folds": [
+            {
+                "train_window": [
+                    bars.time(f.train[0]).isoformat(),
+                    bars.time(f.train[1] - 1).isoformat(),
+                ],
+                "test_window": [
+                    bars.time(f.test[0]).isoformat(),
+                    bars.time(f.test[1] - 1).isoformat(),
+                ],
+                "params": f.params,
+                "train_" + common["rank_by"]: f.train_metric,
+                "test_metrics": f.test_metrics,
+            }
+            for f in res.folds
+        ],
+    }
+    (out / "walk_forward.json").write_text(json.dumps(doc, indent=2, default=str))
+    console.print(f"Wrote {out / 'walk_forward.json'}")

@@ -1,0 +1,105 @@
+"""Walk-forward analysis: optimise on a training window, trade the next (unseen) window.
+
+The data is cut into `folds + 1` equal consecutive windows. Fold k sweeps the grid on window
+k and trades the best parameters on window k+1 (with the strategy's warm-up bars taken from
+before the window, but no trading there). Only the out-of-sample windows are reported: their
+equity is chained (each starts with the previous one's final equity) and measured as one run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from omc.floor.data import Bars, FloatArray
+from omc.floor.metrics import performance
+from omc.floor.strategies import make_strategy
+from omc.floor.sweep import evaluate, run_sweep
+
+
+@dataclass
+class Fold:
+    train: tuple[int, int]
+    test: tuple[int, int]
+    params: dict[str, Any]
+    train_metric: float | None
+    test_metrics: dict[str, Any]
+
+
+@dataclass
+class WalkForwardResult:
+    folds: list[Fold]
+    equity: FloatArray
+    ts: np.ndarray
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+def walk_forward(
+    name: str,
+    bars: Bars,
+    grid: Mapping[str, Sequence[Any]],
+    *,
+    folds: int = 4,
+    base_params: Mapping[str, Any] | None = None,
+    cash: float = 10_000.0,
+    fee_bps: float = 10.0,
+    slippage_bps: float = 0.0,
+    rank_by: str = "sharpe",
+    workers: int | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> WalkForwardResult:
+    """Out-of-sample results of rolling optimise-then-trade windows."""
+    if folds < 1:
+        raise ValueError("walk-forward needs at least one fold")
+    n = len(bars)
+    size = n // (folds + 1)
+    if size < 10:
+        raise ValueError(f"{n} bars are too few for {folds} walk-forward folds")
+    base = dict(base_params or {})
+    out: list[Fold] = []
+    curves: list[FloatArray] = []
+    stamps: list[np.ndarray] = []
+    money = float(cash)
+    for k in range(folds):
+        tr0, tr1 = k * size, (k + 1) * size
+        te0 = tr1
+        te1 = (k + 2) * size if k < folds - 1 else n
+        rows = run_sweep(
+            name,
+            bars.slice(tr0, tr1),
+            grid,
+            base_params=base,
+            cash=money,
+            fee_bps=fee_bps,
+            slippage_bps=slippage_bps,
+            rank_by=rank_by,
+            workers=workers,
+            progress=progress,
+        )
+        if not rows:
+            raise ValueError("no valid parameter combination in the grid")
+        best = {key: rows[0][key] for key in grid}
+        strategy = make_strategy(name, {**base, **best})
+        warm = min(strategy.warmup(), te0)
+        window = bars.slice(te0 - warm, te1)
+        metrics, equity = evaluate(
+            strategy,
+            window,
+            cash=money,
+            fee_bps=fee_bps,
+            slippage_bps=slippage_bps,
+            start=warm,
+        )
+        out.append(Fold((tr0, tr1), (te0, te1), best, rows[0].get(rank_by), metrics))
+        curves.append(equity)
+        stamps.append(bars.ts[te0:te1])
+        money = float(equity[-1])
+    equity_all = np.concatenate(curves)
+    result = WalkForwardResult(out, equity_all, np.concatenate(stamps))
+    result.metrics = performance(equity_all, float(cash), bars.bar_seconds)
+    result.metrics["trades"] = sum(int(f.test_metrics.get("trades") or 0) for f in out)
+    result.metrics["final_equity"] = float(equity_all[-1])
+    return result
