@@ -39,4 +39,4 @@ def test_demo_on_a_fresh_directory_writes_a_report_and_is_idempotent(tmp_path: P
     status = run_omc(["status", "--json"], tmp_path)
     assert status.returncode == 0, status.stderr
     tables = {row["table"]: row["rows"] for row in json.loads(status.stdout)["tables"]}
-    assert tables["candles"] == 56_270
+    assert tables["candles"] == 51_270
