@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from omc.cli import collect, data, db, demo
+from omc.cli import backtest, collect, data, db, demo
 from pydantic import ValidationError
 
 from omc.cli.context import err_console, setup_logging
@@ -16,7 +16,7 @@ app = typer.Typer(
     add_completion=False,
 )
 
-for module in (db, collect, data, demo):
+for module in (db, collect, data, backtest, demo):
     module.register(app)
 
 
