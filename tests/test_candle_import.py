@@ -82,9 +82,7 @@ def stored(engine: Engine, symbol: str) -> dict[datetime, tuple[Decimal, ...]]:
         rows = conn.execute(
             select(table).where(table.c.symbol == symbol).order_by(table.c.ts)
         ).mappings()
-        return {
-            r["ts"]: (r["open"], r["high"], r["low"], r["close"], r["volume"]) for r in rows
-        }
+        return {r["ts"]: (r["open"], r["high"], r["low"], r["close"], r["volume"]) for r in rows}
 
 
 def expected_values(path: Path) -> dict[datetime, tuple[Decimal, ...]]:

@@ -31,7 +31,7 @@ import ccxt
 from sqlalchemy import Engine, Table, func, insert, select, update
 
 from omc.core.config import Settings, get_settings
-from omc.core.db import UpsertResult, to_decimal, upsert
+from omc.core.db import UpsertResult, decimal_text, to_decimal, upsert
 from omc.core.http import RetryPolicy, parse_retry_after
 from omc.core.time import (
     ensure_utc,
@@ -295,7 +295,7 @@ def backfill(
                     continue
                 if ts >= end:
                     beyond = True
-                    report.not_closed += ts >= closed_end
+                    report.not_closed += ts == closed_end  # the candle still open now
                     continue
                 values = _values(raw)
                 problem = candle_problem(values) if values else "unparseable candle"
@@ -369,14 +369,19 @@ def _fetch_exact(
         exchange.number = previous
 
 
+def _exact(value: Any) -> Decimal:
+    """An exact decimal without the exchange's padding ('16665.90000000' -> 16665.9)."""
+    return Decimal(decimal_text(to_decimal(value)))
+
+
 def _values(raw: list[Any]) -> dict[str, Decimal | None] | None:
     try:
         return {
-            "open": to_decimal(raw[1]),
-            "high": to_decimal(raw[2]),
-            "low": to_decimal(raw[3]),
-            "close": to_decimal(raw[4]),
-            "volume": None if len(raw) < 6 or raw[5] is None else to_decimal(raw[5]),
+            "open": _exact(raw[1]),
+            "high": _exact(raw[2]),
+            "low": _exact(raw[3]),
+            "close": _exact(raw[4]),
+            "volume": None if len(raw) < 6 or raw[5] is None else _exact(raw[5]),
         }
     except (ValueError, IndexError, TypeError):
         return None
