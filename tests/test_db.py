@@ -85,3 +85,15 @@ def test_text_with_copy_special_characters_survives(engine: Engine) -> None:
     upsert(engine, Candle.__table__, [row])
     with engine.connect() as conn:
         assert conn.execute(select(Candle.source)).scalar() == "a\tb\\c\nd"
+
+
+def test_migrations_match_the_models(engine: Engine) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    import omc.ledgers.models  # noqa: F401
+    from omc.core.db import Base
+
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    assert diff == []

@@ -121,6 +121,25 @@ class OnchainMetric(_Row):
     endpoint: Mapped[str | None] = mapped_column(String(256), nullable=True)
 
 
+class ProtocolLatest(_Row):
+    """The latest intraday snapshot of a protocol figure (overwritten each collection).
+
+    History lives in `protocol_metrics` (one row per protocol, chain, metric and day); this
+    table only answers "what is it now". Point-in-time reads use `protocol_metrics`.
+    """
+
+    __tablename__ = "protocol_latest"
+    __table_args__ = (PrimaryKeyConstraint("source", "protocol", "chain", "metric"),)
+
+    source: Mapped[str] = mapped_column(String(32))
+    protocol: Mapped[str] = mapped_column(String(128))
+    chain: Mapped[str] = mapped_column(String(64), default="")
+    metric: Mapped[str] = mapped_column(String(64))
+    ts: Mapped[datetime] = mapped_column(UTCDateTime)
+    value: Mapped[Decimal] = mapped_column(ExactDecimal)
+    coins: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+
+
 # ---------------------------------------------------------------- Human ledger
 
 
@@ -206,6 +225,62 @@ class CatalystEvent(_Row):
     payload: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
 
+class CatalystEventRevision(_Row):
+    """Every version of an event as OMC saw it (insert-only), for point-in-time reads.
+
+    `catalyst_events` holds the latest version; an edited source item adds a revision here
+    (keyed by the source's own update time) and updates that row, never duplicates it.
+    """
+
+    __tablename__ = "catalyst_event_revisions"
+    __table_args__ = (PrimaryKeyConstraint("source", "event_id", "revision"),)
+
+    source: Mapped[str] = mapped_column(String(32))
+    event_id: Mapped[str] = mapped_column(String(128))
+    revision: Mapped[datetime] = mapped_column(UTCDateTime)
+    kind: Mapped[str] = mapped_column(String(32))
+    title: Mapped[str] = mapped_column(Text)
+    url: Mapped[str | None] = mapped_column(Text, nullable=True)
+    coins: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    impact: Mapped[float | None] = mapped_column(Float, nullable=True)
+    published_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    payload: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+
+
+class Alert(Base):
+    """An alert raised from a catalyst event (e.g. a new CoinSpot listing), and its delivery."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (
+        UniqueConstraint("source", "event_id", "kind"),
+        Index("ix_alerts_raised_at", "raised_at"),
+    )
+
+    id: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    source: Mapped[str] = mapped_column(String(32))
+    event_id: Mapped[str] = mapped_column(String(128))
+    kind: Mapped[str] = mapped_column(String(32))
+    title: Mapped[str] = mapped_column(Text)
+    coins: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    url: Mapped[str | None] = mapped_column(Text, nullable=True)
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    raised_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    deliveries: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+
+
+class HttpValidator(Base):
+    """ETag / Last-Modified of the last good response per source and URL (conditional GETs)."""
+
+    __tablename__ = "http_validators"
+    __table_args__ = (PrimaryKeyConstraint("source", "url"),)
+
+    source: Mapped[str] = mapped_column(String(32))
+    url: Mapped[str] = mapped_column(String(512))
+    etag: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    last_modified: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 # ---------------------------------------------------------------- Collector bookkeeping
 
 
@@ -250,11 +325,19 @@ class QuarantinedItem(Base):
 
 LEDGER_TABLES: dict[str, dict[str, Any]] = {
     "exchange": {"ticks": Tick, "candles": Candle, "trades": Trade},
-    "glass": {"protocol_metrics": ProtocolMetric, "onchain_metrics": OnchainMetric},
+    "glass": {
+        "protocol_metrics": ProtocolMetric,
+        "protocol_latest": ProtocolLatest,
+        "onchain_metrics": OnchainMetric,
+    },
     "human": {
         "news_items": NewsItem,
         "social_posts": SocialPost,
         "sentiment_hourly": SentimentHourly,
     },
-    "catalyst": {"catalyst_events": CatalystEvent},
+    "catalyst": {
+        "catalyst_events": CatalystEvent,
+        "catalyst_event_revisions": CatalystEventRevision,
+        "alerts": Alert,
+    },
 }
