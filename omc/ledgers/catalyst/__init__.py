@@ -1,0 +1,1 @@
+"""The Catalyst ledger: events that move prices (SEC filings, CoinSpot announcements) and alerts."""

@@ -1,0 +1,1 @@
+"""The Glass ledger: on-chain and DeFi fundamentals (DeFiLlama, Ethereum JSON-RPC)."""

@@ -1,0 +1,1 @@
+"""The Human ledger: news and social sentiment (CryptoPanic, Reddit, RSS), scored and tagged."""
