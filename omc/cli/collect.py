@@ -60,8 +60,17 @@ def register(app: typer.Typer) -> None:
             print(json.dumps(report, indent=2, default=str))
             return
         table = Table(title="collectors")
-        for column in ("collector", "state", "last success", "age", "interval", "runs 24h",
-                       "error rate", "quarantined", "last error"):
+        for column in (
+            "collector",
+            "state",
+            "last success",
+            "age",
+            "interval",
+            "runs 24h",
+            "error rate",
+            "quarantined",
+            "last error",
+        ):
             table.add_column(column)
         for row in report["collectors"]:
             colour = {"fresh": "green", "stale": "yellow"}.get(row["state"], "red")
@@ -81,8 +90,13 @@ def register(app: typer.Typer) -> None:
         for column in ("ledger", "table", "rows", "first", "last"):
             tables.add_column(column)
         for row in report["tables"]:
-            tables.add_row(row["ledger"], row["table"], str(row["rows"]), str(row["first"] or ""),
-                           str(row["last"] or ""))
+            tables.add_row(
+                row["ledger"],
+                row["table"],
+                str(row["rows"]),
+                str(row["first"] or ""),
+                str(row["last"] or ""),
+            )
         console.print(tables)
         if report["gaps"]:
             gaps = Table(title="gaps")

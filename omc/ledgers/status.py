@@ -3,6 +3,7 @@ per table (row counts and time span) and gaps in candle and tick series."""
 
 from __future__ import annotations
 
+import itertools
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -16,7 +17,9 @@ from omc.ledgers.models import LEDGER_TABLES, Candle, CollectorRun, QuarantinedI
 STALE_FACTOR = 3  # a collector is stale after this many intervals without a success
 
 
-def collector_health(engine: Engine, settings: Settings, now: datetime | None = None) -> list[dict[str, Any]]:
+def collector_health(
+    engine: Engine, settings: Settings, now: datetime | None = None
+) -> list[dict[str, Any]]:
     now = now or utcnow()
     runs = CollectorRun.__table__
     quarantine = QuarantinedItem.__table__
@@ -31,16 +34,17 @@ def collector_health(engine: Engine, settings: Settings, now: datetime | None = 
                     runs.c.collector == name, runs.c.status.in_(("ok", "partial"))
                 )
             ).scalar()
+            # the latest *finished* run: one in progress must not hide a failing state
             last = conn.execute(
                 select(runs.c.status, runs.c.error, runs.c.finished_at)
-                .where(runs.c.collector == name)
+                .where(runs.c.collector == name, runs.c.status != "running")
                 .order_by(runs.c.id.desc())
                 .limit(1)
             ).first()
             counts = conn.execute(
-                select(runs.c.status, func.count()).where(
-                    runs.c.collector == name, runs.c.started_at >= since
-                ).group_by(runs.c.status)
+                select(runs.c.status, func.count())
+                .where(runs.c.collector == name, runs.c.started_at >= since)
+                .group_by(runs.c.status)
             ).all()
             total = sum(n for _, n in counts)
             failed = sum(n for status, n in counts if status == "failed")
@@ -49,9 +53,10 @@ def collector_health(engine: Engine, settings: Settings, now: datetime | None = 
                     quarantine.c.collector == name
                 )
             ).scalar()
+            # failed runs, and partial ones that name what went wrong (e.g. trades of a coin)
             last_error = conn.execute(
                 select(runs.c.error, runs.c.finished_at)
-                .where(runs.c.collector == name, runs.c.status == "failed")
+                .where(runs.c.collector == name, runs.c.error.is_not(None))
                 .order_by(runs.c.id.desc())
                 .limit(1)
             ).first()
@@ -100,9 +105,19 @@ def table_counts(engine: Engine) -> list[dict[str, Any]]:
                     rows, first_raw, last_raw = conn.execute(
                         select(func.count(), func.min(time_col), func.max(time_col))
                     ).one()
-                    first = time_col.type.process_result_value(first_raw, conn.dialect) if first_raw else None
-                    last = time_col.type.process_result_value(last_raw, conn.dialect) if last_raw else None
-                out.append({"ledger": ledger, "table": name, "rows": rows, "first": first, "last": last})
+                    first = (
+                        time_col.type.process_result_value(first_raw, conn.dialect)
+                        if first_raw
+                        else None
+                    )
+                    last = (
+                        time_col.type.process_result_value(last_raw, conn.dialect)
+                        if last_raw
+                        else None
+                    )
+                out.append(
+                    {"ledger": ledger, "table": name, "rows": rows, "first": first, "last": last}
+                )
     return out
 
 
@@ -124,31 +139,44 @@ def series_gaps(engine: Engine, settings: Settings) -> list[dict[str, Any]]:
         ).all()
         for exchange, symbol, timeframe, count, first_raw, last_raw in groups:
             step = timeframe_seconds(timeframe)
-            stamps = [
-                ts
-                for ts in conn.execute(
-                    select(candles.c.ts)
-                    .where(
-                        candles.c.exchange == exchange,
-                        candles.c.symbol == symbol,
-                        candles.c.timeframe == timeframe,
-                    )
-                    .order_by(candles.c.ts)
-                ).scalars()
-            ] if _expected(first_raw, last_raw, step, candles.c.ts, conn) > count else []
+            stamps = (
+                [
+                    ts
+                    for ts in conn.execute(
+                        select(candles.c.ts)
+                        .where(
+                            candles.c.exchange == exchange,
+                            candles.c.symbol == symbol,
+                            candles.c.timeframe == timeframe,
+                        )
+                        .order_by(candles.c.ts)
+                    ).scalars()
+                ]
+                if _expected(first_raw, last_raw, step, candles.c.ts, conn) > count
+                else []
+            )
             gap = _largest_gap(stamps, step)
             if gap:
                 out.append({"series": f"candles {exchange} {symbol} {timeframe}", **gap})
         tick_groups = conn.execute(
-            select(ticks.c.source, func.count(ticks.c.ts.distinct()), func.min(ticks.c.ts), func.max(ticks.c.ts))
-            .group_by(ticks.c.source)
+            select(
+                ticks.c.source,
+                func.count(ticks.c.ts.distinct()),
+                func.min(ticks.c.ts),
+                func.max(ticks.c.ts),
+            ).group_by(ticks.c.source)
         ).all()
         for source, count, first_raw, last_raw in tick_groups:
             interval = INTERVALS[source](settings) if source in INTERVALS else None
             if not interval or _expected(first_raw, last_raw, interval, ticks.c.ts, conn) <= count:
                 continue
             stamps = list(
-                conn.execute(select(ticks.c.ts).where(ticks.c.source == source).distinct().order_by(ticks.c.ts)).scalars()
+                conn.execute(
+                    select(ticks.c.ts)
+                    .where(ticks.c.source == source)
+                    .distinct()
+                    .order_by(ticks.c.ts)
+                ).scalars()
             )
             gap = _largest_gap(stamps, interval)
             if gap:
@@ -167,7 +195,7 @@ def _largest_gap(stamps: list[datetime], step: float) -> dict[str, Any] | None:
     largest = timedelta(0)
     at = None
     delta = timedelta(seconds=step)
-    for before, after in zip(stamps, stamps[1:], strict=False):
+    for before, after in itertools.pairwise(stamps):
         gap = after - before
         if gap > delta:
             missing += int(gap / delta) - 1

@@ -15,8 +15,10 @@ Unknown coins answer HTTP 200 `{"status": "error", "message": "Coin not found"}`
 does. Every v2 success carries `"status": "ok", "message": "ok"`.
 
 Faults are queued with `server.inject(Fault(...))`; each one is consumed by the next request
-whose path starts with the fault's `path` (default: any request). Every request received is
-recorded in `server.requests`, faulty or not.
+whose path starts with the fault's `path` (default: any request). Data faults (crossed,
+missing field, …) can be combined in one response with `Fault(..., more=(Fault(...), ...))`.
+`server.prices` is the live price table (edit it for lasting changes). Every request
+received is recorded in `server.requests`, faulty or not.
 """
 
 from __future__ import annotations
@@ -68,6 +70,7 @@ class Fault:
     coin: str = "btc"
     field_name: str = "last"
     message: str = "Coin not found"
+    more: tuple[Fault, ...] = ()  # further data faults applied to the same response
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
@@ -295,7 +298,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(404, {"status": "error", "message": "Not found"})
             return
         if fault is not None:
-            body = apply_data_fault(body, fault)
+            for spoil in (fault, *fault.more):
+                body = apply_data_fault(body, spoil)
         data = json.dumps(body).encode()
         if kind == "truncated":
             self._send_raw(200, data[: len(data) // 2], "application/json")

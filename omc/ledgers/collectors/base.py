@@ -4,7 +4,10 @@ A `Collector` only talks to its source and validates what comes back (Pydantic m
 real payloads), returning `Collected`: rows per table, and the items it refused with the
 reason. The `CollectorRunner` owns the database side: it opens a `collector_runs` record,
 upserts the rows (idempotently), stores refused items in the quarantine, and closes the record
-with the counts and the status (`ok`, `partial` when something was quarantined, `failed`).
+with the counts and the status (`ok`, `partial` when something was quarantined or a secondary
+part of the fetch failed, `failed` when nothing usable came back or the write failed).
+The counts written are those of the committed transaction only: a failed write records zero
+inserted rows, never the rows it rolled back.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Engine, Table, insert, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -51,11 +54,16 @@ class Rows:
 
 @dataclass
 class Collected:
-    """What one fetch produced: rows to store, items refused, and how many items came in."""
+    """What one fetch produced: rows to store, items refused, and how many items came in.
+
+    `errors` names secondary parts of the fetch that failed while the rest succeeded (e.g. the
+    trades of one coin): the good part is stored and the run is `partial` with these errors.
+    """
 
     rows: list[Rows] = field(default_factory=list)
     rejected: list[Rejected] = field(default_factory=list)
     fetched: int = 0
+    errors: list[str] = field(default_factory=list)
 
 
 class Collector(ABC):
@@ -68,7 +76,7 @@ class Collector(ABC):
     def collect(self) -> Collected:
         """Fetch from the source and validate. Raise HttpError/PayloadError on failure."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook, most collectors hold no resources
         """Release network resources."""
 
 
@@ -93,6 +101,10 @@ class RunSummary:
         return data
 
 
+# Reasons are part of a unique index: keep them well under PostgreSQL's btree row limit.
+MAX_REASON = 500
+
+
 def _payload_text(payload: Any) -> str:
     if isinstance(payload, str):
         return payload
@@ -105,11 +117,11 @@ def quarantine(
     """Store a refused payload with its reason; the same payload again only bumps a counter."""
     text = _payload_text(payload)
     now = utcnow()
-    table = QuarantinedItem.__table__
+    table = cast(Table, QuarantinedItem.__table__)
     values = {
         "collector": collector,
         "run_id": run_id,
-        "reason": reason[:2000],
+        "reason": reason[:MAX_REASON],
         "payload": text,
         "payload_hash": hashlib.sha256(text.encode()).hexdigest(),
         "first_seen": now,
@@ -138,7 +150,7 @@ class CollectorRunner:
 
     def run(self, collector: Collector) -> RunSummary:
         started = utcnow()
-        runs = CollectorRun.__table__
+        runs = cast(Table, CollectorRun.__table__)
         with self.engine.begin() as conn:
             run_id = conn.execute(
                 insert(runs)
@@ -151,20 +163,33 @@ class CollectorRunner:
         try:
             collected = collector.collect()
             fetched = collected.fetched
+            written = UpsertResult()
             with self.engine.begin() as conn:
                 for batch in collected.rows:
                     if batch.rows:
-                        result += upsert(conn, batch.table, batch.rows, update=batch.update)
+                        written += upsert(conn, batch.table, batch.rows, update=batch.update)
                 for item in collected.rejected:
                     quarantine(conn, collector.name, item.reason, item.payload, run_id)
+            result = written  # only now committed: a rolled-back write counts nothing
             quarantined = len(collected.rejected)
-            if quarantined:
+            stored = sum(len(batch.rows) for batch in collected.rows)
+            if quarantined and not stored:
+                status = "failed"
+                error = f"nothing usable: all {quarantined} item(s) quarantined"
+                if collected.errors:
+                    error += "; " + "; ".join(collected.errors)
+            elif quarantined or collected.errors:
                 status = "partial"
+                error = "; ".join(collected.errors) or None
         except PayloadError as exc:
             status, error = "failed", f"bad payload: {exc.reason}"
-            quarantined = 1
-            with self.engine.begin() as conn:
-                quarantine(conn, collector.name, exc.reason, exc.raw, run_id)
+            try:
+                with self.engine.begin() as conn:
+                    quarantine(conn, collector.name, exc.reason, exc.raw, run_id)
+                quarantined = 1
+            except Exception as db_exc:  # the run record must still be closed
+                log.exception("collector %s: could not quarantine", collector.name)
+                error += f" (not quarantined: {type(db_exc).__name__}: {db_exc})"
         except HttpError as exc:
             status, error = "failed", str(exc)
         except Exception as exc:  # a run must always be closed, whatever happened

@@ -4,26 +4,32 @@ Public endpoints (no auth), under `OMC_COINSPOT_BASE_URL`:
 `/pubapi/v2/latest`, `/pubapi/v2/latest/{coin}`, `/pubapi/v2/orders/open/{coin}` (order book),
 `/pubapi/v2/orders/completed/{coin}` (recent trades). Prices are decimal strings keyed by
 lower-case coin (`btc`; non-AUD markets `btc_usdt`). Failures come back as HTTP 200 with
-`{"status": "error", "message": …}`, which the client turns into `CoinSpotError`.
+`{"status": "error", "message": …}`, which the client turns into `CoinSpotError`; a body that
+is not the documented shape (not an object, `prices` missing or empty, an order that does not
+validate) raises `PayloadError` with the raw body, so the runner quarantines it.
 
 The collector stores one tick per coin per collection slot (`ts` = observation time floored
 to the collection interval), so a retried or repeated collection in the same slot is a
 duplicate, never a second row. Crossed (bid > ask) or non-positive quotes are quarantined.
+When the recent trades of one coin cannot be fetched, the prices are still stored and the run
+is `partial` with that error.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, field_validator
+from sqlalchemy import Table
 
 from omc.core.config import Settings
-from omc.core.db import to_decimal
-from omc.core.http import HttpClient, HttpError, RetryPolicy
+from omc.core.db import decimal_text, to_decimal
+from omc.core.http import HttpClient, HttpError, PayloadError, RetryPolicy
 from omc.core.time import floor_time, from_epoch_ms, parse_utc, utcnow
 from omc.ledgers.collectors.base import Collected, Collector, Rejected, Rows
 from omc.ledgers.models import Tick, Trade
@@ -111,14 +117,18 @@ class CoinSpotClient:
     def _get(self, path: str) -> dict[str, Any]:
         body = self.http.get_json(path)
         if not isinstance(body, dict):
-            raise CoinSpotError(
-                f"coinspot: expected a JSON object from {path}, got {type(body).__name__}",
-                url=path,
+            raise PayloadError(
+                f"{path}: expected a JSON object, got {type(body).__name__}", _raw(body)
             )
         status = str(body.get("status", "")).lower()
         if status != "ok":
             message = body.get("message") or status or "no status"
-            raise CoinSpotError(f"coinspot: {path} answered status {status!r}: {message}", url=path)
+            raise CoinSpotError(
+                f"coinspot: {path} answered status {status!r}: {message}",
+                url=path,
+                status=200,
+                body=_raw(body)[:2000],
+            )
         return body
 
     def latest_raw(self) -> dict[str, Any]:
@@ -126,23 +136,52 @@ class CoinSpotClient:
         return self._get("/pubapi/v2/latest")
 
     def latest(self, coin: str, market: str | None = None) -> Quote:
+        """One coin's quote. It is parsed, not judged: check `Quote.problem()` before use."""
         path = f"/pubapi/v2/latest/{coin.lower()}" + (f"/{market.lower()}" if market else "")
-        return Quote.model_validate(self._get(path).get("prices"))
+        body = self._get(path)
+        try:
+            return Quote.model_validate(body.get("prices"))
+        except ValidationError as exc:
+            raise PayloadError(f"{path}: invalid quote: {_short(exc)}", _raw(body)) from exc
 
     def open_orders(self, coin: str) -> dict[str, list[BookOrder]]:
-        body = self._get(f"/pubapi/v2/orders/open/{coin.lower()}")
-        return {
-            side: [BookOrder.model_validate(item) for item in body.get(f"{side}orders") or []]
-            for side in ("buy", "sell")
-        }
+        """The order book: `{"buy": [...], "sell": [...]}` as CoinSpot lists them."""
+        path = f"/pubapi/v2/orders/open/{coin.lower()}"
+        return self._orders(path, self._get(path))
+
+    def completed_orders(self, coin: str) -> dict[str, list[BookOrder]]:
+        """Recent trades: `{"buy": [...], "sell": [...]}`, each with its `solddate`."""
+        path = f"/pubapi/v2/orders/completed/{coin.lower()}"
+        return self._orders(path, self._get(path))
 
     def completed_orders_raw(self, coin: str) -> dict[str, Any]:
         return self._get(f"/pubapi/v2/orders/completed/{coin.lower()}")
 
+    @staticmethod
+    def _orders(path: str, body: dict[str, Any]) -> dict[str, list[BookOrder]]:
+        out: dict[str, list[BookOrder]] = {}
+        for side in ("buy", "sell"):
+            items = body.get(f"{side}orders")
+            if items is None:
+                items = []
+            if not isinstance(items, list):
+                raise PayloadError(f"{path}: `{side}orders` is not a list", _raw(body))
+            try:
+                out[side] = [BookOrder.model_validate(item) for item in items]
+            except ValidationError as exc:
+                raise PayloadError(f"{path}: invalid order: {_short(exc)}", _raw(body)) from exc
+        return out
+
+
+def _raw(body: Any) -> str:
+    return json.dumps(body, sort_keys=True, default=str)
+
 
 def trade_key(side: str, order: BookOrder) -> str:
     """A stable digest for a completed trade (CoinSpot gives no trade id)."""
-    text = f"{side}|{order.solddate.isoformat() if order.solddate else ''}|{order.rate}|{order.amount}"
+    when = order.solddate.isoformat() if order.solddate else ""
+    # canonical number text: 30100, "30100.0" and 30100.00 are the same trade
+    text = f"{side}|{when}|{decimal_text(order.rate)}|{decimal_text(order.amount)}"
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
@@ -182,9 +221,9 @@ class CoinSpotCollector(Collector):
         ts = floor_time(observed, self.interval_s)
         result = Collected()
         prices = body.get("prices")
-        if not isinstance(prices, dict):
-            result.rejected.append(Rejected("latest: `prices` missing or not an object", body))
-            return result
+        if not isinstance(prices, dict) or not prices:
+            what = "missing or not an object" if not isinstance(prices, dict) else "empty"
+            raise PayloadError(f"latest: `prices` {what}", _raw(body))
         ticks: list[dict[str, Any]] = []
         for key, raw in prices.items():
             result.fetched += 1
@@ -210,16 +249,31 @@ class CoinSpotCollector(Collector):
                     "volume": None,
                 }
             )
-        result.rows.append(Rows(Tick.__table__, ticks))
+        result.rows.append(Rows(cast(Table, Tick.__table__), ticks))
         for coin in self.trade_coins:
-            result.rows.append(Rows(Trade.__table__, self._trades(coin, result)))
+            part = Collected()  # merged only when the whole trades body was usable
+            try:
+                trades = self._trades(coin, part)
+            except PayloadError as exc:  # keep the prices; quarantine the trades body
+                result.rejected.append(Rejected(f"{coin} trades: {exc.reason}", exc.raw))
+                result.errors.append(f"{coin} trades: bad payload: {exc.reason}")
+                continue
+            except HttpError as exc:
+                result.errors.append(f"{coin} trades: {exc}")
+                continue
+            result.fetched += part.fetched
+            result.rejected.extend(part.rejected)
+            result.rows.append(Rows(cast(Table, Trade.__table__), trades))
         return result
 
     def _trades(self, coin: str, result: Collected) -> list[dict[str, Any]]:
         body = self.client.completed_orders_raw(coin)
         rows: list[dict[str, Any]] = []
         for side in ("buy", "sell"):
-            for raw in body.get(f"{side}orders") or []:
+            items = body.get(f"{side}orders") or []
+            if not isinstance(items, list):
+                raise PayloadError(f"`{side}orders` is not a list", _raw(body))
+            for raw in items:
                 result.fetched += 1
                 try:
                     order = BookOrder.model_validate(raw)
