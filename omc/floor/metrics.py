@@ -39,11 +39,11 @@ def performance(equity: FloatArray, initial: float, bar_seconds: float) -> dict[
     eq = np.concatenate(([float(initial)], np.asarray(equity, dtype=np.float64)))
     n = len(eq) - 1
     ppy = periods_per_year(bar_seconds)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        r = eq[1:] / eq[:-1] - 1.0
     total = eq[-1] / eq[0] - 1.0
     years = n * bar_seconds / YEAR_SECONDS
-    cagr = (eq[-1] / eq[0]) ** (1.0 / years) - 1.0 if years > 0 and eq[-1] > 0 else math.nan
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        r = eq[1:] / eq[:-1] - 1.0
+        cagr = (eq[-1] / eq[0]) ** (1.0 / years) - 1.0 if years > 0 and eq[-1] > 0 else math.nan
     if n >= 2:
         sd = float(np.std(r, ddof=1))
         mean = float(np.mean(r))

@@ -26,6 +26,13 @@ def _cross_targets(
     return out
 
 
+def crossover(a: FloatArray, b: FloatArray) -> FloatArray:
+    """+1 where `a` crosses above `b` at this bar (a > b now, a ≤ b on the bar before), −1
+    where it crosses below, 0 elsewhere (NaN inputs never cross)."""
+    t = _cross_targets(a, b, 1.0, -1.0)
+    return np.nan_to_num(t, nan=0.0)
+
+
 class SmaCross(Strategy):
     """Long-only SMA crossover: all-in (`size` of equity, split across symbols) at the next
     open after the fast SMA closes above the slow one; flat at the next open after it closes
@@ -48,26 +55,22 @@ class SmaCross(Strategy):
 
     def init(self, ctx: Context) -> None:
         self.weight = self.params["size"] / len(ctx.symbols)
-        self.lines: dict[str, tuple[Series, Series]] = {}
+        self.cross: dict[str, Series] = {}
+        f, s = self.params["fast"], self.params["slow"]
         for sym in ctx.symbols:
             close = ctx.data(sym).close
-            self.lines[sym] = (
-                ctx.indicator(sma, close, self.params["fast"], name=f"sma{self.params['fast']}"),
-                ctx.indicator(sma, close, self.params["slow"], name=f"sma{self.params['slow']}"),
-            )
+            fast = ctx.indicator(sma, close, f, name=f"sma{f}")
+            slow = ctx.indicator(sma, close, s, name=f"sma{s}")
+            # +1 on the bar the fast SMA closes above the slow one, -1 below, else 0
+            self.cross[sym] = ctx.indicator(crossover, fast, slow, name="cross")
 
     def on_bar(self, ctx: Context) -> Targets | None:
         out: dict[str, float] | None = None
-        for sym, (fast, slow) in self.lines.items():
-            if len(fast) < 2:
-                return None
-            f1, s1, f0, s0 = fast[-1], slow[-1], fast[-2], slow[-2]
-            if f1 > s1 and f0 <= s0:
+        for sym, cross in self.cross.items():
+            c = cross[-1]
+            if c:
                 out = out or {}
-                out[sym] = self.weight
-            elif f1 < s1 and f0 >= s0:
-                out = out or {}
-                out[sym] = 0.0
+                out[sym] = self.weight if c > 0 else 0.0
         return out
 
     def signals(self, bars: Mapping[str, Bars]) -> dict[str, FloatArray]:

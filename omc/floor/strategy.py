@@ -64,6 +64,13 @@ class Series:
         self.name = name
 
     def __getitem__(self, key: int | slice) -> Any:
+        if type(key) is int and key < 0:  # the hot path: s[-1], s[-2]
+            idx = self._clock.i + 1 + key
+            if idx >= 0:
+                return self._a[idx]
+        return self._get(key)
+
+    def _get(self, key: int | slice) -> Any:
         now = self._clock.i
         if isinstance(key, slice):
             return self.values[key]
