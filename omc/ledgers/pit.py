@@ -1,0 +1,458 @@
+"""Point-in-time access to the four ledgers: the only way the Lab and the Floor read them.
+
+Every function takes `as_of` (an aware datetime) and returns only what OMC had **stored** at
+that moment: rows with `collected_at <= as_of`, and for revised items (catalyst events) the
+revision that was current then — never a later one. So a training set or a backtest built
+"as of" a date cannot see the future. Optional `start` / `end` bound the rows' own time
+(`ts`, `published_at` or `hour`), inclusive.
+
+Each function returns a pandas DataFrame with the columns listed in its docstring, sorted by
+time. Timestamps are `datetime64[ns, UTC]`. Prices and values are float64 (research use);
+pass `exact=True` to `candles`, `ticks`, `protocol_metrics` or `onchain_metrics` to get
+`Decimal` objects instead. This module only reads.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Engine, Float, Select, Table, cast, func, select, union_all
+
+from omc.core.time import ensure_utc
+from omc.ledgers.models import (
+    LEDGER_TABLES,
+    Candle,
+    CatalystEvent,
+    CatalystEventRevision,
+    NewsItem,
+    OnchainMetric,
+    ProtocolMetric,
+    SocialPost,
+    Tick,
+)
+
+CANDLE_COLUMNS = ["ts", "open", "high", "low", "close", "volume"]
+TICK_COLUMNS = ["ts", "source", "coin", "market", "bid", "ask", "last", "volume"]
+PROTOCOL_COLUMNS = ["ts", "source", "protocol", "chain", "metric", "value"]
+ONCHAIN_COLUMNS = ["ts", "chain", "metric", "value"]
+NEWS_COLUMNS = [
+    "published_at", "collected_at", "source", "source_id", "title", "url", "sentiment", "coins",
+    "story_key",
+]
+SOCIAL_COLUMNS = [
+    "published_at", "collected_at", "platform", "post_id", "parent_id", "community", "title",
+    "body", "url", "score", "num_comments", "sentiment", "coins",
+]
+SENTIMENT_COLUMNS = ["hour", "coin", "count", "mean_sentiment", "weighted_sentiment"]
+EVENT_COLUMNS = [
+    "published_at", "collected_at", "source", "event_id", "kind", "title", "url", "coins", "impact",
+]
+COIN_COLUMNS = ["coin", "ledgers", "first_seen"]
+STATS_COLUMNS = ["ledger", "table", "rows", "first", "last"]
+
+
+def _as_of(as_of: datetime) -> datetime:
+    return ensure_utc(as_of)
+
+
+def _bounded(query: Select[Any], column: Any, start: datetime | None, end: datetime | None) -> Select[Any]:
+    if start is not None:
+        query = query.where(column >= ensure_utc(start))
+    if end is not None:
+        query = query.where(column <= ensure_utc(end))
+    return query
+
+
+def _frame(engine: Engine, query: Select[Any], columns: Sequence[str], times: Sequence[str]) -> pd.DataFrame:
+    """Run `query` and build a frame; text timestamps (SQLite) are parsed vectorised."""
+    with engine.connect() as conn:
+        result = conn.execute(query)
+        frame = pd.DataFrame(result.fetchall(), columns=list(columns))
+    for name in times:
+        frame[name] = pd.to_datetime(frame[name], utc=True, format="ISO8601")
+    return frame
+
+
+def _number(column: Any, exact: bool) -> Any:
+    """A numeric column: a float cast done by the database, or the exact Decimal."""
+    return column if exact else cast(column, Float).label(column.key)
+
+
+def _floats(frame: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
+    for name in names:
+        frame[name] = pd.to_numeric(frame[name], errors="coerce").astype("float64")
+    return frame
+
+
+# ----------------------------------------------------------------------------- Exchange
+
+
+def candles(
+    engine: Engine,
+    exchange: str,
+    symbol: str,
+    timeframe: str,
+    *,
+    as_of: datetime,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    exact: bool = False,
+) -> pd.DataFrame:
+    """Candles of one series known at `as_of`. Columns: ts (candle open), open, high, low,
+    close, volume."""
+    t: Table = Candle.__table__  # type: ignore[assignment]
+    query = select(
+        t.c.ts, *(_number(t.c[name], exact) for name in CANDLE_COLUMNS[1:])
+    ).where(
+        t.c.exchange == exchange,
+        t.c.symbol == symbol,
+        t.c.timeframe == timeframe,
+        t.c.collected_at <= _as_of(as_of),
+    )
+    query = _bounded(query, t.c.ts, start, end).order_by(t.c.ts)
+    frame = _frame(engine, query, CANDLE_COLUMNS, ["ts"] if engine.dialect.name == "sqlite" else [])
+    frame["ts"] = pd.to_datetime(frame["ts"], utc=True)
+    return frame if exact else _floats(frame, CANDLE_COLUMNS[1:])
+
+
+def ticks(
+    engine: Engine,
+    *,
+    as_of: datetime,
+    coin: str | None = None,
+    source: str = "coinspot",
+    market: str | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    exact: bool = False,
+) -> pd.DataFrame:
+    """Ticks known at `as_of`. Columns: ts, source, coin, market, bid, ask, last, volume."""
+    t: Table = Tick.__table__  # type: ignore[assignment]
+    query = select(
+        t.c.ts, t.c.source, t.c.coin, t.c.market,
+        *(_number(t.c[name], exact) for name in ("bid", "ask", "last", "volume")),
+    ).where(t.c.source == source, t.c.collected_at <= _as_of(as_of))
+    if coin is not None:
+        query = query.where(t.c.coin == coin.lower())
+    if market is not None:
+        query = query.where(t.c.market == market.lower())
+    query = _bounded(query, t.c.ts, start, end).order_by(t.c.ts, t.c.coin, t.c.market)
+    frame = _frame(engine, query, TICK_COLUMNS, [])
+    frame["ts"] = pd.to_datetime(frame["ts"], utc=True, format="ISO8601")
+    return frame if exact else _floats(frame, ["bid", "ask", "last", "volume"])
+
+
+# ----------------------------------------------------------------------------- Glass
+
+
+def protocol_metrics(
+    engine: Engine,
+    *,
+    as_of: datetime,
+    protocol: str | None = None,
+    metric: str | None = None,
+    chain: str | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    exact: bool = False,
+) -> pd.DataFrame:
+    """Daily protocol figures known at `as_of` (TVL, fees, revenue, …; chain '' = all chains).
+    Columns: ts, source, protocol, chain, metric, value."""
+    t: Table = ProtocolMetric.__table__  # type: ignore[assignment]
+    query = select(
+        t.c.ts, t.c.source, t.c.protocol, t.c.chain, t.c.metric, _number(t.c.value, exact)
+    ).where(t.c.collected_at <= _as_of(as_of))
+    for column, value in (("protocol", protocol), ("metric", metric), ("chain", chain)):
+        if value is not None:
+            query = query.where(t.c[column] == value)
+    query = _bounded(query, t.c.ts, start, end).order_by(t.c.ts, t.c.protocol, t.c.chain, t.c.metric)
+    frame = _frame(engine, query, PROTOCOL_COLUMNS, [])
+    frame["ts"] = pd.to_datetime(frame["ts"], utc=True, format="ISO8601")
+    return frame if exact else _floats(frame, ["value"])
+
+
+def onchain_metrics(
+    engine: Engine,
+    *,
+    as_of: datetime,
+    chain: str | None = None,
+    metric: str | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    exact: bool = False,
+) -> pd.DataFrame:
+    """Chain figures known at `as_of` (block height, gas price, transactions per block).
+    Columns: ts, chain, metric, value."""
+    t: Table = OnchainMetric.__table__  # type: ignore[assignment]
+    query = select(t.c.ts, t.c.chain, t.c.metric, _number(t.c.value, exact)).where(
+        t.c.collected_at <= _as_of(as_of)
+    )
+    if chain is not None:
+        query = query.where(t.c.chain == chain)
+    if metric is not None:
+        query = query.where(t.c.metric == metric)
+    query = _bounded(query, t.c.ts, start, end).order_by(t.c.ts, t.c.chain, t.c.metric)
+    frame = _frame(engine, query, ONCHAIN_COLUMNS, [])
+    frame["ts"] = pd.to_datetime(frame["ts"], utc=True, format="ISO8601")
+    return frame if exact else _floats(frame, ["value"])
+
+
+# ----------------------------------------------------------------------------- Human
+
+
+def _has_coin(coins: Any, coin: str) -> bool:
+    return isinstance(coins, list) and coin.upper() in (str(c).upper() for c in coins)
+
+
+def news(
+    engine: Engine,
+    *,
+    as_of: datetime,
+    coin: str | None = None,
+    source: str | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> pd.DataFrame:
+    """News items known at `as_of`. Columns: published_at, collected_at, source, source_id,
+    title, url, sentiment, coins (list of symbols), story_key (same story across outlets)."""
+    t: Table = NewsItem.__table__  # type: ignore[assignment]
+    query = select(*(t.c[name] for name in NEWS_COLUMNS)).where(t.c.collected_at <= _as_of(as_of))
+    if source is not None:
+        query = query.where(t.c.source == source)
+    query = _bounded(query, t.c.published_at, start, end).order_by(t.c.published_at, t.c.source_id)
+    frame = _frame(engine, query, NEWS_COLUMNS, [])
+    frame = _times(frame, ["published_at", "collected_at"])
+    if coin is not None:
+        frame = frame[frame["coins"].map(lambda coins: _has_coin(coins, coin))].reset_index(drop=True)
+    return frame
+
+
+def social(
+    engine: Engine,
+    *,
+    as_of: datetime,
+    coin: str | None = None,
+    platform: str | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> pd.DataFrame:
+    """Social posts and comments known at `as_of`. Columns: published_at, collected_at,
+    platform, post_id, parent_id, community, title, body, url, score, num_comments,
+    sentiment, coins."""
+    t: Table = SocialPost.__table__  # type: ignore[assignment]
+    query = select(*(t.c[name] for name in SOCIAL_COLUMNS)).where(t.c.collected_at <= _as_of(as_of))
+    if platform is not None:
+        query = query.where(t.c.platform == platform)
+    query = _bounded(query, t.c.published_at, start, end).order_by(t.c.published_at, t.c.post_id)
+    frame = _times(_frame(engine, query, SOCIAL_COLUMNS, []), ["published_at", "collected_at"])
+    if coin is not None:
+        frame = frame[frame["coins"].map(lambda coins: _has_coin(coins, coin))].reset_index(drop=True)
+    return frame
+
+
+def social_weight(score: Any) -> float:
+    """Weight of one item in the weighted sentiment: 1 + log(1 + max(score, 0))."""
+    try:
+        value = float(score)
+    except (TypeError, ValueError):
+        return 1.0
+    return 1.0 + math.log1p(max(value, 0.0)) if math.isfinite(value) else 1.0
+
+
+def sentiment_hourly(
+    engine: Engine,
+    *,
+    as_of: datetime,
+    coin: str | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> pd.DataFrame:
+    """Hourly per-coin sentiment of the news and social items known at `as_of`, computed from
+    those items (so a later item can never leak into an earlier answer).
+    Columns: hour, coin, count, mean_sentiment, weighted_sentiment (social items weighted by
+    `social_weight(score)`, news items by 1)."""
+    items = pd.concat(
+        [
+            news(engine, as_of=as_of, coin=coin, start=start, end=end).assign(weight=1.0),
+            social(engine, as_of=as_of, coin=coin, start=start, end=end).pipe(
+                lambda f: f.assign(weight=f["score"].map(social_weight) if len(f) else 1.0)
+            ),
+        ],
+        ignore_index=True,
+    )
+    items = items[items["sentiment"].notna() & items["coins"].map(lambda c: isinstance(c, list) and bool(c))]
+    if items.empty:
+        return pd.DataFrame(
+            {
+                "hour": pd.Series(dtype="datetime64[ns, UTC]"),
+                "coin": pd.Series(dtype="object"),
+                "count": pd.Series(dtype="int64"),
+                "mean_sentiment": pd.Series(dtype="float64"),
+                "weighted_sentiment": pd.Series(dtype="float64"),
+            }
+        )
+    exploded = items[["published_at", "coins", "sentiment", "weight"]].explode("coins")
+    exploded["coin"] = exploded["coins"].astype(str).str.upper()
+    if coin is not None:
+        exploded = exploded[exploded["coin"] == coin.upper()]
+    exploded["hour"] = exploded["published_at"].dt.floor("h")
+    exploded["sentiment"] = exploded["sentiment"].astype(float)
+    exploded["weighted"] = exploded["sentiment"] * exploded["weight"]
+    grouped = exploded.groupby(["hour", "coin"], sort=True)
+    out = pd.DataFrame(
+        {
+            "count": grouped["sentiment"].count(),
+            "mean_sentiment": grouped["sentiment"].mean(),
+            "weighted_sentiment": grouped["weighted"].sum() / grouped["weight"].sum(),
+        }
+    ).reset_index()
+    return out[SENTIMENT_COLUMNS]
+
+
+# ----------------------------------------------------------------------------- Catalyst
+
+
+def events(
+    engine: Engine,
+    *,
+    as_of: datetime,
+    source: str | None = None,
+    kind: str | None = None,
+    coin: str | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> pd.DataFrame:
+    """Catalyst events as they were known at `as_of`: for an edited event, the latest revision
+    collected by then. Columns: published_at, collected_at, source, event_id, kind, title,
+    url, coins, impact."""
+    moment = _as_of(as_of)
+    rev: Table = CatalystEventRevision.__table__  # type: ignore[assignment]
+    ev: Table = CatalystEvent.__table__  # type: ignore[assignment]
+    revisions = select(*(rev.c[name] for name in EVENT_COLUMNS)).where(rev.c.collected_at <= moment)
+    without_revisions = select(*(ev.c[name] for name in EVENT_COLUMNS)).where(
+        ev.c.collected_at <= moment,
+        ~select(rev.c.event_id)
+        .where(rev.c.source == ev.c.source, rev.c.event_id == ev.c.event_id)
+        .exists(),
+    )
+    query = union_all(revisions, without_revisions)
+    with engine.connect() as conn:
+        frame = pd.DataFrame(conn.execute(query).fetchall(), columns=EVENT_COLUMNS)
+    frame = _times(frame, ["published_at", "collected_at"])
+    if not frame.empty:
+        frame = (
+            frame.sort_values("collected_at")
+            .groupby(["source", "event_id"], as_index=False, sort=False)
+            .last()
+        )
+    for column, value in (("source", source), ("kind", kind)):
+        if value is not None:
+            frame = frame[frame[column] == value]
+    if start is not None:
+        frame = frame[frame["published_at"] >= pd.Timestamp(ensure_utc(start))]
+    if end is not None:
+        frame = frame[frame["published_at"] <= pd.Timestamp(ensure_utc(end))]
+    if coin is not None:
+        frame = frame[frame["coins"].map(lambda coins: _has_coin(coins, coin))]
+    return frame.sort_values(["published_at", "event_id"]).reset_index(drop=True)[EVENT_COLUMNS]
+
+
+# ----------------------------------------------------------------------------- Overview
+
+
+def available_coins(engine: Engine, *, as_of: datetime) -> pd.DataFrame:
+    """Coins any ledger knows of at `as_of`. Columns: coin (upper case), ledgers (sorted list
+    of ledger names that mention it), first_seen (earliest collected_at)."""
+    moment = _as_of(as_of)
+    seen: dict[str, dict[str, Any]] = {}
+
+    def add(coin: str, ledger: str, when: Any) -> None:
+        if not coin:
+            return
+        entry = seen.setdefault(coin.upper(), {"ledgers": set(), "first_seen": when})
+        entry["ledgers"].add(ledger)
+        if when is not None and (entry["first_seen"] is None or when < entry["first_seen"]):
+            entry["first_seen"] = when
+
+    t: Table = Tick.__table__  # type: ignore[assignment]
+    c: Table = Candle.__table__  # type: ignore[assignment]
+    with engine.connect() as conn:
+        for coin, when in conn.execute(
+            select(t.c.coin, func.min(t.c.collected_at)).where(t.c.collected_at <= moment).group_by(t.c.coin)
+        ):
+            add(coin, "exchange", when)
+        for symbol, when in conn.execute(
+            select(c.c.symbol, func.min(c.c.collected_at)).where(c.c.collected_at <= moment).group_by(c.c.symbol)
+        ):
+            add(str(symbol).split("/")[0], "exchange", when)
+        tagged = (
+            (NewsItem.__table__, "human"),
+            (SocialPost.__table__, "human"),
+            (CatalystEvent.__table__, "catalyst"),
+            (ProtocolMetric.__table__, "glass"),
+        )
+        for table, ledger in tagged:
+            tt: Table = table  # type: ignore[assignment]
+            for coins, when in conn.execute(
+                select(tt.c.coins, tt.c.collected_at).where(tt.c.collected_at <= moment, tt.c.coins.is_not(None))
+            ):
+                for coin in coins or []:
+                    add(str(coin), ledger, when)
+    rows = [
+        {"coin": coin, "ledgers": sorted(entry["ledgers"]), "first_seen": entry["first_seen"]}
+        for coin, entry in sorted(seen.items())
+    ]
+    frame = pd.DataFrame(rows, columns=COIN_COLUMNS)
+    frame["first_seen"] = pd.to_datetime(frame["first_seen"], utc=True)
+    return frame
+
+
+def ledger_stats(engine: Engine, *, as_of: datetime) -> pd.DataFrame:
+    """Per ledger table, what was stored by `as_of`. Columns: ledger, table, rows, first,
+    last (the rows' own time: ts / published_at / hour / raised_at)."""
+    moment = _as_of(as_of)
+    rows = []
+    with engine.connect() as conn:
+        for ledger, tables in LEDGER_TABLES.items():
+            for name, model in tables.items():
+                table: Table = model.__table__
+                time_column = next(
+                    (table.c[col] for col in ("ts", "published_at", "hour", "raised_at") if col in table.c),
+                    None,
+                )
+                stored = table.c.collected_at if "collected_at" in table.c else table.c.get("raised_at")
+                query = select(
+                    func.count(),
+                    func.min(time_column) if time_column is not None else None,
+                    func.max(time_column) if time_column is not None else None,
+                ).select_from(table)
+                if stored is not None:
+                    query = query.where(stored <= moment)
+                count, first, last = conn.execute(query).one()
+                rows.append({"ledger": ledger, "table": name, "rows": count, "first": first, "last": last})
+    frame = pd.DataFrame(rows, columns=STATS_COLUMNS)
+    return _times(frame, ["first", "last"])
+
+
+def _times(frame: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
+    for name in names:
+        frame[name] = pd.to_datetime(frame[name], utc=True, format="ISO8601")
+    return frame
+
+
+__all__ = [
+    "available_coins",
+    "candles",
+    "events",
+    "ledger_stats",
+    "news",
+    "onchain_metrics",
+    "protocol_metrics",
+    "sentiment_hourly",
+    "social",
+    "ticks",
+]
