@@ -90,6 +90,13 @@ def run_records(engine: Engine) -> list[Any]:
         return list(conn.execute(select(table).order_by(table.c.id)).all())
 
 
+def coinspot_health(engine: Engine, settings: Settings, now: datetime | None = None) -> Any:
+    """The `omc status` row of the CoinSpot collector."""
+    rows = [h for h in collector_health(engine, settings, now=now) if h["collector"] == "coinspot"]
+    assert len(rows) == 1
+    return rows[0]
+
+
 def assert_record_matches(engine: Engine, summary: RunSummary) -> None:
     """The stored run record says exactly what the summary says."""
     (record,) = [r for r in run_records(engine) if r.id == summary.run_id]
@@ -263,7 +270,7 @@ def test_every_quote_bad_is_a_failure_not_a_success(engine: Engine, server: Fake
     assert summary.error == f"nothing usable: all {N_PRICES} item(s) quarantined"
     assert summary.quarantined == N_PRICES and summary.inserted == 0
     assert_record_matches(engine, summary)
-    (health,) = collector_health(engine, make_settings(server))
+    health = coinspot_health(engine, make_settings(server))
     assert health["state"] == "failing"
 
 
@@ -294,13 +301,13 @@ def test_unusable_payloads_fail_the_run_are_quarantined_and_the_collector_recove
             assert item.payload.startswith("<!doctype html>")
         if name == "truncated":
             assert item.payload.startswith('{"status": "ok"') and item.payload[-1] != "}"
-        health = collector_health(engine, make_settings(server))[0]
+        health = coinspot_health(engine, make_settings(server))
         assert (health["state"], health["last_error"]) == ("failing", failed.error), name
 
         recovered = run(engine, server, clock=lambda slot=slot: slot)
         assert (recovered.status, recovered.inserted) == ("ok", N_PRICES), name
         assert len(server.requests) - sent == 2, name  # an unusable 200 is not retried
-        assert collector_health(engine, make_settings(server))[0]["state"] == "fresh", name
+        assert coinspot_health(engine, make_settings(server))["state"] == "fresh", name
     assert len(quarantine(engine)) == len(PAYLOAD_FAULTS)
 
 
@@ -334,14 +341,14 @@ def test_a_source_that_keeps_failing_fails_the_run_truthfully_then_recovers(
         assert count(engine, Tick) == i * N_PRICES, name
         # an answered `status: error` is final; transport faults are retried twice
         assert len(server.requests) - sent == (1 if name == "status-error" else 3), name
-        health = collector_health(engine, settings)[0]
+        health = coinspot_health(engine, settings)
         assert (health["state"], health["last_status"]) == ("failing", "failed"), name
         assert health["last_error"] == failed.error, name
 
         server.faults.clear()
         recovered = run(engine, server, clock=lambda slot=slot: slot)
         assert (recovered.status, recovered.inserted) == ("ok", N_PRICES), name
-        health = collector_health(engine, settings)[0]
+        health = coinspot_health(engine, settings)
         assert health["state"] == "fresh", name
         assert (health["runs_24h"], health["failed_24h"]) == (2 * i + 2, i + 1), name
         assert health["error_rate_24h"] == 0.5
@@ -398,7 +405,7 @@ def test_trades_are_stored_and_a_failing_trades_call_keeps_the_prices(
         Decimal("30049"),
         Decimal("0.5"),
     )
-    health = collector_health(engine, make_settings(server))[0]
+    health = coinspot_health(engine, make_settings(server))
     assert health["state"] == "fresh" and "eth trades" in health["last_error"]
 
     again = run(engine, server, coinspot_trade_coins=["btc", "eth"])
@@ -421,11 +428,11 @@ def test_a_bad_trades_body_is_quarantined_and_prices_kept(
 
 def test_status_says_never_then_stale_when_runs_stop(engine: Engine, server: FakeCoinSpot) -> None:
     settings = make_settings(server)
-    (health,) = collector_health(engine, settings)
+    health = coinspot_health(engine, settings)
     assert (health["state"], health["last_success"]) == ("never", None)
     summary = run(engine, server)
     later = summary.finished_at + timedelta(seconds=16)  # > 3 intervals of 5 s
-    (health,) = collector_health(engine, settings, now=later)
+    health = coinspot_health(engine, settings, now=later)
     assert health["state"] == "stale" and health["age_s"] == pytest.approx(16)
 
 
@@ -439,7 +446,7 @@ def test_a_run_in_progress_does_not_hide_a_failure(engine: Engine, server: FakeC
                 collector="coinspot", started_at=datetime.now(UTC), status="running"
             )
         )
-    (health,) = collector_health(engine, make_settings(server))
+    health = coinspot_health(engine, make_settings(server))
     assert health["last_status"] == "ok"
     server.inject(*[Fault("http", status=500)] * 3)
     run(engine, server)
@@ -449,7 +456,7 @@ def test_a_run_in_progress_does_not_hide_a_failure(engine: Engine, server: FakeC
                 collector="coinspot", started_at=datetime.now(UTC), status="running"
             )
         )
-    (health,) = collector_health(engine, make_settings(server))
+    health = coinspot_health(engine, make_settings(server))
     assert (health["state"], health["last_status"]) == ("failing", "failed")
 
 
