@@ -98,25 +98,25 @@ def test_every_real_file_is_listed() -> None:
     assert sorted(p.name for p in CANDLES.glob("*-5m.csv")) == sorted(REAL_FILES)
 
 
-@pytest.mark.parametrize("name", sorted(REAL_FILES))
-def test_import_real_candle_file(engine: Engine, name: str) -> None:
-    rows, first, last, gaps = REAL_FILES[name]
-    report = import_candles(engine, CANDLES / name, "bittrex", symbol_of(name), "5m")
-    assert report.format == "csv"
-    assert report.rows_read == rows
-    assert report.inserted == rows
-    assert report.duplicates == 0 and report.repeated == 0
-    assert report.bad_rows == []
-    assert report.first == utc(first) and report.last == utc(last)
-    assert [(g.after, g.missing) for g in report.gaps] == [(utc(a), n) for a, n in gaps]
-    # rows + missing candles cover the whole period exactly
-    periods = int((utc(last) - utc(first)).total_seconds() // 300) + 1
-    assert rows + report.missing == periods
+def test_import_every_real_candle_file(engine: Engine) -> None:
+    """The 8 bundled files, one database: exact rows, first/last and every gap."""
+    for name, (rows, first, last, gaps) in sorted(REAL_FILES.items()):
+        report = import_candles(engine, CANDLES / name, "bittrex", symbol_of(name), "5m")
+        assert report.format == "csv", name
+        assert (report.rows_read, report.inserted) == (rows, rows), name
+        assert (report.duplicates, report.repeated, report.bad_rows) == (0, 0, []), name
+        assert (report.first, report.last) == (utc(first), utc(last)), name
+        assert [(g.after, g.missing) for g in report.gaps] == [(utc(a), n) for a, n in gaps], name
+        # rows + missing candles cover the whole period exactly
+        periods = int((utc(last) - utc(first)).total_seconds() // 300) + 1
+        assert rows + report.missing == periods, name
+    table = Candle.__table__
     with engine.connect() as conn:
-        count = conn.execute(
-            select(func.count()).where(Candle.__table__.c.symbol == symbol_of(name))
-        ).scalar_one()
-    assert count == rows
+        counts = dict(
+            conn.execute(select(table.c.symbol, func.count()).group_by(table.c.symbol)).all()
+        )
+    assert counts == {symbol_of(name): spec[0] for name, spec in REAL_FILES.items()}
+    assert sum(counts.values()) == 51270
 
 
 def test_reimport_is_idempotent_and_exact(engine: Engine) -> None:

@@ -275,6 +275,14 @@ def read_rows(path: Path, fmt: str) -> Iterator[RawRow]:
     raise CandleFileError(f"unknown format {fmt!r} (known: csv, json, feather, parquet)")
 
 
+def _guarded(path: Path, rows: Iterator[RawRow]) -> Iterator[RawRow]:
+    """Turn read failures (binary data in a CSV, I/O errors) into `CandleFileError`."""
+    try:
+        yield from rows
+    except (csv.Error, UnicodeDecodeError, OSError, EOFError) as exc:
+        raise CandleFileError(f"{path.name}: cannot read: {exc}") from exc
+
+
 # ------------------------------------------------------------------ parsing one row
 
 
@@ -370,7 +378,7 @@ def import_candles(
     good: dict[datetime, tuple[int, dict[str, Decimal | None]]] = {}
     conflicts: dict[datetime, list[tuple[int, str]]] = {}
     raws: dict[int, str] = {}
-    for line, raw, values in read_rows(path, fmt):
+    for line, raw, values in _guarded(path, read_rows(path, fmt)):
         report.rows_read += 1
         try:
             ts, parsed = parse_row(values, step_s)
