@@ -217,8 +217,12 @@ def register(app: typer.Typer) -> None:
         except ValueError as exc:
             _fail(str(exc))
         if out is None:
-            count = export(engine(), kind, sys.stdout, fmt, symbol, start)
-            sys.stdout.flush()
+            try:
+                count = export(engine(), kind, sys.stdout, fmt, symbol, start)
+                sys.stdout.flush()
+            except BrokenPipeError:  # e.g. `omc data export … | head`
+                sys.stderr.close()
+                raise typer.Exit(0) from None
         else:
             try:
                 handle = out.open("w", encoding="utf-8", newline="")
