@@ -1,0 +1,278 @@
+"""Alert notifiers: a generic JSON webhook, a Slack incoming webhook, a Telegram bot.
+
+Each speaks its service's real request format:
+
+* webhook — `POST <url>` with `{"type": "omc.alert", "alert": {...}, "text": "..."}`;
+* Slack — `POST <incoming-webhook-url>` with `{"text": ..., "blocks": [section mrkdwn]}`;
+  Slack answers `200 ok` (plain text) or an error code such as `400 invalid_payload`;
+* Telegram — `POST {base}/bot<token>/sendMessage` with `{"chat_id", "text",
+  "disable_web_page_preview"}`; the Bot API answers `{"ok": true, "result": {...}}` or
+  `{"ok": false, "error_code", "description"}` (429 carries `parameters.retry_after`).
+
+Transient failures (timeouts, resets, 5xx, 429 with Retry-After) are retried by the shared
+HTTP helper; what still fails raises `NotifyError`. Secrets (the Slack URL, the bot token, a
+webhook URL's path and query) never appear in logs, errors or `describe()`: every message is
+passed through `mask()` first.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from omc.core.config import Settings
+from omc.core.http import HttpClient, HttpError, RetryPolicy, parse_retry_after
+
+
+class _Redact(logging.Filter):
+    """Masks notifier secrets in records of loggers that print URLs (httpx, httpcore)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.secrets: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.secrets:
+            message = record.getMessage()
+            masked = message
+            for secret in self.secrets:
+                masked = masked.replace(secret, "***")
+            if masked != message:
+                record.msg, record.args = masked, None
+        return True
+
+
+_REDACT = _Redact()
+for _name in ("httpx", "httpcore", "omc.core.http"):
+    logging.getLogger(_name).addFilter(_REDACT)
+
+
+class NotifyError(Exception):
+    """A notification that could not be delivered (message already masked)."""
+
+
+def mask_url(url: str) -> str:
+    """`https://hooks.slack.com/services/T0/B0/XYZ` -> `https://hooks.slack.com/***`."""
+    parts = urlsplit(url)
+    if not parts.netloc:
+        return "***"
+    return f"{parts.scheme}://{parts.netloc}/***"
+
+
+def mask_secret(secret: str) -> str:
+    """Show only that a secret is set: `1234…`-style hints leak too little to matter."""
+    return f"{secret[:4]}…***" if len(secret) > 12 else "***"
+
+
+def alert_text(alert: dict[str, Any]) -> str:
+    """One human line per alert (used by Slack, Telegram and the webhook's `text`)."""
+    coins = ", ".join(alert.get("coins") or []) or "?"
+    kind = str(alert.get("kind", "alert")).replace("_", " ")
+    text = f"OMC {kind} alert [{coins}]: {alert.get('title', '')}"
+    if alert.get("url"):
+        text += f"\n{alert['url']}"
+    return text
+
+
+class Notifier(ABC):
+    """Sends one alert somewhere; `name` keys its entry in `alerts.deliveries`."""
+
+    name: str
+
+    def __init__(
+        self,
+        *,
+        timeout_s: float = 10.0,
+        retry: RetryPolicy | None = None,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.timeout_s = timeout_s
+        self.retry = retry or RetryPolicy(max_retries=3, backoff_base_s=1.0, backoff_max_s=30.0)
+        self.transport = transport
+        self.sleep = sleep
+        self.secrets: list[str] = []
+
+    @abstractmethod
+    def describe(self) -> str:
+        """Where this notifier sends, with secrets masked."""
+
+    @abstractmethod
+    def target(self) -> str:
+        """The full URL posted to (a secret for Slack and Telegram)."""
+
+    @abstractmethod
+    def _send(self, http: HttpClient, alert: dict[str, Any], path: str) -> None:
+        """POST `alert` to `path`; raise NotifyError/HttpError when the service refuses it."""
+
+    def mask(self, text: str) -> str:
+        for secret in self.secrets:
+            if secret:
+                text = text.replace(secret, "***")
+        return text
+
+    def _protect(self, *secrets: str) -> None:
+        self.secrets = [s for s in secrets if s]
+        _REDACT.secrets.update(self.secrets)
+
+    def send(self, alert: dict[str, Any]) -> int:
+        """Deliver `alert` (retrying transient failures); returns the attempts made."""
+        parts = urlsplit(self.target())
+        http = HttpClient(
+            f"{parts.scheme}://{parts.netloc}",
+            source=self.name,
+            timeout_s=self.timeout_s,
+            retry=self.retry,
+            sleep=self.sleep,
+            transport=self.transport,
+            headers={"User-Agent": "oh-my-coins/0.1"},
+        )
+        try:
+            self._send(http, alert, parts.path + (f"?{parts.query}" if parts.query else ""))
+            return http.attempts
+        except HttpError as exc:
+            detail = f"{exc} {exc.body[:200]}".strip() if exc.body else str(exc)
+            raise NotifyError(self.mask(detail)) from None
+        except NotifyError as exc:
+            raise NotifyError(self.mask(str(exc))) from None
+        except Exception as exc:  # anything else, still masked
+            raise NotifyError(self.mask(f"{type(exc).__name__}: {exc}")) from None
+        finally:
+            http.close()
+
+
+class WebhookNotifier(Notifier):
+    """A JSON POST of the whole alert to any URL."""
+
+    def __init__(self, url: str, index: int = 0, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.url = url
+        self.name = f"webhook{index}" if index else "webhook"
+        parts = urlsplit(url)
+        self._protect(*(s for s in (parts.path, parts.query) if len(s) > 1))
+
+    def describe(self) -> str:
+        return f"{self.name} -> {mask_url(self.url)}"
+
+    def target(self) -> str:
+        return self.url
+
+    def _send(self, http: HttpClient, alert: dict[str, Any], path: str) -> None:
+        body = {"type": "omc.alert", "alert": alert, "text": alert_text(alert)}
+        http.request("POST", path, json=body)
+
+
+class SlackNotifier(Notifier):
+    """A Slack incoming webhook (`hooks.slack.com/services/...`, itself a secret)."""
+
+    name = "slack"
+
+    def __init__(self, webhook_url: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.url = webhook_url
+        self._protect(webhook_url, urlsplit(webhook_url).path)
+
+    def describe(self) -> str:
+        return f"slack -> {mask_url(self.url)}"
+
+    def target(self) -> str:
+        return self.url
+
+    def _send(self, http: HttpClient, alert: dict[str, Any], path: str) -> None:
+        text = alert_text(alert)
+        body = {
+            "text": text,
+            "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text}}],
+        }
+        response = http.request("POST", path, json=body)
+        if response.text.strip() not in ("ok", ""):
+            raise NotifyError(f"slack answered {response.status_code} {response.text[:200]!r}")
+
+
+class TelegramNotifier(Notifier):
+    """The Telegram Bot API's `sendMessage` (the token is part of the URL path)."""
+
+    name = "telegram"
+
+    def __init__(self, token: str, chat_id: str, base_url: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.token = token
+        self.chat_id = chat_id
+        self.base_url = base_url.rstrip("/")
+        self._protect(token)
+
+    def describe(self) -> str:
+        return f"telegram -> {self.base_url}/bot{mask_secret(self.token)} chat {self.chat_id}"
+
+    def target(self) -> str:
+        return f"{self.base_url}/bot{self.token}/sendMessage"
+
+    def _send(self, http: HttpClient, alert: dict[str, Any], path: str) -> None:
+        body = {
+            "chat_id": self.chat_id,
+            "text": alert_text(alert),
+            "disable_web_page_preview": True,
+        }
+        for _ in range(3):
+            try:
+                response = http.request("POST", path, json=body)
+            except HttpError as exc:
+                if exc.status == 429:  # Bot API flood control: parameters.retry_after
+                    wait = _telegram_retry_after(exc.body)
+                    if wait is not None:
+                        self.sleep(min(wait, self.retry.backoff_max_s))
+                        continue
+                raise
+            try:
+                answer = response.json()
+            except ValueError:
+                raise NotifyError(f"telegram: not JSON ({response.text[:100]!r})") from None
+            if not isinstance(answer, dict) or answer.get("ok") is not True:
+                description = answer.get("description") if isinstance(answer, dict) else answer
+                raise NotifyError(f"telegram refused the message: {description}")
+            return
+        raise NotifyError("telegram: still rate limited")
+
+
+def _telegram_retry_after(body: str) -> float | None:
+    import json
+
+    try:
+        data = json.loads(body)
+        return float(data["parameters"]["retry_after"])
+    except (ValueError, KeyError, TypeError):
+        return parse_retry_after(None)
+
+
+def notifiers_from_settings(settings: Settings, **kwargs: Any) -> list[Notifier]:
+    """Every notifier the settings configure (none configured: an empty list)."""
+    kwargs.setdefault("timeout_s", settings.http_timeout_s)
+    kwargs.setdefault(
+        "retry",
+        RetryPolicy(
+            settings.http_max_retries, settings.http_backoff_base_s, settings.http_backoff_max_s
+        ),
+    )
+    found: list[Notifier] = []
+    for i, url in enumerate(settings.alert_webhook_urls):
+        found.append(
+            WebhookNotifier(url, index=i if len(settings.alert_webhook_urls) > 1 else 0, **kwargs)
+        )
+    if settings.slack_webhook_url is not None:
+        found.append(SlackNotifier(settings.slack_webhook_url.get_secret_value(), **kwargs))
+    if settings.telegram_bot_token is not None and settings.telegram_chat_id:
+        found.append(
+            TelegramNotifier(
+                settings.telegram_bot_token.get_secret_value(),
+                settings.telegram_chat_id,
+                settings.telegram_base_url,
+                **kwargs,
+            )
+        )
+    return found
