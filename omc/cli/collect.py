@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 
 import typer
 from rich.table import Table
 
 from omc.cli.context import console, engine, err_console, settings
 from omc.core.events import EventBus
+from omc.core.time import iso_utc
 from omc.ledgers.collectors import registry
 from omc.ledgers.collectors.base import CollectorRunner
 from omc.ledgers.collectors.scheduler import CollectorScheduler
+from omc.ledgers.exchange.tick_candles import build_tick_candles
 from omc.ledgers.status import ledger_status
 
 
@@ -45,11 +48,31 @@ def register(app: typer.Typer) -> None:
                 + (f"\n  error: {summary.error}" if summary.error else "")
             )
             raise typer.Exit(0 if summary.status != "failed" else 1)
-        names = [s.strip() for s in sources.split(",")] if sources else sorted(registry.COLLECTORS)
+        config = settings()
+        requested = [s.strip() for s in sources.split(",") if s.strip()] if sources else None
         scheduler = CollectorScheduler(runner)
-        for name in names:
-            scheduler.add_collector(registry.build(name, settings()))
-        console.print(f"collecting {', '.join(names)} — Ctrl-C to stop")
+        started = []
+        for name in requested or registry.available():
+            try:
+                scheduler.add_collector(registry.build(name, config))
+                started.append(name)
+            except ValueError as exc:  # unknown source, or settings it needs are missing
+                if requested:
+                    err_console.print(f"[red]{exc}[/]")
+                    raise typer.Exit(2) from exc
+                err_console.print(f"[yellow]not collecting {name}:[/] {exc}")
+        if not started:
+            err_console.print("[red]no collector can run with the current settings[/]")
+            raise typer.Exit(2)
+        db = engine()
+        scheduler.add_job(
+            "candles:ticks",
+            lambda: build_tick_candles(db, config.tick_candle_timeframes),
+            interval_s=60,
+        )
+        console.print(
+            f"collecting {', '.join(started)}; candles from ticks every 60 s — Ctrl-C to stop"
+        )
         scheduler.start()
 
     @app.command("status")
@@ -57,7 +80,7 @@ def register(app: typer.Typer) -> None:
         """Collector health (last success, freshness, errors, quarantine) and ledger row counts."""
         report = ledger_status(engine(), settings())
         if as_json:
-            print(json.dumps(report, indent=2, default=str))
+            print(json.dumps(report, indent=2, default=_json_default))
             return
         table = Table(title="collectors")
         for column in (
@@ -105,3 +128,9 @@ def register(app: typer.Typer) -> None:
             for row in report["gaps"]:
                 gaps.add_row(row["series"], str(row["missing"]), row["largest"], str(row["at"]))
             console.print(gaps)
+
+
+def _json_default(value: object) -> str:
+    if isinstance(value, datetime):
+        return iso_utc(value)
+    return str(value)
