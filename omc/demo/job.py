@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from sqlalchemy import Engine
 from omc.core.config import Settings
 from omc.ledgers.exchange.candle_files import ImportReport, import_candles
 from omc.ledgers.status import ledger_status
-from omc.web.ledger_report import ledger_sections, write_report
+from omc.web.ledger_report import html_table, ledger_sections, write_report
 
 DATA_DIR = Path(__file__).parent / "data" / "candles"
 DEMO_EXCHANGE = "demo"
@@ -75,20 +76,84 @@ def import_rows(reports: list[ImportReport]) -> list[tuple[Any, ...]]:
     ]
 
 
+DEMO_STRATEGY = ("sma_cross", {"fast": 12, "slow": 48})
+HEADLINE_METRICS = (
+    ("total_return", "total return", "{:+.2%}"),
+    ("cagr", "CAGR", "{:+.1%}"),
+    ("sharpe", "Sharpe", "{:.2f}"),
+    ("max_drawdown", "max drawdown", "{:.2%}"),
+    ("trades", "trades", "{:,}"),
+    ("win_rate", "win rate", "{:.0%}"),
+    ("fees_paid", "fees paid", "{:,.2f}"),
+)
+
+
+def backtest_section(engine: Engine, out_dir: Path) -> tuple[str, list[str]]:
+    """Backtest the demo strategy on the demo BTC/USDT candles; write its own report too.
+
+    Returns the HTML section for the demo page and summary lines for the terminal.
+    """
+    from omc.floor.data import load_db
+    from omc.floor.engine import run_backtest
+    from omc.floor.export import write_all
+    from omc.floor.strategies import make_strategy
+    from omc.web.backtest_report import charts
+    from omc.web.backtest_report import write_report as write_backtest_report
+
+    name, params = DEMO_STRATEGY
+    bars = load_db(engine, "BTC/USDT", "5m", exchange=DEMO_EXCHANGE)
+    result = run_backtest(make_strategy(name, params), bars, cash=Decimal(10000))
+    folder = out_dir / "backtest"
+    write_all(result, folder)
+    report = write_backtest_report(result, folder / "report.html")
+    images = charts(result)
+
+    def cell(key: str, pattern: str, source: dict[str, Any]) -> str:
+        value = source.get(key)
+        if value is None:
+            return ""
+        try:
+            return pattern.format(value)
+        except (TypeError, ValueError):
+            return str(value)
+
+    rows = [
+        (label, cell(key, pattern, result.metrics), cell(key, pattern, result.benchmark))
+        for key, label, pattern in HEADLINE_METRICS
+    ]
+    rows.insert(0, ("final equity", f"{result.final_equity:,.2f}", cell("final_equity", "{:,.2f}", result.benchmark)))
+    label = f"{name} ({', '.join(f'{k}={v}' for k, v in params.items())})"
+    section = (
+        f"<h2>Backtest: {html.escape(label)} on demo BTC/USDT 5m</h2>"
+        "<p>10,000 USDT, CoinSpot's 0.1 % taker fee, market orders filled at the next bar's open. "
+        f"Full report: <a href='{html.escape(report.relative_to(out_dir).as_posix())}'>backtest/report.html</a> "
+        "(trades.csv, equity.csv and metrics.json beside it).</p>"
+        + html_table(["", "strategy", "buy & hold"], rows, numeric=(1, 2))
+        + f"<img alt='equity' src='{images['equity']}'>"
+    )
+    summary = [
+        f"backtest {label} on demo BTC/USDT 5m: final equity {result.final_equity:,.2f} USDT "
+        f"({cell('total_return', '{:+.2%}', result.metrics)}; buy & hold "
+        f"{cell('total_return', '{:+.2%}', result.benchmark)}), {len(result.trades)} trades",
+        f"backtest report: {report.resolve().as_uri()}",
+    ]
+    return section, summary
+
+
 def run_demo(
     engine: Engine,
     settings: Settings,
     out_dir: Path,
     progress: Callable[[str], None] | None = None,
-    extra_sections: Callable[[Engine, Path], list[str]] | None = None,
 ) -> DemoResult:
     """Load the bundled data and write `out_dir/report.html`. Returns what was done."""
     reports = load_bundled_candles(engine, progress)
-    sections = []
-    if extra_sections is not None:
-        sections += extra_sections(engine, out_dir)
+    if progress:
+        progress("backtest")
+    backtest_html, summary = backtest_section(engine, out_dir)
     status = ledger_status(engine, settings)
-    sections = ledger_sections(engine, status, import_rows(reports)) + sections
+    sections = ledger_sections(engine, status, import_rows(reports))
+    sections.insert(1, backtest_html)
     sections.append(
         "<h2>Next steps</h2><ul>"
         + "".join(
@@ -103,4 +168,4 @@ def run_demo(
         + "</ul>"
     )
     path = write_report(out_dir / "report.html", "Oh My Coins — demo report", sections, BANNER)
-    return DemoResult(report_path=path, imports=reports)
+    return DemoResult(report_path=path, imports=reports, extra={"summary": summary})
