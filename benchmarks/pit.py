@@ -22,7 +22,7 @@ from typing import Any
 import pandas as pd
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 
 from omc.core.db import make_engine, upsert
 from omc.ledgers import pit
@@ -39,15 +39,33 @@ def candles() -> Iterator[dict[str, Any]]:
     for i in range(BARS):
         price *= 1 + ((i * 7919) % 200 - 100) / 100000
         p = Decimal(f"{price:.2f}")
-        yield {"exchange": "bench", "symbol": "BTC/AUD", "timeframe": "5m", "ts": START + STEP * i,
-               "open": p, "high": p + 5, "low": p - 5, "close": p, "volume": Decimal("1.5"), "source": "bench"}
+        yield {
+            "exchange": "bench",
+            "symbol": "BTC/AUD",
+            "timeframe": "5m",
+            "ts": START + STEP * i,
+            "open": p,
+            "high": p + 5,
+            "low": p - 5,
+            "close": p,
+            "volume": Decimal("1.5"),
+            "source": "bench",
+        }
 
 
 def ticks() -> Iterator[dict[str, Any]]:
     for i in range(BARS):
         for coin in ("btc", "eth", "sol"):
-            yield {"source": "coinspot", "coin": coin, "market": "aud", "ts": START + STEP * i,
-                   "bid": Decimal("100.5"), "ask": Decimal("100.7"), "last": Decimal("100.6"), "volume": None}
+            yield {
+                "source": "coinspot",
+                "coin": coin,
+                "market": "aud",
+                "ts": START + STEP * i,
+                "bid": Decimal("100.5"),
+                "ask": Decimal("100.7"),
+                "last": Decimal("100.6"),
+                "volume": None,
+            }
 
 
 def best_of(fn: Callable[[], Any], repeat: int = 3) -> tuple[float, Any]:
@@ -57,6 +75,22 @@ def best_of(fn: Callable[[], Any], repeat: int = 3) -> tuple[float, Any]:
         out = fn()
         best = min(best, time.perf_counter() - began)
     return best, out
+
+
+def reads(engine: Engine, as_of: datetime) -> dict[str, tuple[Callable[[], Any], str | None]]:
+    """label -> (the OMC call, the peer's SQL for the same rows)."""
+    return {
+        "candles (1 series, 105,120 bars)": (
+            lambda: pit.candles(engine, "bench", "BTC/AUD", "5m", as_of=as_of),
+            "SELECT ts, open, high, low, close, volume FROM candles "
+            "WHERE symbol = 'BTC/AUD' ORDER BY ts",
+        ),
+        "ticks (1 coin, 105,120 ticks)": (
+            lambda: pit.ticks(engine, as_of=as_of, coin="btc"),
+            "SELECT ts, bid, ask, last FROM ticks WHERE coin = 'btc' ORDER BY ts",
+        ),
+        "ledger_stats (all tables)": (lambda: pit.ledger_stats(engine, as_of=as_of), None),
+    }
 
 
 def main() -> None:
@@ -90,17 +124,7 @@ def main() -> None:
             upsert(engine, Candle.__table__, candles())
             upsert(engine, Tick.__table__, ticks())
             as_of = datetime.now(UTC)  # after the writes: everything stored is visible
-            calls = {
-                "candles (1 series, 105,120 bars)": (
-                    lambda: pit.candles(engine, "bench", "BTC/AUD", "5m", as_of=as_of),
-                    "SELECT ts, open, high, low, close, volume FROM candles WHERE symbol = 'BTC/AUD' ORDER BY ts",
-                ),
-                "ticks (1 coin, 105,120 ticks)": (
-                    lambda: pit.ticks(engine, as_of=as_of, coin="btc"),
-                    "SELECT ts, bid, ask, last FROM ticks WHERE coin = 'btc' ORDER BY ts",
-                ),
-                "ledger_stats (all tables)": (lambda: pit.ledger_stats(engine, as_of=as_of), None),
-            }
+            calls = reads(engine, as_of)
             for label, (call, peer_sql) in calls.items():
                 seconds, frame = best_of(call)
                 peer = ""
@@ -108,8 +132,14 @@ def main() -> None:
                     with engine.connect() as conn:
                         peer_s, _ = best_of(lambda sql=peer_sql, c=conn: pd.read_sql(text(sql), c))
                     peer = f"{peer_s:.3f}"
-                table.add_row(name, label, f"{len(frame):,}", f"{seconds:.3f}", peer,
-                              "[green]yes[/]" if seconds < 1 else "[red]no[/]")
+                table.add_row(
+                    name,
+                    label,
+                    f"{len(frame):,}",
+                    f"{seconds:.3f}",
+                    peer,
+                    "[green]yes[/]" if seconds < 1 else "[red]no[/]",
+                )
         finally:
             engine.dispose()
             cleanup()

@@ -28,7 +28,9 @@ def imports_of(path: Path) -> set[str]:
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             found.add(node.module)
-    return {name.split(".")[1] for name in found if name.startswith("omc.") and name.count(".") >= 1}
+    return {
+        name.split(".")[1] for name in found if name.startswith("omc.") and name.count(".") >= 1
+    }
 
 
 @pytest.mark.parametrize("context", sorted(FORBIDDEN))
@@ -37,7 +39,9 @@ def test_context_imports_point_inward(context: str) -> None:
     for path in sorted((ROOT / context).rglob("*.py")):
         bad = imports_of(path) & FORBIDDEN[context]
         if bad:
-            violations.append(f"{path.relative_to(ROOT.parent)} imports omc.{', omc.'.join(sorted(bad))}")
+            violations.append(
+                f"{path.relative_to(ROOT.parent)} imports omc.{', omc.'.join(sorted(bad))}"
+            )
     assert not violations, "\n".join(violations)
 
 

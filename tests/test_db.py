@@ -76,7 +76,7 @@ def test_upsert_update_mode_overwrites_only_changed_rows(engine: Engine) -> None
 def test_upsert_refuses_naive_timestamps_and_bad_numbers(engine: Engine) -> None:
     with pytest.raises(ValueError, match="naive"):
         upsert(engine, Candle.__table__, [candle(0) | {"ts": datetime(2024, 1, 1)}])
-    with pytest.raises(ValueError, match="finite|decimal"):
+    with pytest.raises(ValueError, match=r"finite|decimal"):
         upsert(engine, Candle.__table__, [candle(0) | {"close": "NaN"}])
 
 

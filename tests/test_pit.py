@@ -35,64 +35,132 @@ def seed(engine: Engine) -> None:
     store(
         Candle,
         [
-            {"exchange": "x", "symbol": "ETH/AUD", "timeframe": "1h", "ts": T0 + timedelta(hours=i),
-             "open": Decimal("1.1"), "high": Decimal("2"), "low": Decimal("1"), "close": Decimal("1.5"),
-             "volume": Decimal("10"), "source": "t", "collected_at": EARLY if i == 0 else LATE}
+            {
+                "exchange": "x",
+                "symbol": "ETH/AUD",
+                "timeframe": "1h",
+                "ts": T0 + timedelta(hours=i),
+                "open": Decimal("1.1"),
+                "high": Decimal("2"),
+                "low": Decimal("1"),
+                "close": Decimal("1.5"),
+                "volume": Decimal("10"),
+                "source": "t",
+                "collected_at": EARLY if i == 0 else LATE,
+            }
             for i in range(3)
         ],
     )
     store(
         Tick,
         [
-            {"source": "coinspot", "coin": "eth", "market": "aud", "ts": T0 + timedelta(minutes=i),
-             "bid": Decimal("1"), "ask": Decimal("1.01"), "last": Decimal("1.005"), "volume": None,
-             "collected_at": EARLY if i == 0 else LATE}
+            {
+                "source": "coinspot",
+                "coin": "eth",
+                "market": "aud",
+                "ts": T0 + timedelta(minutes=i),
+                "bid": Decimal("1"),
+                "ask": Decimal("1.01"),
+                "last": Decimal("1.005"),
+                "volume": None,
+                "collected_at": EARLY if i == 0 else LATE,
+            }
             for i in range(2)
         ],
     )
     store(
         ProtocolMetric,
         [
-            {"source": "defillama", "protocol": "lido", "chain": "", "metric": "tvl", "ts": T0 + timedelta(days=i),
-             "value": Decimal("123.5"), "coins": ["LDO"], "collected_at": EARLY if i == 0 else LATE}
+            {
+                "source": "defillama",
+                "protocol": "lido",
+                "chain": "",
+                "metric": "tvl",
+                "ts": T0 + timedelta(days=i),
+                "value": Decimal("123.5"),
+                "coins": ["LDO"],
+                "collected_at": EARLY if i == 0 else LATE,
+            }
             for i in range(2)
         ],
     )
     store(
         OnchainMetric,
         [
-            {"chain": "ethereum", "metric": "gas_price", "ts": T0 + timedelta(minutes=i), "value": Decimal(i + 1),
-             "endpoint": None, "collected_at": EARLY if i == 0 else LATE}
+            {
+                "chain": "ethereum",
+                "metric": "gas_price",
+                "ts": T0 + timedelta(minutes=i),
+                "value": Decimal(i + 1),
+                "endpoint": None,
+                "collected_at": EARLY if i == 0 else LATE,
+            }
             for i in range(2)
         ],
     )
     store(
         NewsItem,
         [
-            {"source": "cryptopanic", "source_id": str(i), "url": None, "title": f"ETH news {i}", "summary": None,
-             "published_at": T0 + timedelta(minutes=10 * i), "sentiment": 0.5 if i == 0 else -0.5,
-             "coins": ["ETH"], "story_key": None, "raw": None, "collected_at": EARLY if i == 0 else LATE}
+            {
+                "source": "cryptopanic",
+                "source_id": str(i),
+                "url": None,
+                "title": f"ETH news {i}",
+                "summary": None,
+                "published_at": T0 + timedelta(minutes=10 * i),
+                "sentiment": 0.5 if i == 0 else -0.5,
+                "coins": ["ETH"],
+                "story_key": None,
+                "raw": None,
+                "collected_at": EARLY if i == 0 else LATE,
+            }
             for i in range(2)
         ],
     )
     store(
         SocialPost,
         [
-            {"platform": "reddit", "post_id": f"p{i}", "parent_id": None, "community": "ethereum", "author": "a",
-             "title": "eth", "body": None, "url": None, "score": 100, "num_comments": 1,
-             "published_at": T0 + timedelta(minutes=5 + 10 * i), "sentiment": 0.25, "coins": ["ETH"], "raw": None,
-             "collected_at": EARLY if i == 0 else LATE}
+            {
+                "platform": "reddit",
+                "post_id": f"p{i}",
+                "parent_id": None,
+                "community": "ethereum",
+                "author": "a",
+                "title": "eth",
+                "body": None,
+                "url": None,
+                "score": 100,
+                "num_comments": 1,
+                "published_at": T0 + timedelta(minutes=5 + 10 * i),
+                "sentiment": 0.25,
+                "coins": ["ETH"],
+                "raw": None,
+                "collected_at": EARLY if i == 0 else LATE,
+            }
             for i in range(2)
         ],
     )
-    event = {"source": "announcements", "event_id": "42", "kind": "listing", "url": None, "coins": ["PEPE"],
-             "impact": 0.9, "published_at": T0, "payload": None}
+    event = {
+        "source": "announcements",
+        "event_id": "42",
+        "kind": "listing",
+        "url": None,
+        "coins": ["PEPE"],
+        "impact": 0.9,
+        "published_at": T0,
+        "payload": None,
+    }
     store(CatalystEvent, [event | {"title": "PEPE listed (edited)", "collected_at": EARLY}])
     store(
         CatalystEventRevision,
         [
             event | {"revision": T0, "title": "PEPE listed", "collected_at": EARLY},
-            event | {"revision": T0 + timedelta(hours=2), "title": "PEPE listed (edited)", "collected_at": LATE},
+            event
+            | {
+                "revision": T0 + timedelta(hours=2),
+                "title": "PEPE listed (edited)",
+                "collected_at": LATE,
+            },
         ],
     )
 
@@ -134,7 +202,9 @@ def test_frames_have_documented_columns_and_types(engine: Engine) -> None:
     seed(engine)
     frame = pit.candles(engine, "x", "ETH/AUD", "1h", as_of=LATE)
     assert list(frame.columns) == pit.CANDLE_COLUMNS
-    assert str(frame["ts"].dtype) == "datetime64[ns, UTC]" or str(frame["ts"].dtype).endswith("UTC]")
+    assert str(frame["ts"].dtype) == "datetime64[ns, UTC]" or str(frame["ts"].dtype).endswith(
+        "UTC]"
+    )
     assert frame["close"].dtype == "float64" and frame["close"].iloc[0] == 1.5
     exact = pit.candles(engine, "x", "ETH/AUD", "1h", as_of=LATE, exact=True)
     assert exact["open"].iloc[0] == Decimal("1.1")
@@ -142,6 +212,12 @@ def test_frames_have_documented_columns_and_types(engine: Engine) -> None:
     assert list(pit.news(engine, as_of=LATE).columns) == pit.NEWS_COLUMNS
     assert list(pit.events(engine, as_of=LATE).columns) == pit.EVENT_COLUMNS
     bounded = pit.candles(
-        engine, "x", "ETH/AUD", "1h", as_of=LATE, start=T0 + timedelta(hours=1), end=T0 + timedelta(hours=1)
+        engine,
+        "x",
+        "ETH/AUD",
+        "1h",
+        as_of=LATE,
+        start=T0 + timedelta(hours=1),
+        end=T0 + timedelta(hours=1),
     )
     assert bounded["ts"].tolist() == [pd.Timestamp(T0 + timedelta(hours=1))]

@@ -54,9 +54,9 @@ def test_collect_schedules_until_interrupted(tmp_path: Path, coinspot: FakeCoinS
             try:
                 with engine.connect() as conn:
                     runs = conn.execute(
-                        select(func.count()).select_from(CollectorRun).where(
-                            CollectorRun.collector == "coinspot", CollectorRun.status == "ok"
-                        )
+                        select(func.count())
+                        .select_from(CollectorRun)
+                        .where(CollectorRun.collector == "coinspot", CollectorRun.status == "ok")
                     ).scalar_one()
             except Exception:  # the database may not be created yet
                 continue

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import typer
-
-from omc.cli import backtest, collect, data, db, demo
 from pydantic import ValidationError
 
+from omc.cli import backtest, collect, data, db, demo
 from omc.cli.context import err_console, setup_logging
 
 app = typer.Typer(

@@ -41,7 +41,14 @@ def register(app: typer.Typer) -> None:
             value = getattr(current, name)
             if "url" in name and value and "@" in str(value):
                 value = "***"
-            rows.append((f"OMC_{name.upper()}", json.dumps(default, default=str), str(value), field.description or ""))
+            rows.append(
+                (
+                    f"OMC_{name.upper()}",
+                    json.dumps(default, default=str),
+                    str(value),
+                    field.description or "",
+                )
+            )
         if markdown:
             print("| setting | default | meaning |\n|---|---|---|")
             for env, default, _value, doc in rows:

@@ -1,1 +1,4 @@
-"""Core: configuration, database types and upsert, time, HTTP and the event bus. Imports no bounded context."""
+"""Core: configuration, database types and upsert, time, HTTP and the event bus.
+
+Imports no bounded context.
+"""

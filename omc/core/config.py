@@ -111,10 +111,12 @@ class Settings(BaseSettings):
 
     # --- Fees (CoinSpot's published schedule as default) ------------------------------
     fee_taker_bps: Decimal = Field(
-        default=Decimal("10"), description="Taker fee in basis points (CoinSpot market orders 0.1 %)."
+        default=Decimal("10"),
+        description="Taker fee in basis points (CoinSpot market orders 0.1 %).",
     )
     fee_maker_bps: Decimal = Field(
-        default=Decimal("10"), description="Maker fee in basis points (CoinSpot market orders 0.1 %)."
+        default=Decimal("10"),
+        description="Maker fee in basis points (CoinSpot market orders 0.1 %).",
     )
 
     # --- Glass ledger: DeFiLlama and on-chain ----------------------------------------
@@ -126,7 +128,7 @@ class Settings(BaseSettings):
     )
     defillama_protocols: CsvList = Field(
         default_factory=lambda: ["aave", "uniswap", "lido", "makerdao", "curve-dex", "hyperliquid"],
-        description="Tracked DeFiLlama protocol slugs (history, fees and revenue), comma separated.",
+        description="Tracked DeFiLlama protocol slugs (history, fees, revenue), comma separated.",
     )
     defillama_chains: CsvList = Field(
         default_factory=lambda: ["Ethereum", "Solana", "Arbitrum"],
@@ -165,10 +167,15 @@ class Settings(BaseSettings):
         default_factory=list, description="Restrict CryptoPanic posts to these coins (empty: all)."
     )
     cryptopanic_filter: str | None = Field(
-        default=None, description="CryptoPanic `filter` (rising, hot, bullish, bearish, important, …)."
+        default=None,
+        description="CryptoPanic `filter` (rising, hot, bullish, bearish, important, …).",
     )
-    cryptopanic_kind: str = Field(default="news", description="CryptoPanic `kind` (news, media, all).")
-    cryptopanic_max_pages: int = Field(default=5, ge=1, description="Pages followed through `next`.")
+    cryptopanic_kind: str = Field(
+        default="news", description="CryptoPanic `kind` (news, media, all)."
+    )
+    cryptopanic_max_pages: int = Field(
+        default=5, ge=1, description="Pages followed through `next`."
+    )
     reddit_base_url: str = Field(
         default="https://oauth.reddit.com", description="Reddit OAuth API base URL."
     )

@@ -121,12 +121,20 @@ def backtest_section(engine: Engine, out_dir: Path) -> tuple[str, list[str]]:
         (label, cell(key, pattern, result.metrics), cell(key, pattern, result.benchmark))
         for key, label, pattern in HEADLINE_METRICS
     ]
-    rows.insert(0, ("final equity", f"{result.final_equity:,.2f}", cell("final_equity", "{:,.2f}", result.benchmark)))
+    rows.insert(
+        0,
+        (
+            "final equity",
+            f"{result.final_equity:,.2f}",
+            cell("final_equity", "{:,.2f}", result.benchmark),
+        ),
+    )
     label = f"{name} ({', '.join(f'{k}={v}' for k, v in params.items())})"
     section = (
         f"<h2>Backtest: {html.escape(label)} on demo BTC/USDT 5m</h2>"
         "<p>10,000 USDT, CoinSpot's 0.1 % taker fee, market orders filled at the next bar's open. "
-        f"Full report: <a href='{html.escape(report.relative_to(out_dir).as_posix())}'>backtest/report.html</a> "
+        f"Full report: <a href='{html.escape(report.relative_to(out_dir).as_posix())}'>"
+        "backtest/report.html</a> "
         "(trades.csv, equity.csv and metrics.json beside it).</p>"
         + html_table(["", "strategy", "buy & hold"], rows, numeric=(1, 2))
         + f"<img alt='equity' src='{images['equity']}'>"
@@ -162,7 +170,8 @@ def run_demo(
                 "omc status",
                 "omc collect --once coinspot   # needs internet",
                 "omc data export candles --symbol BTC/USDT --format csv --out btc.csv",
-                "omc backtest --exchange demo --symbol BTC/USDT --timeframe 5m --strategy sma_cross",
+                "omc backtest --exchange demo --symbol BTC/USDT --timeframe 5m "
+                "--strategy sma_cross",
             )
         )
         + "</ul>"

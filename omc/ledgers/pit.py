@@ -52,16 +52,42 @@ TICK_COLUMNS = ["ts", "source", "coin", "market", "bid", "ask", "last", "volume"
 PROTOCOL_COLUMNS = ["ts", "source", "protocol", "chain", "metric", "value"]
 ONCHAIN_COLUMNS = ["ts", "chain", "metric", "value"]
 NEWS_COLUMNS = [
-    "published_at", "collected_at", "source", "source_id", "title", "url", "sentiment", "coins",
+    "published_at",
+    "collected_at",
+    "source",
+    "source_id",
+    "title",
+    "url",
+    "sentiment",
+    "coins",
     "story_key",
 ]
 SOCIAL_COLUMNS = [
-    "published_at", "collected_at", "platform", "post_id", "parent_id", "community", "title",
-    "body", "url", "score", "num_comments", "sentiment", "coins",
+    "published_at",
+    "collected_at",
+    "platform",
+    "post_id",
+    "parent_id",
+    "community",
+    "title",
+    "body",
+    "url",
+    "score",
+    "num_comments",
+    "sentiment",
+    "coins",
 ]
 SENTIMENT_COLUMNS = ["hour", "coin", "count", "mean_sentiment", "weighted_sentiment"]
 EVENT_COLUMNS = [
-    "published_at", "collected_at", "source", "event_id", "kind", "title", "url", "coins", "impact",
+    "published_at",
+    "collected_at",
+    "source",
+    "event_id",
+    "kind",
+    "title",
+    "url",
+    "coins",
+    "impact",
 ]
 COIN_COLUMNS = ["coin", "ledgers", "first_seen"]
 STATS_COLUMNS = ["ledger", "table", "rows", "first", "last"]
@@ -71,7 +97,9 @@ def _as_of(as_of: datetime) -> datetime:
     return ensure_utc(as_of)
 
 
-def _bounded(query: Select[Any], column: Any, start: datetime | None, end: datetime | None) -> Select[Any]:
+def _bounded(
+    query: Select[Any], column: Any, start: datetime | None, end: datetime | None
+) -> Select[Any]:
     if start is not None:
         query = query.where(column >= ensure_utc(start))
     if end is not None:
@@ -79,7 +107,9 @@ def _bounded(query: Select[Any], column: Any, start: datetime | None, end: datet
     return query
 
 
-def _frame(engine: Engine, query: Select[Any], columns: Sequence[str], times: Sequence[str]) -> pd.DataFrame:
+def _frame(
+    engine: Engine, query: Select[Any], columns: Sequence[str], times: Sequence[str]
+) -> pd.DataFrame:
     """Run `query` and build a frame; text timestamps (SQLite) are parsed vectorised."""
     with engine.connect() as conn:
         rows = conn.execute(query).fetchall()
@@ -154,7 +184,10 @@ def ticks(
     """Ticks known at `as_of`. Columns: ts, source, coin, market, bid, ask, last, volume."""
     t: Table = Tick.__table__  # type: ignore[assignment]
     query = select(
-        _time(engine, t.c.ts), t.c.source, t.c.coin, t.c.market,
+        _time(engine, t.c.ts),
+        t.c.source,
+        t.c.coin,
+        t.c.market,
         *(_number(t.c[name], exact) for name in ("bid", "ask", "last", "volume")),
     ).where(t.c.source == source, t.c.collected_at <= _as_of(as_of))
     if coin is not None:
@@ -183,14 +216,20 @@ def protocol_metrics(
     """Daily protocol figures known at `as_of` (TVL, fees, revenue, …; chain '' = all chains).
     Columns: ts, source, protocol, chain, metric, value."""
     t: Table = ProtocolMetric.__table__  # type: ignore[assignment]
-    query = select(
-        _time(engine, t.c.ts), t.c.source, t.c.protocol, t.c.chain, t.c.metric,
+    query: Select[Any] = select(
+        _time(engine, t.c.ts),
+        t.c.source,
+        t.c.protocol,
+        t.c.chain,
+        t.c.metric,
         _number(t.c.value, exact),
     ).where(t.c.collected_at <= _as_of(as_of))
     for column, value in (("protocol", protocol), ("metric", metric), ("chain", chain)):
         if value is not None:
             query = query.where(t.c[column] == value)
-    query = _bounded(query, t.c.ts, start, end).order_by(t.c.ts, t.c.protocol, t.c.chain, t.c.metric)
+    query = _bounded(query, t.c.ts, start, end).order_by(
+        t.c.ts, t.c.protocol, t.c.chain, t.c.metric
+    )
     frame = _frame(engine, query, PROTOCOL_COLUMNS, ["ts"])
     return frame if exact else _floats(frame, ["value"])
 
@@ -246,7 +285,9 @@ def news(
     frame = _frame(engine, query, NEWS_COLUMNS, [])
     frame = _times(frame, ["published_at", "collected_at"])
     if coin is not None:
-        frame = frame[frame["coins"].map(lambda coins: _has_coin(coins, coin))].reset_index(drop=True)
+        frame = frame[frame["coins"].map(lambda coins: _has_coin(coins, coin))].reset_index(
+            drop=True
+        )
     return frame
 
 
@@ -269,7 +310,9 @@ def social(
     query = _bounded(query, t.c.published_at, start, end).order_by(t.c.published_at, t.c.post_id)
     frame = _times(_frame(engine, query, SOCIAL_COLUMNS, []), ["published_at", "collected_at"])
     if coin is not None:
-        frame = frame[frame["coins"].map(lambda coins: _has_coin(coins, coin))].reset_index(drop=True)
+        frame = frame[frame["coins"].map(lambda coins: _has_coin(coins, coin))].reset_index(
+            drop=True
+        )
     return frame
 
 
@@ -303,7 +346,9 @@ def sentiment_hourly(
         ],
         ignore_index=True,
     )
-    items = items[items["sentiment"].notna() & items["coins"].map(lambda c: isinstance(c, list) and bool(c))]
+    items = items[
+        items["sentiment"].notna() & items["coins"].map(lambda c: isinstance(c, list) and bool(c))
+    ]
     if items.empty:
         return pd.DataFrame(
             {
@@ -401,11 +446,15 @@ def available_coins(engine: Engine, *, as_of: datetime) -> pd.DataFrame:
     c: Table = Candle.__table__  # type: ignore[assignment]
     with engine.connect() as conn:
         for coin, when in conn.execute(
-            select(t.c.coin, func.min(t.c.collected_at)).where(t.c.collected_at <= moment).group_by(t.c.coin)
+            select(t.c.coin, func.min(t.c.collected_at))
+            .where(t.c.collected_at <= moment)
+            .group_by(t.c.coin)
         ):
             add(coin, "exchange", when)
         for symbol, when in conn.execute(
-            select(c.c.symbol, func.min(c.c.collected_at)).where(c.c.collected_at <= moment).group_by(c.c.symbol)
+            select(c.c.symbol, func.min(c.c.collected_at))
+            .where(c.c.collected_at <= moment)
+            .group_by(c.c.symbol)
         ):
             add(str(symbol).split("/")[0], "exchange", when)
         tagged = (
@@ -417,7 +466,9 @@ def available_coins(engine: Engine, *, as_of: datetime) -> pd.DataFrame:
         for table, ledger in tagged:
             tt: Table = table  # type: ignore[assignment]
             for coins, when in conn.execute(
-                select(tt.c.coins, tt.c.collected_at).where(tt.c.collected_at <= moment, tt.c.coins.is_not(None))
+                select(tt.c.coins, tt.c.collected_at).where(
+                    tt.c.collected_at <= moment, tt.c.coins.is_not(None)
+                )
             ):
                 for coin in coins or []:
                     add(str(coin), ledger, when)
@@ -440,19 +491,24 @@ def ledger_stats(engine: Engine, *, as_of: datetime) -> pd.DataFrame:
             for name, model in tables.items():
                 table: Table = model.__table__
                 time_column = next(
-                    (table.c[col] for col in ("ts", "published_at", "hour", "raised_at") if col in table.c),
-                    None,
+                    (
+                        table.c[col]
+                        for col in ("ts", "published_at", "hour", "raised_at")
+                        if col in table.c
+                    )
                 )
-                stored = table.c.collected_at if "collected_at" in table.c else table.c.get("raised_at")
+                stored = (
+                    table.c.collected_at if "collected_at" in table.c else table.c.get("raised_at")
+                )
                 query = select(
-                    func.count(),
-                    func.min(time_column) if time_column is not None else None,
-                    func.max(time_column) if time_column is not None else None,
+                    func.count(), func.min(time_column), func.max(time_column)
                 ).select_from(table)
                 if stored is not None:
                     query = query.where(stored <= moment)
                 count, first, last = conn.execute(query).one()
-                rows.append({"ledger": ledger, "table": name, "rows": count, "first": first, "last": last})
+                rows.append(
+                    {"ledger": ledger, "table": name, "rows": count, "first": first, "last": last}
+                )
     frame = pd.DataFrame(rows, columns=STATS_COLUMNS)
     return _times(frame, ["first", "last"])
 

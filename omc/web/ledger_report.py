@@ -14,18 +14,20 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-from sqlalchemy import Engine, select  # noqa: E402
+import matplotlib.pyplot as plt
+import pandas as pd
+from sqlalchemy import Engine, select
 
-from omc.core.time import utcnow  # noqa: E402
-from omc.ledgers.models import Candle  # noqa: E402
+from omc.core.time import utcnow
+from omc.ledgers.models import Candle
 
 STYLE = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1100px;
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;
+max-width:1100px;
 color:#1d2330;background:#fafbfc;padding:0 1rem}
 h1{margin-bottom:.2rem}h2{margin-top:2rem;border-bottom:1px solid #dde;padding-bottom:.3rem}
-.banner{background:#fff4d6;border:1px solid #f0c36d;padding:.6rem 1rem;border-radius:6px;margin:1rem 0}
+.banner{background:#fff4d6;border:1px solid #f0c36d;padding:.6rem 1rem;border-radius:6px;
+margin:1rem 0}
 table{border-collapse:collapse;width:100%;font-size:.9rem;background:#fff}
 th,td{border:1px solid #e3e6ea;padding:.35rem .6rem;text-align:left}th{background:#f1f3f6}
 td.num{text-align:right;font-variant-numeric:tabular-nums}
@@ -44,14 +46,20 @@ def figure_to_img(fig: Any, alt: str) -> str:
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{encoded}">'
 
 
-def html_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], numeric: Sequence[int] = ()) -> str:
+def html_table(
+    headers: Sequence[str], rows: Sequence[Sequence[Any]], numeric: Sequence[int] = ()
+) -> str:
     head = "".join(f"<th>{html.escape(str(h))}</th>" for h in headers)
     body = []
     for row in rows:
         cells = []
         for index, value in enumerate(row):
             css = ' class="num"' if index in numeric else ""
-            text = value if isinstance(value, Markup) else html.escape("" if value is None else str(value))
+            text = (
+                value
+                if isinstance(value, Markup)
+                else html.escape("" if value is None else str(value))
+            )
             cells.append(f"<td{css}>{text}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
@@ -67,7 +75,8 @@ def page(title: str, sections: Sequence[str], banner: str | None = None) -> str:
     return (
         f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
         f"<style>{STYLE}</style></head><body><h1>{html.escape(title)}</h1>"
-        f"<div class='muted'>generated {generated}</div>{banner_html}{''.join(sections)}</body></html>"
+        f"<div class='muted'>generated {generated}</div>{banner_html}{''.join(sections)}"
+        "</body></html>"
     )
 
 
@@ -76,7 +85,11 @@ def candle_frame(engine: Engine, exchange: str, symbol: str, timeframe: str) -> 
     with engine.connect() as conn:
         rows = conn.execute(
             select(table.c.ts, table.c.close, table.c.volume)
-            .where(table.c.exchange == exchange, table.c.symbol == symbol, table.c.timeframe == timeframe)
+            .where(
+                table.c.exchange == exchange,
+                table.c.symbol == symbol,
+                table.c.timeframe == timeframe,
+            )
             .order_by(table.c.ts)
         ).all()
     frame = pd.DataFrame(rows, columns=["ts", "close", "volume"])
@@ -96,7 +109,9 @@ def series_chart(engine: Engine, series: Sequence[tuple[str, str, str]]) -> str:
     for name, frame in frames.items():
         groups.setdefault(frame["ts"].iloc[0].year, {})[name] = frame
     for year, group in sorted(groups.items()):
-        fig, (top, bottom) = plt.subplots(2, 1, figsize=(11, 5.5), sharex=True, height_ratios=[3, 1])
+        fig, (top, bottom) = plt.subplots(
+            2, 1, figsize=(11, 5.5), sharex=True, height_ratios=[3, 1]
+        )
         for name, frame in group.items():
             top.plot(frame["ts"], frame["close"] / frame["close"].iloc[0] * 100, lw=0.9, label=name)
             bottom.plot(frame["ts"], frame["volume"] / frame["volume"].max(), lw=0.6)
@@ -118,7 +133,9 @@ def _fmt_time(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S UTC") if value else ""
 
 
-def ledger_sections(engine: Engine, status: dict[str, Any], import_rows: Sequence[Sequence[Any]] = ()) -> list[str]:
+def ledger_sections(
+    engine: Engine, status: dict[str, Any], import_rows: Sequence[Sequence[Any]] = ()
+) -> list[str]:
     """HTML sections: loaded data (chart + tables), collector health, ledger tables, gaps."""
     sections = []
     table = Candle.__table__
@@ -133,7 +150,17 @@ def ledger_sections(engine: Engine, status: dict[str, Any], import_rows: Sequenc
         sections.append(
             "<h2>What was loaded</h2>"
             + html_table(
-                ["file", "series", "rows read", "inserted", "duplicates", "bad rows", "gaps", "first", "last"],
+                [
+                    "file",
+                    "series",
+                    "rows read",
+                    "inserted",
+                    "duplicates",
+                    "bad rows",
+                    "gaps",
+                    "first",
+                    "last",
+                ],
                 import_rows,
                 numeric=(2, 3, 4, 5, 6),
             )
@@ -142,11 +169,22 @@ def ledger_sections(engine: Engine, status: dict[str, Any], import_rows: Sequenc
     sections.append(
         "<h2>Collector health</h2>"
         + html_table(
-            ["collector", "state", "last success", "runs (24 h)", "error rate", "quarantined", "last error"],
+            [
+                "collector",
+                "state",
+                "last success",
+                "runs (24 h)",
+                "error rate",
+                "quarantined",
+                "last error",
+            ],
             [
                 (
                     row["collector"],
-                    Markup(f"<span class='{_state_class(row['state'])}'>{html.escape(row['state'])}</span>"),
+                    Markup(
+                        f"<span class='{_state_class(row['state'])}'>"
+                        f"{html.escape(row['state'])}</span>"
+                    ),
                     _fmt_time(row["last_success"]),
                     row["runs_24h"],
                     f"{row['error_rate_24h']:.0%}",
@@ -163,7 +201,13 @@ def ledger_sections(engine: Engine, status: dict[str, Any], import_rows: Sequenc
         + html_table(
             ["ledger", "table", "rows", "first", "last"],
             [
-                (row["ledger"], row["table"], f"{row['rows']:,}", _fmt_time(row["first"]), _fmt_time(row["last"]))
+                (
+                    row["ledger"],
+                    row["table"],
+                    f"{row['rows']:,}",
+                    _fmt_time(row["first"]),
+                    _fmt_time(row["last"]),
+                )
                 for row in status["tables"]
             ],
             numeric=(2,),
@@ -185,7 +229,9 @@ def ledger_sections(engine: Engine, status: dict[str, Any], import_rows: Sequenc
     return sections
 
 
-def write_report(path: Path, title: str, sections: Sequence[str], banner: str | None = None) -> Path:
+def write_report(
+    path: Path, title: str, sections: Sequence[str], banner: str | None = None
+) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(page(title, sections, banner), encoding="utf-8")
     return path
