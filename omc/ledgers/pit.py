@@ -491,11 +491,9 @@ def ledger_stats(engine: Engine, *, as_of: datetime) -> pd.DataFrame:
             for name, model in tables.items():
                 table: Table = model.__table__
                 time_column = next(
-                    (
-                        table.c[col]
-                        for col in ("ts", "published_at", "hour", "raised_at")
-                        if col in table.c
-                    )
+                    table.c[col]
+                    for col in ("ts", "published_at", "hour", "raised_at")
+                    if col in table.c
                 )
                 stored = (
                     table.c.collected_at if "collected_at" in table.c else table.c.get("raised_at")
