@@ -69,7 +69,10 @@ from omc.ledgers.models import ProtocolLatest, ProtocolMetric
 SOURCE = "defillama"
 RATE_PER_S = 1.0
 DAY_S = 86_400
-LATEST_UPDATE = ("ts", "value", "coins")
+# `coins` is not an update column: `upsert()` compares update columns with IS DISTINCT FROM,
+# which PostgreSQL's `json` type does not support (a changed coin mapping reaches new rows and
+# the history, the latest snapshot keeps the coins it was first stored with).
+LATEST_UPDATE = ("ts", "value")
 # DeFiLlama's non-chain TVL categories: `staking`, `Ethereum-staking`, … never count in the
 # headline TVL.
 CATEGORY_KEYS = frozenset(
