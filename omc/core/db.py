@@ -8,7 +8,10 @@
   batches into a staging table (PostgreSQL: `COPY`; SQLite: `executemany`) and merged with
   `INSERT … SELECT … ON CONFLICT (natural key) DO NOTHING`, optionally after an `UPDATE` of
   rows whose values changed. It returns exact inserted / updated / unchanged counts, so every
-  write is idempotent and every run can say what it did.
+  write is idempotent and every run can say what it did. On PostgreSQL a batch of only new
+  rows takes a plain `INSERT … SELECT` in a savepoint first (see `_pg_insert`), which skips
+  the per-row cost of speculative insertion; any stored or repeated key sends it (and the rest
+  of the upsert) through `ON CONFLICT DO NOTHING`. `benchmarks/ingest.py` measures all this.
 
 SQLAlchemy's ORM bulk paths cannot report inserted-vs-duplicate counts portably nor use COPY,
 which is why the merge is written here against the DBAPI connection the engine hands out.
@@ -16,15 +19,16 @@ which is why the merge is written here against the DBAPI connection the engine h
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import zlib
-from operator import attrgetter, methodcaller
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
+from operator import add, attrgetter, sub
 from typing import Any
 
 from sqlalchemy import (
@@ -41,6 +45,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.sql import sqltypes
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from omc.core.time import ensure_utc
@@ -113,7 +118,6 @@ class ExactDecimal(TypeDecorator[Decimal]):
         return value if isinstance(value, Decimal) else Decimal(str(value))
 
 
-
 class UTCDateTime(TypeDecorator[datetime]):
     """An aware UTC timestamp: timestamptz on PostgreSQL, fixed-width ISO text on SQLite."""
 
@@ -141,13 +145,13 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA temp_store=MEMORY")
     cursor.close()
 
 
@@ -232,10 +236,10 @@ class _Plan:
             default = column.default
             if getattr(default, "is_callable", False):
                 fn = default.arg  # type: ignore[attr-defined]
-                self.defaults[column.name] = lambda fn=fn: fn(None)
+                self.defaults[column.name] = functools.partial(fn, None)
             elif getattr(default, "is_scalar", False):
                 value = default.arg  # type: ignore[attr-defined]
-                self.defaults[column.name] = lambda value=value: value
+                self.defaults[column.name] = itertools.repeat(value).__next__
         self.all_columns = self.columns + list(self.defaults)
         types = [table.c[name].type for name in self.all_columns]
         self.binders = [_column_encoder(type_, dialect, copy=False) for type_ in types]
@@ -245,6 +249,13 @@ class _Plan:
         digest = zlib.crc32(",".join(self.all_columns).encode())
         self.stage = _quote(f"stg_{table.name}_{digest:08x}")
         self.update_sql, self.insert_sql = _merge_sql(self.target, self.stage, self, dialect.name)
+        cols = ", ".join(_quote(c) for c in self.all_columns)
+        self.plain_insert_sql = (
+            f"INSERT INTO {self.target} ({cols}) SELECT {cols} FROM {self.stage}"
+        )
+        # PostgreSQL fast path for batches of new rows (see `_pg_insert`); switched off for
+        # the rest of the upsert as soon as one batch turns out to hold a stored key.
+        self.try_plain_insert = dialect.name == "postgresql" and not self.update
 
     def encode(self, batch: list[Mapping[str, Any]]) -> Any:
         """Encode a batch for the driver, column by column (C-level `map`s where possible).
@@ -267,8 +278,22 @@ class _Plan:
 
 ColumnEncoder = Callable[[list[Any]], Iterable[Any]]
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-_ISO_MICRO = methodcaller("isoformat", timespec="microseconds")
 _is_finite = Decimal.is_finite
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_EPOCH_NAIVE = datetime(1970, 1, 1)
+_repeat = itertools.repeat
+
+
+def _utc_iso(values: Iterable[datetime]) -> Iterator[str]:
+    """Aware UTC datetimes -> 'YYYY-MM-DDTHH:MM:SS.ffffff+00:00', as C-level `map`s.
+
+    Equal to `value.isoformat(timespec="microseconds")`, about 3x faster: formatting an aware
+    datetime's offset dominates `isoformat`, so the value is shifted to the naive UTC wall
+    time (exact timedelta arithmetic), formatted, and the constant offset appended.
+    """
+    naive = map(add, _repeat(_EPOCH_NAIVE), map(sub, values, _repeat(_EPOCH)))
+    text = map(datetime.isoformat, naive, _repeat("T"), _repeat("microseconds"))
+    return map(add, text, _repeat("+00:00"))
 
 
 def _column_encoder(type_: TypeEngine[Any], dialect: Dialect, copy: bool) -> ColumnEncoder:
@@ -292,12 +317,19 @@ def _column_encoder(type_: TypeEngine[Any], dialect: Dialect, copy: bool) -> Col
     if isinstance(type_, UTCDateTime):
 
         def datetimes(values: list[Any]) -> Iterable[Any]:
-            if set(map(type, values)) == {datetime} and set(
+            all_utc = set(map(type, values)) == {datetime} and set(
                 map(attrgetter("tzinfo"), values)
-            ) == {UTC}:
-                if sqlite:
-                    return map(_ISO_MICRO, values)
-                return map(datetime.isoformat, values) if copy else values
+            ) == {UTC}
+            if all_utc:
+                if not (sqlite or copy):
+                    return values
+                # Market data repeats timestamps (every symbol's candle or tick of one poll
+                # shares its `ts`): format each distinct instant once.
+                distinct = dict.fromkeys(values)
+                if len(distinct) * 4 > len(values) * 3:
+                    return _utc_iso(values)
+                text = dict(zip(distinct, _utc_iso(distinct), strict=True))
+                return map(text.__getitem__, values)
             return map(per_value, values)
 
         return datetimes
@@ -324,6 +356,11 @@ def _value_encoder(type_: TypeEngine[Any], dialect: Dialect, copy: bool) -> Call
         def bind(value: Any) -> Any:
             return decorator.process_bind_param(value, dialect)
 
+    elif isinstance(type_, sqltypes.JSON) and copy:
+        # COPY takes JSON as text; the driver-level processor would wrap it for psycopg.
+        def bind(value: Any) -> Any:
+            return json.dumps(value, default=str)
+
     elif processor is not None:
         bind = processor
     else:
@@ -344,7 +381,7 @@ def _value_encoder(type_: TypeEngine[Any], dialect: Dialect, copy: bool) -> Call
         if kind is str:
             return value.translate(_COPY_ESCAPES)  # type: ignore[no-any-return]
         if kind is datetime:
-            return value.isoformat()  # type: ignore[no-any-return]
+            return value.isoformat(timespec="microseconds")  # type: ignore[no-any-return]
         if kind is bool:
             return "t" if value else "f"
         if kind is dict or kind is list:
@@ -448,8 +485,7 @@ def _write_batch(conn: Connection, plan: _Plan, encoded: Any, size: int) -> Upse
             if plan.update_sql:
                 cur.execute(plan.update_sql)
                 updated = max(cur.rowcount, 0)
-            cur.execute(plan.insert_sql)
-            inserted = max(cur.rowcount, 0)
+            inserted = _pg_insert(cur, plan)
             cur.execute(f"TRUNCATE {stage}")
     elif plan.dialect.name == "sqlite":
         cur = raw.cursor()
@@ -484,3 +520,35 @@ def _write_batch(conn: Connection, plan: _Plan, encoded: Any, size: int) -> Upse
     else:  # pragma: no cover - other databases are not supported
         raise NotImplementedError(f"upsert does not support {plan.dialect.name}")
     return UpsertResult(inserted=inserted, updated=updated, unchanged=size - inserted - updated)
+
+
+_UNIQUE_VIOLATION = "23505"
+
+
+def _pg_insert(cur: Any, plan: _Plan) -> int:
+    """Merge the staged batch into the target on PostgreSQL; returns the rows inserted.
+
+    The merge is `INSERT … SELECT … ON CONFLICT (key) DO NOTHING`. Its speculative insertion
+    costs a pre-check and an extra WAL record per row, so while an upsert keeps bringing only
+    new rows each batch is first tried as a plain `INSERT … SELECT` inside a savepoint (about
+    1.6x faster on the server). The unique index still guards it: if any staged key is already
+    stored (or repeats inside the batch) the plain insert fails with a unique violation, is
+    rolled back to the savepoint — nothing of it remains visible — and the batch goes through
+    `ON CONFLICT DO NOTHING`, as do all later batches of this upsert. Counts stay exact either
+    way: a plain insert that succeeds inserted every staged row.
+    """
+    if plan.try_plain_insert:
+        cur.execute("SAVEPOINT omc_upsert_plain")
+        try:
+            cur.execute(plan.plain_insert_sql)
+        except Exception as exc:
+            if getattr(exc, "sqlstate", None) != _UNIQUE_VIOLATION:
+                raise
+            cur.execute("ROLLBACK TO SAVEPOINT omc_upsert_plain")
+            plan.try_plain_insert = False
+        else:
+            inserted = max(cur.rowcount, 0)
+            cur.execute("RELEASE SAVEPOINT omc_upsert_plain")
+            return inserted
+    cur.execute(plan.insert_sql)
+    return max(cur.rowcount, 0)
