@@ -1,0 +1,34 @@
+"""Trading venues: one `Venue` interface (see `base`), implemented by the paper venue, the
+CoinSpot private API client and the CCXT adapter."""
+
+from omc.floor.venues.base import (
+    Balance,
+    OrderRequest,
+    Quote,
+    RejectReason,
+    Side,
+    Venue,
+    VenueError,
+    VenueFill,
+    VenueOrder,
+    VenueOrderAck,
+    VenueOrderStatus,
+    VenueOrderType,
+    VenueUnavailable,
+)
+
+__all__ = [
+    "Balance",
+    "OrderRequest",
+    "Quote",
+    "RejectReason",
+    "Side",
+    "Venue",
+    "VenueError",
+    "VenueFill",
+    "VenueOrder",
+    "VenueOrderAck",
+    "VenueOrderStatus",
+    "VenueOrderType",
+    "VenueUnavailable",
+]

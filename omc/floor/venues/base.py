@@ -1,0 +1,219 @@
+"""The venue interface: what the order manager needs from any place that executes orders.
+
+Implemented by `PaperVenue` (fills against the Exchange ledger's latest quotes), the CoinSpot
+private API client (`omc.floor.venues.coinspot`) and `CcxtVenue` (any CCXT exchange). The
+order manager (`omc.floor.oms`) and the Guard sit in front of every venue; a venue never
+decides risk, it only executes and reports.
+
+Conventions every implementation follows
+-----------------------------------------
+* **Symbols** are unified `BASE/QUOTE` strings in upper case: `"BTC/AUD"`, `"ETH/USDT"`.
+  (CoinSpot: coin `btc`, market `aud` -> `"BTC/AUD"`.) Assets in `balances()` are upper case.
+* **Numbers** are `Decimal` (never float): quantities in base units, prices in quote units
+  per base unit, fees in the quote currency unless `VenueFill.fee_currency` says otherwise.
+* **Times** are aware UTC datetimes.
+* **Quantities are unsigned**; the direction is `side`.
+* **Client order ids** (`OrderRequest.client_order_id`, at most 36 characters of
+  `[A-Za-z0-9_-]`) are chosen by the caller and unique for ever. `submit` is idempotent by
+  it: a second `submit` with an id the venue object has already seen sends nothing and
+  returns the current state of the first order (a venue without native client ids keeps the
+  mapping client id -> venue order id itself). After a process restart the order manager
+  never re-submits an order whose outcome is unknown before reconciling it with
+  `open_orders()` / `fills_since()`.
+* **Rejections are answers, not exceptions.** A definite "no" (no fresh quote, insufficient
+  funds, below the venue minimum, unknown symbol, refused by the exchange) comes back as a
+  `VenueOrderAck` with `status=REJECTED`, a machine-readable `reason` (a `RejectReason`
+  value, or a venue-specific lower_snake_case code) and a human `message`.
+* **Exceptions mean "outcome unknown or call failed"**: `VenueUnavailable` for transport
+  failures, timeouts, 5xx and rate limits (retrying the same call — `submit` with the same
+  client order id — is safe); `VenueError` for anything else (bad credentials, a response
+  that cannot be parsed).
+* Methods are synchronous and may block on the network; implementations do their own
+  rate limiting and retries with back-off (the shared `omc.core` HTTP helpers).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Protocol, runtime_checkable
+
+
+class Side(StrEnum):
+    BUY = "buy"
+    SELL = "sell"
+
+
+class VenueOrderType(StrEnum):
+    MARKET = "market"
+    LIMIT = "limit"
+
+
+class VenueOrderStatus(StrEnum):
+    """Where an order stands at the venue (the order manager adds `new` before submission).
+
+    `submitted` = accepted and working with nothing filled yet."""
+
+    SUBMITTED = "submitted"
+    PARTIALLY_FILLED = "partially_filled"
+    FILLED = "filled"
+    CANCELLED = "cancelled"
+    REJECTED = "rejected"
+
+    @property
+    def final(self) -> bool:
+        return self in (
+            VenueOrderStatus.FILLED,
+            VenueOrderStatus.CANCELLED,
+            VenueOrderStatus.REJECTED,
+        )
+
+
+class RejectReason(StrEnum):
+    """Common machine-readable rejection codes (venues may add their own)."""
+
+    NO_QUOTE = "no_quote"  # no quote at all for the symbol
+    STALE_QUOTE = "stale_quote"  # the latest quote is older than the allowed age
+    INSUFFICIENT_FUNDS = "insufficient_funds"
+    INVALID_ORDER = "invalid_order"  # bad quantity/price/type for this venue
+    BELOW_MINIMUM = "below_minimum"  # below the venue's minimum size or notional
+    UNKNOWN_SYMBOL = "unknown_symbol"
+    UNKNOWN_ORDER = "unknown_order"  # cancel of an order the venue does not know
+    EXCHANGE_REJECTED = "exchange_rejected"  # the exchange said no; see `message`
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRequest:
+    """An order to place. `limit_price` is required for LIMIT and ignored for MARKET."""
+
+    client_order_id: str
+    symbol: str
+    side: Side
+    quantity: Decimal
+    type: VenueOrderType = VenueOrderType.MARKET
+    limit_price: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class VenueOrderAck:
+    """The venue's answer to `submit` / `cancel`: the order's state right after the call.
+
+    `filled_quantity` / `average_price` / `fee` are cumulative for the order (a market order
+    that filled at once comes back FILLED with them set; the individual executions are also
+    reported by `fills_since`). `venue_order_id` is None only when the order was rejected
+    before the venue assigned an id."""
+
+    client_order_id: str
+    venue_order_id: str | None
+    status: VenueOrderStatus
+    ts: datetime
+    filled_quantity: Decimal = Decimal(0)
+    average_price: Decimal | None = None
+    fee: Decimal = Decimal(0)
+    reason: str | None = None
+    message: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class VenueOrder:
+    """A working order as the venue lists it (`open_orders`). `client_order_id` is None when
+    the venue cannot tell which client id the order was placed with."""
+
+    venue_order_id: str
+    client_order_id: str | None
+    symbol: str
+    side: Side
+    type: VenueOrderType
+    quantity: Decimal
+    limit_price: Decimal | None
+    filled_quantity: Decimal
+    status: VenueOrderStatus
+    created: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class VenueFill:
+    """One execution. `fill_id` is unique and stable per venue (journal idempotency key)."""
+
+    fill_id: str
+    venue_order_id: str
+    client_order_id: str | None
+    symbol: str
+    side: Side
+    quantity: Decimal
+    price: Decimal
+    fee: Decimal
+    ts: datetime
+    fee_currency: str | None = None  # None: the symbol's quote currency
+
+
+@dataclass(frozen=True, slots=True)
+class Balance:
+    """Holdings of one asset: `total` = `available` + amount locked in open orders."""
+
+    asset: str
+    total: Decimal
+    available: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Quote:
+    """Top of book. `ts` is when the venue (or the ledger) observed it."""
+
+    symbol: str
+    bid: Decimal
+    ask: Decimal
+    last: Decimal
+    ts: datetime
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+class VenueError(RuntimeError):
+    """A venue call failed (bad credentials, unparseable answer, …)."""
+
+
+class VenueUnavailable(VenueError):
+    """The venue could not be reached or answered 5xx/429/timeout: the outcome of the call is
+    unknown; repeating it (same client order id) is safe."""
+
+
+@runtime_checkable
+class Venue(Protocol):
+    """Where orders execute. See the module docstring for the conventions."""
+
+    name: str
+    """Short stable id used in the journal: `paper`, `coinspot`, `ccxt:kraken`."""
+
+    def submit(self, order: OrderRequest) -> VenueOrderAck:
+        """Place `order`; idempotent by `order.client_order_id` (see module docstring).
+
+        Returns SUBMITTED / PARTIALLY_FILLED / FILLED for an accepted order, REJECTED with a
+        `reason` for a refused one. Raises `VenueUnavailable` when the outcome is unknown."""
+        ...
+
+    def cancel(self, venue_order_id: str, *, symbol: str, side: Side) -> VenueOrderAck:
+        """Cancel a working order (symbol and side given because some venues need them).
+
+        Returns the order's state afterwards: CANCELLED, or FILLED if it filled first.
+        Cancelling an order that is already final is not an error (returns its state);
+        an id the venue has never heard of returns REJECTED with reason `unknown_order`."""
+        ...
+
+    def open_orders(self, symbol: str | None = None) -> list[VenueOrder]:
+        """Working orders (SUBMITTED or PARTIALLY_FILLED), optionally of one symbol."""
+        ...
+
+    def balances(self) -> dict[str, Balance]:
+        """Asset (upper case) -> balance, for every asset with a non-zero total."""
+        ...
+
+    def quote(self, symbol: str) -> Quote:
+        """Current top of book. Raises `VenueError` when the venue has none for `symbol`."""
+        ...
+
+    def fills_since(self, since: datetime) -> list[VenueFill]:
+        """Executions with `ts >= since`, oldest first (the caller de-duplicates by
+        `fill_id`, so overlapping windows are fine)."""
+        ...
