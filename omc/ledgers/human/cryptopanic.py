@@ -13,7 +13,8 @@ Each post: `id`, `title`, `published_at` (else `created_at`), `url` (CryptoPanic
 numeric strings). Sentiment = VADER(title, description) blended with the vote balance; coins
 = the API's codes plus the coins named in the title. Posts without a usable id, title or date
 are quarantined with the reason; a post seen twice (across pages or runs) is stored once, and
-a later run only updates its sentiment and raw payload when the votes moved.
+a later run only updates its sentiment when the votes moved (the stored `raw` stays the
+first one seen: JSON columns cannot be compared by the upsert on PostgreSQL).
 Rate limit: 1 request/s by default (free plans allow a handful per second and ~1000/day).
 """
 
@@ -99,7 +100,7 @@ class CryptoPanicCollector(HumanCollector):
     """Every run: up to `max_pages` pages of posts, newest first."""
 
     name = SOURCE
-    news_update = ("sentiment", "raw")
+    news_update = ("sentiment",)
 
     def __init__(
         self,
@@ -222,6 +223,8 @@ class CryptoPanicCollector(HumanCollector):
         """`next` as (path, params) on the configured base URL, without the token."""
         parts = urlsplit(url)
         params = {k: v for k, v in parse_qsl(parts.query) if k != "auth_token"}
+        if params.get("page") == "1":  # page 1 is the first request, which names no page
+            del params["page"]
         return parts.path or POSTS_PATH, params
 
 

@@ -211,7 +211,7 @@ class RedditCollector(HumanCollector):
     """Every run: hot listings of each subreddit, plus top comments of high-scoring posts."""
 
     name = PLATFORM
-    social_update = ("score", "num_comments", "sentiment", "raw")
+    social_update = ("score", "num_comments", "sentiment")
 
     def __init__(
         self,
