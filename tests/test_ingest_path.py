@@ -12,8 +12,10 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
+import pytest
 from sqlalchemy import Engine, func, select
 
+from omc.core import db
 from omc.core.db import upsert
 from omc.ledgers.models import Candle, Tick
 
@@ -36,6 +38,12 @@ def candles(start: int, stop: int) -> Iterator[dict[str, object]]:
             "volume": Decimal("0.5") if i % 2 else None,
             "source": "test",
         }
+
+
+@pytest.fixture(autouse=True)
+def plain_insert_on_small_batches(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Let the small batches below take PostgreSQL's plain-insert fast path too."""
+    monkeypatch.setattr(db, "PLAIN_INSERT_MIN_ROWS", 1)
 
 
 def stored(engine: Engine) -> int:

@@ -485,7 +485,7 @@ def _write_batch(conn: Connection, plan: _Plan, encoded: Any, size: int) -> Upse
             if plan.update_sql:
                 cur.execute(plan.update_sql)
                 updated = max(cur.rowcount, 0)
-            inserted = _pg_insert(cur, plan)
+            inserted = _pg_insert(cur, plan, size)
             cur.execute(f"TRUNCATE {stage}")
     elif plan.dialect.name == "sqlite":
         cur = raw.cursor()
@@ -523,9 +523,12 @@ def _write_batch(conn: Connection, plan: _Plan, encoded: Any, size: int) -> Upse
 
 
 _UNIQUE_VIOLATION = "23505"
+PLAIN_INSERT_MIN_ROWS = 5_000
+"""Smallest batch worth trying the plain-insert fast path for (small upserts, e.g. a
+collector's few fresh rows that usually overlap stored ones, go straight to ON CONFLICT)."""
 
 
-def _pg_insert(cur: Any, plan: _Plan) -> int:
+def _pg_insert(cur: Any, plan: _Plan, size: int) -> int:
     """Merge the staged batch into the target on PostgreSQL; returns the rows inserted.
 
     The merge is `INSERT … SELECT … ON CONFLICT (key) DO NOTHING`. Its speculative insertion
@@ -535,9 +538,10 @@ def _pg_insert(cur: Any, plan: _Plan) -> int:
     stored (or repeats inside the batch) the plain insert fails with a unique violation, is
     rolled back to the savepoint — nothing of it remains visible — and the batch goes through
     `ON CONFLICT DO NOTHING`, as do all later batches of this upsert. Counts stay exact either
-    way: a plain insert that succeeds inserted every staged row.
+    way: a plain insert that succeeds inserted every staged row. Batches smaller than
+    `PLAIN_INSERT_MIN_ROWS` skip the attempt (it would cost round trips, not save time).
     """
-    if plan.try_plain_insert:
+    if plan.try_plain_insert and size >= PLAIN_INSERT_MIN_ROWS:
         cur.execute("SAVEPOINT omc_upsert_plain")
         try:
             cur.execute(plan.plain_insert_sql)
