@@ -16,7 +16,7 @@ Real paths and body shapes:
 * any other CIK — HTTP 404 with the S3-style XML body the SEC sends.
 
 Data faults (`spoil`): `drift` (renames `filings.recent.form` to `formType`), `short_array`
-(`filingDate` loses its last element), `bad_accession` (row 0's accession becomes `n/a`),
+(`filingDate` loses its last element), `bad_accession` (row 1's accession becomes `n/a`),
 `no_hits` (search body without `hits`).
 """
 
@@ -174,7 +174,7 @@ class FakeSec(FakeHttpServer):
         elif fault.kind == "short_array" and isinstance(arrays, dict):
             arrays["filingDate"] = arrays["filingDate"][:-1]
         elif fault.kind == "bad_accession" and isinstance(arrays, dict):
-            arrays["accessionNumber"][0] = "n/a"
+            arrays["accessionNumber"][1] = "n/a"
         elif fault.kind == "no_hits" and isinstance(body, dict):
             body.pop("hits", None)
         return body

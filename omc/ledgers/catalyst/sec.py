@@ -41,7 +41,9 @@ from omc.ledgers.models import CatalystEvent, CatalystEventRevision
 SOURCE = "sec"
 ACCESSION = re.compile(r"^\d{10}-\d{2}-\d{6}$")
 SEARCH_FORMS = "8-K,S-1,S-3,10-K,10-Q,6-K,20-F,424B4,19B-4,N-1A"
-EVENT_COLUMNS = ("kind", "title", "url", "coins", "impact", "published_at", "payload")
+# Filings never change; a later, richer sighting (acceptance time, company title) updates the
+# scalar columns. JSON columns are not compared: PostgreSQL `json` has no `=` (see upsert()).
+EVENT_COLUMNS = ("kind", "title", "url", "impact", "published_at")
 KEYWORD_COINS = {"bitcoin": ["BTC"], "ethereum": ["ETH"], "ether": ["ETH"], "solana": ["SOL"]}
 
 
