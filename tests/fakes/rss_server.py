@@ -121,6 +121,7 @@ class FakeServer:
 class _Handler(BaseHTTPRequestHandler):
     fake: FakeServer
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out as separate small writes
 
     def log_message(self, format: str, *args: Any) -> None:
         return
