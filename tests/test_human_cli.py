@@ -18,7 +18,7 @@ from omc.core.db import make_engine
 from omc.ledgers.models import NewsItem, SentimentHourly, SocialPost
 from tests.fakes.cryptopanic_server import TOKEN, FakeCryptoPanic
 from tests.fakes.reddit_server import CLIENT_ID, CLIENT_SECRET, FakeReddit
-from tests.fakes.rss_server import FakeFeeds, running
+from tests.fakes.rss_server import FakeFeeds
 
 
 @pytest.fixture
@@ -70,7 +70,9 @@ def test_collect_once_each_human_source(
         with engine.connect() as conn:
             news = conn.execute(select(func.count()).select_from(NewsItem.__table__)).scalar()
             social = conn.execute(select(func.count()).select_from(SocialPost.__table__)).scalar()
-            hourly = conn.execute(select(func.count()).select_from(SentimentHourly.__table__)).scalar()
+            hourly = conn.execute(
+                select(func.count()).select_from(SentimentHourly.__table__)
+            ).scalar()
     finally:
         engine.dispose()
     assert news == 8 + 2 + 15 and social == 7 + 3 * 3 and hourly

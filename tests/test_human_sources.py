@@ -71,7 +71,9 @@ def run(engine: Engine, name: str, s: Settings) -> RunSummary:
     kwargs: dict[str, Any] = {"engine": engine, "clock": lambda: NOW}
     if name != "news":
         kwargs["rate_per_s"] = 1000.0
-    collector = getattr(import_module(f"omc.ledgers.human.{module}"), cls).from_settings(s, **kwargs)
+    collector = getattr(import_module(f"omc.ledgers.human.{module}"), cls).from_settings(
+        s, **kwargs
+    )
     try:
         return CollectorRunner(engine).run(collector)
     finally:
@@ -98,12 +100,18 @@ def hourly(engine: Engine) -> dict[tuple[str, datetime], tuple[int, float, float
 def assert_aggregate_consistent(engine: Engine) -> None:
     before = hourly(engine)
     assert before
-    rebuild_sentiment_hourly(engine, datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC))
+    rebuild_sentiment_hourly(
+        engine, datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC)
+    )
     assert hourly(engine) == before
 
 
 def everything_stored(engine: Engine) -> str:
-    parts = [repr(r) for model in (NewsItem, SocialPost, QuarantinedItem, CollectorRun) for r in rows(engine, model)]
+    parts = [
+        repr(r)
+        for model in (NewsItem, SocialPost, QuarantinedItem, CollectorRun)
+        for r in rows(engine, model)
+    ]
     return "\n".join(parts)
 
 
@@ -111,7 +119,11 @@ def everything_stored(engine: Engine) -> str:
 
 
 def test_cryptopanic_pages_scores_tags_and_dedupes(engine: Engine, cp: FakeCryptoPanic) -> None:
-    s = settings(cryptopanic_base_url=cp.url, cryptopanic_filter="rising", cryptopanic_currencies=["btc", "eth"])
+    s = settings(
+        cryptopanic_base_url=cp.url,
+        cryptopanic_filter="rising",
+        cryptopanic_currencies=["btc", "eth"],
+    )
     cp.posts = cp.posts  # all 15 posts; the currencies filter is checked on the request
     summary = run(engine, "cryptopanic", s.model_copy(update={"cryptopanic_currencies": []}))
     assert summary.status == "ok", summary.error
@@ -130,7 +142,10 @@ def test_cryptopanic_pages_scores_tags_and_dedupes(engine: Engine, cp: FakeCrypt
     assert (again.inserted, again.updated) == (0, 0) and len(rows(engine, NewsItem)) == 15
     assert_aggregate_consistent(engine)
     run(engine, "cryptopanic", s)
-    assert cp.requests[-1].query["currencies"] == "BTC,ETH" and cp.requests[-1].query["filter"] == "rising"
+    assert (
+        cp.requests[-1].query["currencies"] == "BTC,ETH"
+        and cp.requests[-1].query["filter"] == "rising"
+    )
 
 
 def test_cryptopanic_faults_drift_loops_and_secret(
@@ -181,7 +196,9 @@ def test_cryptopanic_faults_drift_loops_and_secret(
     assert health["cryptopanic"]["state"] == "failing"
     cp.loop = False
     assert run(engine, "cryptopanic", s).status == "ok"
-    assert {h["collector"]: h for h in collector_health(engine, s)}["cryptopanic"]["state"] == "fresh"
+    assert {h["collector"]: h for h in collector_health(engine, s)}["cryptopanic"][
+        "state"
+    ] == "fresh"
     # the token is in every `next` URL and the truncated body: never stored, never logged
     assert TOKEN not in everything_stored(engine)
     assert any("***" in q.payload for q in quarantine(engine))
@@ -207,7 +224,9 @@ def test_cryptopanic_bad_token_and_config(engine: Engine, cp: FakeCryptoPanic) -
     with pytest.raises(CollectorConfigError, match="OMC_CRYPTOPANIC_TOKEN"):
         build("cryptopanic", settings(cryptopanic_token=None))
     wrong = "wrong-token-1234"
-    summary = run(engine, "cryptopanic", settings(cryptopanic_base_url=cp.url, cryptopanic_token=wrong))
+    summary = run(
+        engine, "cryptopanic", settings(cryptopanic_base_url=cp.url, cryptopanic_token=wrong)
+    )
     assert summary.status == "failed" and "401" in (summary.error or "")
     assert wrong not in everything_stored(engine)
 
@@ -223,14 +242,20 @@ def test_reddit_oauth_listings_comments(engine: Engine, rd: FakeReddit) -> None:
     assert len(token_calls) == 1 and token_calls[0].method == "POST"
     assert token_calls[0].body == b"grant_type=client_credentials"
     hot = [r for r in rd.requests if r.path.endswith("/hot")]
-    assert [r.query.get("after") for r in hot if "CryptoCurrency" in r.path] == [None, "t3_1skgoxq", "t3_1sk5h27"] or len(hot) == 4
+    assert [r.query.get("after") for r in hot if "CryptoCurrency" in r.path] == [
+        None,
+        "t3_1skgoxq",
+        "t3_1sk5h27",
+    ] or len(hot) == 4
     assert all(r.headers["authorization"].startswith("bearer ") for r in hot)
     assert all("oh-my-coins" in r.headers["user-agent"] for r in hot)
     stored = {r.post_id: r for r in rows(engine, SocialPost)}
     posts = [r for r in stored.values() if r.parent_id is None]
     comments = [r for r in stored.values() if r.parent_id]
     assert len(posts) == 27  # 20 real + 7 generated
-    big = [p for p in rd.subreddits["CryptoCurrency"] + rd.subreddits["Bitcoin"] if p["score"] >= 500]
+    big = [
+        p for p in rd.subreddits["CryptoCurrency"] + rd.subreddits["Bitcoin"] if p["score"] >= 500
+    ]
     assert len(comments) == 3 * len(big)
     moon = stored["t3_gen000"]
     assert moon.coins == ["BTC"] and moon.sentiment > 0.1 and moon.published_at.tzinfo
@@ -268,7 +293,9 @@ def test_reddit_expired_token_refreshes_once(engine: Engine, rd: FakeReddit) -> 
     assert CLIENT_SECRET not in everything_stored(engine)
 
 
-def test_reddit_faults_drift_and_loops(engine: Engine, rd: FakeReddit, caplog: pytest.LogCaptureFixture) -> None:
+def test_reddit_faults_drift_and_loops(
+    engine: Engine, rd: FakeReddit, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.DEBUG)
     s = settings(reddit_base_url=rd.url, reddit_auth_base_url=rd.url)
 
@@ -324,7 +351,9 @@ def test_reddit_config_errors() -> None:
 # ---------------------------------------------------------------- news feeds
 
 
-def test_news_feeds_parse_dedupe_and_link_stories(engine: Engine, feeds: FakeFeeds, cp: FakeCryptoPanic) -> None:
+def test_news_feeds_parse_dedupe_and_link_stories(
+    engine: Engine, feeds: FakeFeeds, cp: FakeCryptoPanic
+) -> None:
     names = ["cointelegraph", "coindesk", "decrypt"]
     s = settings(news_feeds=[feeds.feed_url(n) for n in names], cryptopanic_base_url=cp.url)
     summary = run(engine, "news", s)
@@ -337,7 +366,9 @@ def test_news_feeds_parse_dedupe_and_link_stories(engine: Engine, feeds: FakeFee
     assert by_title["Bitcoin Surges Past $70,000 as ETF Inflows Hit Record"].coins == ["BTC"]
     no_date = by_title["Solana Network Suffers Outage as Validators Halt Blocks"]
     assert no_date.published_at == NOW and no_date.sentiment < 0
-    cointelegraph = next(r for r in stored if r.source.startswith("127.0.0.1") and "justin-sun" in (r.url or ""))
+    cointelegraph = next(
+        r for r in stored if r.source.startswith("127.0.0.1") and "justin-sun" in (r.url or "")
+    )
     coindesk = next(r for r in stored if r.source_id == "cd-2")
     assert cointelegraph.story_key == coindesk.story_key  # re-titled copy, same story
     assert all(r.url is None or "utm_" not in r.url for r in stored)
@@ -346,15 +377,20 @@ def test_news_feeds_parse_dedupe_and_link_stories(engine: Engine, feeds: FakeFee
     cp_item = next(r for r in rows(engine, NewsItem) if r.source_id == "13845003")
     assert cp_item.story_key == cointelegraph.story_key
     hour = datetime(2026, 10, 10, 11, tzinfo=UTC)
-    count, mean, weighted = hourly(engine)[("TRX", hour)]
+    count, _mean, _weighted = hourly(engine)[("TRX", hour)]
     assert count == 1  # three outlets, one story
     assert_aggregate_consistent(engine)
     again = run(engine, "news", s)
-    assert again.inserted == 0 and len([r for r in rows(engine, NewsItem) if r.source != "cryptopanic"]) == 13
+    assert (
+        again.inserted == 0
+        and len([r for r in rows(engine, NewsItem) if r.source != "cryptopanic"]) == 13
+    )
 
 
 def test_news_faults_and_recovery(engine: Engine, feeds: FakeFeeds) -> None:
-    s = settings(news_feeds=[feeds.feed_url("cointelegraph"), feeds.feed_url("decrypt")], http_max_retries=1)
+    s = settings(
+        news_feeds=[feeds.feed_url("cointelegraph"), feeds.feed_url("decrypt")], http_max_retries=1
+    )
     feeds.inject(
         Fault("http", "/cointelegraph", status=503, retry_after="0.01"),
         Fault("html", "/cointelegraph", status=200),  # a 200 HTML page: not a feed
@@ -364,7 +400,9 @@ def test_news_faults_and_recovery(engine: Engine, feeds: FakeFeeds) -> None:
     assert summary.status == "partial"
     reasons = [q.reason for q in quarantine(engine)]
     assert any("not an RSS/Atom feed" in r for r in reasons)
-    assert any("malformed feed" in r or "not an RSS/Atom feed" in r for r in reasons if "decrypt" in r)
+    assert any(
+        "malformed feed" in r or "not an RSS/Atom feed" in r for r in reasons if "decrypt" in r
+    )
     feeds.inject(*(Fault("reset", "/") for _ in range(4)))
     assert run(engine, "news", s).status == "failed"
     assert {h["collector"]: h for h in collector_health(engine, s)}["news"]["state"] == "failing"
@@ -384,7 +422,9 @@ def test_aggregate_counts_units_and_weights(engine: Engine, rd: FakeReddit) -> N
     s = settings(reddit_base_url=rd.url, reddit_auth_base_url=rd.url, reddit_subreddits=["Bitcoin"])
     run(engine, "reddit", s)
     with engine.connect() as conn:
-        total = conn.execute(select(func.sum(HOURLY.c["count"])).where(HOURLY.c.coin == "BTC")).scalar()
+        total = conn.execute(
+            select(func.sum(HOURLY.c["count"])).where(HOURLY.c.coin == "BTC")
+        ).scalar()
     btc_items = [r for r in rows(engine, SocialPost) if "BTC" in (r.coins or [])]
     assert total == len(btc_items)
     for count, mean, weighted in hourly(engine).values():

@@ -140,7 +140,12 @@ class FakeReddit(FakeServer):
             self.live_tokens.add(token)
         return Answer(
             200,
-            {"access_token": token, "token_type": "bearer", "expires_in": self.expires_in, "scope": "*"},
+            {
+                "access_token": token,
+                "token_type": "bearer",
+                "expires_in": self.expires_in,
+                "scope": "*",
+            },
         )
 
     def _hot(self, subreddit: str, request: Request) -> Answer:
@@ -178,7 +183,10 @@ class FakeReddit(FakeServer):
         post = next((p for p in posts if p.get("id") == post_id), None)
         if post is None:
             return Answer(404, {"message": "Not Found", "error": 404})
-        listing = {"kind": "Listing", "data": {"after": None, "children": [{"kind": "t3", "data": post}]}}
+        listing = {
+            "kind": "Listing",
+            "data": {"after": None, "children": [{"kind": "t3", "data": post}]},
+        }
         comments = {"kind": "Listing", "data": {"after": None, "children": comments_for(post)}}
         return Answer(200, [listing, comments])
 

@@ -163,7 +163,13 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if fault and kind == "http":
             headers = {"Retry-After": fault.retry_after} if fault.retry_after else {}
-            self._send(Answer(fault.status, {"message": "server error", "error": fault.status}, headers=headers))
+            self._send(
+                Answer(
+                    fault.status,
+                    {"message": "server error", "error": fault.status},
+                    headers=headers,
+                )
+            )
             return
         if fault and kind == "rate_limited":
             headers = {"Retry-After": fault.retry_after or "0"}
@@ -176,7 +182,9 @@ class _Handler(BaseHTTPRequestHandler):
         if fault and kind == "mutate" and fault.mutate and not isinstance(answer.body, bytes):
             answer.body = fault.mutate(answer.body)
         if kind == "truncated":
-            data = answer.body if isinstance(answer.body, bytes) else json.dumps(answer.body).encode()
+            data = (
+                answer.body if isinstance(answer.body, bytes) else json.dumps(answer.body).encode()
+            )
             answer.body = data[: len(data) // 2]
         self._send(answer)
 
@@ -254,8 +262,16 @@ def coindesk_rss() -> bytes:
 
 def decrypt_atom() -> bytes:
     entries = [
-        ("tag:decrypt.co,2026:1", "Ethereum Price Plunges After Major Exchange Hack", "2026-10-10T10:15:00Z"),
-        ("tag:decrypt.co,2026:2", "Dogecoin Jumps 15% After Elon Musk Tweet", "2026-10-10T12:45:00Z"),
+        (
+            "tag:decrypt.co,2026:1",
+            "Ethereum Price Plunges After Major Exchange Hack",
+            "2026-10-10T10:15:00Z",
+        ),
+        (
+            "tag:decrypt.co,2026:2",
+            "Dogecoin Jumps 15% After Elon Musk Tweet",
+            "2026-10-10T12:45:00Z",
+        ),
     ]
     body = "".join(
         f"<entry><id>{eid}</id><title>{title}</title>"

@@ -109,7 +109,9 @@ def build_units(
     return units
 
 
-def aggregate_rows(units: Iterable[Unit], hours: set[datetime] | None = None) -> list[dict[str, Any]]:
+def aggregate_rows(
+    units: Iterable[Unit], hours: set[datetime] | None = None
+) -> list[dict[str, Any]]:
     """`sentiment_hourly` rows of the units (only `hours`, when given)."""
     cells: dict[tuple[str, datetime], list[tuple[float, float]]] = defaultdict(list)
     for unit in units:

@@ -41,7 +41,9 @@ from omc.ledgers.human.story import canonical_url
 
 MAX_ID = 256
 MAX_SUMMARY = 2000
-ACCEPT = "application/rss+xml, application/atom+xml, application/xml;q=0.9, text/xml;q=0.8, */*;q=0.1"
+ACCEPT = (
+    "application/rss+xml, application/atom+xml, application/xml;q=0.9, text/xml;q=0.8, */*;q=0.1"
+)
 
 
 def feed_source(url: str) -> str:
@@ -156,7 +158,12 @@ class NewsFeedCollector(HumanCollector):
         if bad:
             raise CollectorConfigError(f"news: not http(s) feed URLs in OMC_NEWS_FEEDS: {bad}")
         http = http_client(
-            settings, "", "news", rate_per_s=None, headers={"Accept": ACCEPT}, **kwargs.pop("http_kwargs", {})
+            settings,
+            "",
+            "news",
+            rate_per_s=None,
+            headers={"Accept": ACCEPT},
+            **kwargs.pop("http_kwargs", {}),
         )
         kwargs.setdefault("database_url", settings.effective_database_url)
         return cls(http, feeds, interval_s=settings.news_interval_s, **kwargs)

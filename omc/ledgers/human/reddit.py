@@ -148,7 +148,8 @@ def post_row(child: Any, subreddit: str) -> dict[str, Any] | str:
         return f"r/{subreddit}: post without id"
     created = _created(data)
     if created is None:
-        return f"r/{subreddit} {post_id}: missing or invalid created_utc {short(data.get('created_utc'))}"
+        bad = short(data.get("created_utc"))
+        return f"r/{subreddit} {post_id}: missing or invalid created_utc {bad}"
     title = _text(data.get("title"))
     if title is None:
         return f"r/{subreddit} {post_id}: missing title"
@@ -162,7 +163,8 @@ def post_row(child: Any, subreddit: str) -> dict[str, Any] | str:
         "author": _text(data.get("author")),
         "title": title,
         "body": body,
-        "url": _text(data.get("url")) or (f"https://www.reddit.com{permalink}" if permalink else None),
+        "url": _text(data.get("url"))
+        or (f"https://www.reddit.com{permalink}" if permalink else None),
         "score": _int(data.get("score")),
         "num_comments": _int(data.get("num_comments")),
         "published_at": created,
@@ -240,7 +242,11 @@ class RedditCollector(HumanCollector):
 
     @classmethod
     def from_settings(cls, settings: Settings, **kwargs: Any) -> RedditCollector:
-        secret = settings.reddit_client_secret.get_secret_value() if settings.reddit_client_secret else ""
+        secret = (
+            settings.reddit_client_secret.get_secret_value()
+            if settings.reddit_client_secret
+            else ""
+        )
         missing = [
             name
             for name, value in (
@@ -259,10 +265,20 @@ class RedditCollector(HumanCollector):
         http_kwargs = kwargs.pop("http_kwargs", {})
         headers = {"User-Agent": settings.reddit_user_agent, "Accept": "application/json"}
         api = http_client(
-            settings, settings.reddit_base_url, PLATFORM, rate_per_s=rate, headers=headers, **http_kwargs
+            settings,
+            settings.reddit_base_url,
+            PLATFORM,
+            rate_per_s=rate,
+            headers=headers,
+            **http_kwargs,
         )
         auth_http = http_client(
-            settings, settings.reddit_auth_base_url, PLATFORM, rate_per_s=rate, headers=headers, **http_kwargs
+            settings,
+            settings.reddit_auth_base_url,
+            PLATFORM,
+            rate_per_s=rate,
+            headers=headers,
+            **http_kwargs,
         )
         auth = RedditAuth(auth_http, str(settings.reddit_client_id).strip(), secret.strip())
         kwargs.setdefault("database_url", settings.effective_database_url)
@@ -348,7 +364,9 @@ class RedditCollector(HumanCollector):
         after = data.get("after") if isinstance(data, dict) else None
         return children, after if isinstance(after, str) and after else None
 
-    def _subreddit(self, subreddit: str, result: Collected, rows: dict[str, dict[str, Any]]) -> None:
+    def _subreddit(
+        self, subreddit: str, result: Collected, rows: dict[str, dict[str, Any]]
+    ) -> None:
         after: str | None = None
         seen_cursors: set[str] = set()
         posts: list[dict[str, Any]] = []
@@ -363,7 +381,9 @@ class RedditCollector(HumanCollector):
                 if page == 1:
                     raise
                 if isinstance(exc, PayloadError):
-                    result.rejected.append(Rejected(f"r/{subreddit} page {page}: {exc.reason}", exc.raw))
+                    result.rejected.append(
+                        Rejected(f"r/{subreddit} page {page}: {exc.reason}", exc.raw)
+                    )
                 result.errors.append(f"r/{subreddit} page {page}: {exc}")
                 break
             for child in children:
@@ -387,7 +407,11 @@ class RedditCollector(HumanCollector):
                 self._comments(subreddit, post, result, rows)
 
     def _comments(
-        self, subreddit: str, post: dict[str, Any], result: Collected, rows: dict[str, dict[str, Any]]
+        self,
+        subreddit: str,
+        post: dict[str, Any],
+        result: Collected,
+        rows: dict[str, dict[str, Any]],
     ) -> None:
         short_id = post["post_id"][3:]
         what = f"r/{subreddit} comments of {post['post_id']}"

@@ -27,11 +27,16 @@ MIN_OVERLAP = 0.75
 _TRACKING = re.compile(r"^(utm_.*|ref|ref_src|fbclid|gclid|mc_cid|mc_eid|cmpid|source|via)$", re.I)
 _WORD = re.compile(r"[a-z0-9$%.,]+")
 STOPWORDS = frozenset(
-    "a an the and or but of to in on at for from by with as is are was were be been it its "
-    "this that these those after before over under into than then says said say new here "
-    "what why how who will could would may might can has have had not no yes you your our "
-    "we they their his her he she up down out about just now today amid".split()
-)
+    {
+        "a", "an", "the", "and", "or", "but", "of", "to", "in", "on", "at", "for", "from",
+        "by", "with", "as", "is", "are", "was", "were", "be", "been", "it", "its", "this",
+        "that", "these", "those", "after", "before", "over", "under", "into", "than", "then",
+        "says", "said", "say", "new", "here", "what", "why", "how", "who", "will", "could",
+        "would", "may", "might", "can", "has", "have", "had", "not", "no", "yes", "you",
+        "your", "our", "we", "they", "their", "his", "her", "he", "she", "up", "down", "out",
+        "about", "just", "now", "today", "amid",
+    }
+)  # fmt: skip
 
 
 def canonical_url(url: str | None) -> str | None:
@@ -48,10 +53,16 @@ def canonical_url(url: str | None) -> str | None:
     host = parts.netloc.lower()
     host = host[4:] if host.startswith("www.") else host
     query = urlencode(
-        sorted((k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _TRACKING.match(k))
+        sorted(
+            (k, v)
+            for k, v in parse_qsl(parts.query, keep_blank_values=True)
+            if not _TRACKING.match(k)
+        )
     )
     path = parts.path.rstrip("/") or ""
-    return urlunsplit(("https" if parts.scheme in ("http", "https") else parts.scheme, host, path, query, ""))
+    return urlunsplit(
+        ("https" if parts.scheme in ("http", "https") else parts.scheme, host, path, query, "")
+    )
 
 
 def title_tokens(title: str | None) -> frozenset[str]:
