@@ -1,0 +1,367 @@
+"""The Guard: pre-trade risk checks on every order, the kill switch, and staged capital.
+
+Every order from every path (strategy orders, target weights, reconciliation never places
+any, the kill switch's own flattening is the one exception to the kill check only) goes
+through `Guard.check` inside `OrderManager.place`. A denial is a `Denial` with a
+machine-readable `DenyCode`, and the order manager journals it; nothing reaches the venue.
+
+Checks, in order (first failure wins):
+
+* `kill_switch` — the database kill switch is on (`omc kill`);
+* `stale_price` — no quote, or the quote is older than `max_quote_age_s`;
+* `min_notional` / `max_order_notional` — order value at the execution price;
+* `order_rate` — more than `max_orders_per_minute` orders in the last 60 s;
+
+and for orders that *add* exposure (reducing a position is always allowed past these):
+
+* `strategy_halted` — the strategy was halted (drawdown from peak ≥ `drawdown_halt_pct`);
+* `drawdown` — drawdown from peak equity ≥ `drawdown_halt_pct` (warned at `drawdown_warn_pct`);
+* `daily_loss` — today's loss (realised + unrealised, net of fees) ≥ `max_daily_loss` or
+  ≥ `max_daily_loss_pct` of the day's starting equity;
+* `cooldown` — a fill realised a loss less than `cooldown_after_loss_s` ago;
+* `max_position` / `max_position_pct` — the coin's position value after the order would
+  exceed the absolute limit or that share of equity;
+* `max_open_positions` — the order would open one coin too many;
+* `max_gross_exposure` — Σ |position value| after the order > `max_gross_exposure_pct` × equity;
+* `capital_cap` — the strategy's gross exposure after the order > its staged capital cap.
+
+Limits are a pydantic model (`GuardLimits`) with defaults; `GuardSettings` reads them from
+`OMC_GUARD_*` environment variables (e.g. `OMC_GUARD_MAX_ORDER_NOTIONAL=2000`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import ROUND_DOWN, Decimal
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy import Engine, select
+
+from omc.core.db import upsert
+from omc.core.time import utcnow
+from omc.floor.models import CapitalStage, KillSwitch
+from omc.floor.venues.base import Side
+
+if TYPE_CHECKING:
+    from omc.floor.journal import TradingState
+
+ZERO = Decimal(0)
+
+# settings a live session refuses to start without (explicitly configured, not defaults)
+REQUIRED_FOR_LIVE = ("max_order_notional", "max_position_notional", "max_daily_loss")
+
+
+class GuardLimits(BaseModel):
+    """Risk limits (money in the account's quote currency; fractions as 0.10 = 10 %)."""
+
+    max_order_notional: Decimal = Field(default=Decimal(5000), gt=0)
+    min_order_notional: Decimal = Field(default=Decimal(5), ge=0)
+    max_position_notional: Decimal = Field(default=Decimal(10000), gt=0)
+    max_position_pct: Decimal = Field(default=Decimal("0.5"), gt=0)
+    max_open_positions: int = Field(default=5, ge=1)
+    max_gross_exposure_pct: Decimal = Field(default=Decimal(1), gt=0)
+    max_daily_loss: Decimal = Field(default=Decimal(500), gt=0)
+    max_daily_loss_pct: Decimal = Field(default=Decimal("0.05"), gt=0)
+    drawdown_warn_pct: Decimal = Field(default=Decimal("0.05"), gt=0)
+    drawdown_halt_pct: Decimal = Field(default=Decimal("0.10"), gt=0)
+    max_orders_per_minute: int = Field(default=30, ge=1)
+    max_quote_age_s: float = Field(default=30.0, gt=0)
+    cooldown_after_loss_s: float = Field(default=0.0, ge=0)
+    capital_initial: Decimal | None = Field(
+        default=None, description="Staged capital: a new strategy's cap (None: no staging)."
+    )
+    capital_step: Decimal = Field(default=Decimal(0), ge=0)
+    capital_max: Decimal | None = None
+    capital_clean_days: int = Field(default=7, ge=1)
+    lot_size: Decimal = Field(default=Decimal("0.00000001"), gt=0)
+
+
+class GuardSettings(GuardLimits, BaseSettings):
+    """`GuardLimits` from `OMC_GUARD_*` environment variables (or `.env`)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="OMC_GUARD_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    def limits(self) -> GuardLimits:
+        return GuardLimits(**self.model_dump())
+
+    def missing_for_live(self) -> list[str]:
+        """Limits that live trading needs configured explicitly but are left at defaults."""
+        return [name for name in REQUIRED_FOR_LIVE if name not in self.model_fields_set]
+
+
+class DenyCode(StrEnum):
+    KILL_SWITCH = "kill_switch"
+    STALE_PRICE = "stale_price"
+    MIN_NOTIONAL = "min_notional"
+    MAX_ORDER_NOTIONAL = "max_order_notional"
+    ORDER_RATE = "order_rate"
+    STRATEGY_HALTED = "strategy_halted"
+    DRAWDOWN = "drawdown"
+    DAILY_LOSS = "daily_loss"
+    COOLDOWN = "cooldown"
+    MAX_POSITION = "max_position"
+    MAX_POSITION_PCT = "max_position_pct"
+    MAX_OPEN_POSITIONS = "max_open_positions"
+    MAX_GROSS_EXPOSURE = "max_gross_exposure"
+    CAPITAL_CAP = "capital_cap"
+    INVALID = "invalid_order"
+
+
+@dataclass(frozen=True, slots=True)
+class Denial:
+    code: DenyCode
+    message: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"code": str(self.code), "message": self.message}
+
+
+class Guard:
+    """Pre-trade checks against `limits` and the account's `TradingState`."""
+
+    def __init__(self, limits: GuardLimits | None = None, caps: dict[str, Decimal] | None = None):
+        self.limits = limits or GuardLimits()
+        self.caps: dict[str, Decimal] = dict(caps or {})
+
+    def check(
+        self,
+        state: TradingState,
+        *,
+        strategy: str,
+        symbol: str,
+        side: Side,
+        quantity: Decimal,
+        price: Decimal | None,
+        quote_ts: datetime | None,
+        now: datetime,
+        kill_active: bool,
+    ) -> Denial | None:
+        lim = self.limits
+        if kill_active:
+            return Denial(DenyCode.KILL_SWITCH, "kill switch is on")
+        if quantity <= 0:
+            return Denial(DenyCode.INVALID, f"quantity must be positive, got {quantity}")
+        if price is None or quote_ts is None:
+            return Denial(DenyCode.STALE_PRICE, f"no quote for {symbol}")
+        age = (now - quote_ts).total_seconds()
+        if age > lim.max_quote_age_s:
+            return Denial(
+                DenyCode.STALE_PRICE,
+                f"{symbol} quote is {age:.0f}s old (max {lim.max_quote_age_s:.0f}s)",
+            )
+        notional = quantity * price
+        if notional < lim.min_order_notional:
+            return Denial(DenyCode.MIN_NOTIONAL, f"order value {notional:.2f} below minimum")
+        if notional > lim.max_order_notional:
+            return Denial(
+                DenyCode.MAX_ORDER_NOTIONAL,
+                f"order value {notional:.2f} above {lim.max_order_notional}",
+            )
+        cutoff = now - timedelta(seconds=60)
+        recent = 0
+        for t in reversed(state.order_times):
+            if t <= cutoff:
+                break
+            recent += 1
+        if recent >= lim.max_orders_per_minute:
+            return Denial(DenyCode.ORDER_RATE, f"{recent} orders in the last minute")
+        book = state.book
+        pos = book.position(symbol)
+        signed = quantity if side is Side.BUY else -quantity
+        after = pos + signed
+        if abs(after) <= abs(pos) and (after == 0 or (after > 0) == (pos > 0)):
+            return None  # reduces (or closes) a position: always allowed past this point
+        if strategy in state.halted:
+            return Denial(DenyCode.STRATEGY_HALTED, f"strategy {strategy} is halted")
+        dd = book.drawdown()
+        if dd >= lim.drawdown_halt_pct:
+            return Denial(DenyCode.DRAWDOWN, f"drawdown {dd:.2%} ≥ {lim.drawdown_halt_pct:.0%}")
+        loss = book.daily_loss()
+        if loss >= lim.max_daily_loss or (
+            book.day_start_equity > 0 and loss >= lim.max_daily_loss_pct * book.day_start_equity
+        ):
+            return Denial(DenyCode.DAILY_LOSS, f"today's loss {loss:.2f} reached the limit")
+        if (
+            lim.cooldown_after_loss_s
+            and book.last_loss_at is not None
+            and (now - book.last_loss_at).total_seconds() < lim.cooldown_after_loss_s
+        ):
+            return Denial(DenyCode.COOLDOWN, "cooling down after a loss")
+        equity = book.equity()
+        value_after = abs(after) * price
+        if value_after > lim.max_position_notional:
+            return Denial(
+                DenyCode.MAX_POSITION,
+                f"{symbol} position {value_after:.2f} above {lim.max_position_notional}",
+            )
+        if value_after > lim.max_position_pct * equity:
+            return Denial(
+                DenyCode.MAX_POSITION_PCT,
+                f"{symbol} position {value_after:.2f} above {lim.max_position_pct:.0%} of equity",
+            )
+        held = book.symbol_positions()
+        if not pos and symbol not in held and len(held) >= lim.max_open_positions:
+            return Denial(DenyCode.MAX_OPEN_POSITIONS, f"{len(held)} positions open")
+        gross = book.gross_exposure() - abs(pos) * book.marks.get(symbol, price) + value_after
+        if gross > lim.max_gross_exposure_pct * equity:
+            return Denial(DenyCode.MAX_GROSS_EXPOSURE, f"gross exposure {gross:.2f} too high")
+        cap = self.caps.get(strategy)
+        if cap is not None:
+            mine = book.position(symbol, strategy)
+            strat_gross = (
+                book.gross_exposure(strategy)
+                - abs(mine) * book.marks.get(symbol, price)
+                + abs(mine + signed) * price
+            )
+            if strat_gross > cap:
+                return Denial(DenyCode.CAPITAL_CAP, f"{strat_gross:.2f} above capital cap {cap}")
+        return None
+
+    def headroom(self, state: TradingState, strategy: str, symbol: str, price: Decimal) -> Decimal:
+        """The largest buy quantity (in lots) the size limits allow now (for sizing target
+        weights; `check` still decides)."""
+        lim, book = self.limits, state.book
+        equity = book.equity()
+        pos = book.position(symbol)
+        cur = abs(pos) * price
+        room = min(
+            lim.max_order_notional,
+            lim.max_position_notional - cur,
+            lim.max_position_pct * equity - cur,
+            lim.max_gross_exposure_pct * equity
+            - (book.gross_exposure() - abs(pos) * book.marks.get(symbol, price) + cur),
+        )
+        cap = self.caps.get(strategy)
+        if cap is not None:
+            room = min(room, cap - book.gross_exposure(strategy))
+        if room <= 0:
+            return ZERO
+        q = room / price
+        return (q / lim.lot_size).to_integral_value(rounding=ROUND_DOWN) * lim.lot_size
+
+    def monitor(self, state: TradingState) -> list[tuple[str, dict[str, Any]]]:
+        """Drawdown events due now: ("warning", …) at the warn level, ("halt", …) at halt."""
+        dd = state.book.drawdown()
+        out: list[tuple[str, dict[str, Any]]] = []
+        if dd >= self.limits.drawdown_warn_pct and "drawdown_warn" not in state.warned:
+            out.append(("warning", {"code": "drawdown_warn", "drawdown": dd}))
+        if dd >= self.limits.drawdown_halt_pct:
+            out.append(("halt", {"code": "drawdown_halt", "drawdown": dd}))
+        return out
+
+
+# ---------------------------------------------------------------------- kill switch
+@dataclass(frozen=True, slots=True)
+class KillState:
+    active: bool
+    flatten: bool = False
+    reason: str = ""
+    updated_at: datetime | None = None
+
+
+class KillSwitchStore:
+    """The kill switch in the database (`floor_kill_switch`, scope `global`)."""
+
+    def __init__(self, engine: Engine, scope: str = "global") -> None:
+        self.engine = engine
+        self.scope = scope
+
+    def get(self) -> KillState:
+        t = KillSwitch.__table__
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(t.c.active, t.c.flatten, t.c.reason, t.c.updated_at).where(
+                    t.c.scope == self.scope
+                )
+            ).first()
+        return KillState(*row) if row else KillState(False)
+
+    def set(self, active: bool, *, flatten: bool = False, reason: str = "") -> KillState:
+        now = utcnow()
+        row = {
+            "scope": self.scope,
+            "active": active,
+            "flatten": flatten,
+            "reason": reason,
+            "updated_at": now,
+        }
+        upsert(
+            self.engine,
+            KillSwitch.__table__,  # type: ignore[arg-type]
+            [row],
+            update=("active", "flatten", "reason", "updated_at"),
+        )
+        return KillState(active, flatten, reason, now)
+
+
+# ---------------------------------------------------------------------- staged capital
+class CapitalStages:
+    """Staged capital: a strategy starts at `capital_initial`; after `capital_clean_days`
+    without a breach (a risk denial, drawdown warning or halt) its cap grows by
+    `capital_step`, up to `capital_max`. Stored in `floor_capital_stages`."""
+
+    def __init__(self, engine: Engine, limits: GuardLimits) -> None:
+        self.engine = engine
+        self.limits = limits
+
+    def _row(self, strategy: str) -> dict[str, Any] | None:
+        t = CapitalStage.__table__
+        with self.engine.connect() as conn:
+            row = conn.execute(select(t).where(t.c.strategy == strategy)).mappings().first()
+        return dict(row) if row else None
+
+    def _save(self, row: dict[str, Any]) -> None:
+        upsert(
+            self.engine,
+            CapitalStage.__table__,  # type: ignore[arg-type]
+            [row],
+            update=("stage", "cap", "stage_started_at", "last_breach_at", "updated_at"),
+        )
+
+    def cap(self, strategy: str, now: datetime) -> Decimal | None:
+        """The strategy's current cap (created at stage 0 on first use; None: no staging)."""
+        lim = self.limits
+        if lim.capital_initial is None:
+            return None
+        row = self._row(strategy)
+        if row is None:
+            row = {
+                "strategy": strategy,
+                "stage": 0,
+                "cap": lim.capital_initial,
+                "stage_started_at": now,
+                "last_breach_at": None,
+                "updated_at": now,
+            }
+            self._save(row)
+        return Decimal(row["cap"])
+
+    def breach(self, strategy: str, now: datetime) -> None:
+        row = self._row(strategy)
+        if row is not None:
+            row.update(last_breach_at=now, stage_started_at=now, updated_at=now)
+            self._save(row)
+
+    def advance(self, strategy: str, now: datetime) -> Decimal | None:
+        """Grow the cap by one step if the current stage has lasted `capital_clean_days`
+        without a breach; returns the (possibly new) cap."""
+        lim = self.limits
+        cap = self.cap(strategy, now)
+        row = self._row(strategy)
+        if cap is None or row is None:
+            return cap
+        if now - row["stage_started_at"] >= timedelta(days=lim.capital_clean_days):
+            new = cap + lim.capital_step
+            if lim.capital_max is not None:
+                new = min(new, lim.capital_max)
+            if new != cap:
+                row.update(stage=row["stage"] + 1, cap=new, stage_started_at=now, updated_at=now)
+                self._save(row)
+                return new
+        return cap

@@ -1,0 +1,264 @@
+"""The append-only trading journal and the state rebuilt from it.
+
+Every decision, order, order update (fills are cumulative per order), Guard denial, warning,
+halt, bar mark, kill and reconciliation of an *account* is one `floor_journal` row. The
+in-memory `TradingState` (cash, positions, orders, P&L, order times, halts) is *only* ever
+changed by applying journal events — while running (`Journal.append` applies the event at
+once) and after a crash (`Journal.open` replays the stored events) — so a rebuilt state is
+exactly the state the process had at its last committed event.
+
+Writes are buffered and committed by `flush()` in one transaction through `omc.core.db.upsert`
+(INSERT … ON CONFLICT (event_id) DO NOTHING). Event ids are `<account>:<ordinal>`, the
+ordinal being the event's position in the account's journal, so rewriting events after a
+crash or a retried flush never duplicates one. Rows are never updated or deleted.
+
+Event kinds: `start`, `decision`, `order`, `order_update`, `denial`, `warning`, `halt`,
+`bar`, `kill`, `reconcile`. `data` is JSON; decimals are stored as strings.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Engine, Table, func, select
+
+from omc.core.db import upsert
+from omc.core.time import parse_utc
+from omc.floor.models import JournalEntry
+from omc.floor.oms import ManagedOrder, OrderState
+from omc.floor.pnl import Book
+from omc.floor.venues.base import Side, VenueOrderType
+
+TABLE: Table = JournalEntry.__table__  # type: ignore[assignment]
+ZERO = Decimal(0)
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"cannot journal {type(value).__name__}")
+
+
+def encode(data: dict[str, Any]) -> str:
+    return json.dumps(data, default=_default, separators=(",", ":"), sort_keys=True)
+
+
+def _dec(value: Any) -> Decimal | None:
+    return None if value is None else Decimal(str(value))
+
+
+@dataclass(slots=True)
+class Event:
+    ordinal: int
+    account: str
+    ts: datetime
+    kind: str
+    data: dict[str, Any]
+    strategy: str | None = None
+    symbol: str | None = None
+    client_order_id: str | None = None
+
+    @property
+    def event_id(self) -> str:
+        return f"{self.account}:{self.ordinal}"
+
+    def row(self) -> dict[str, Any]:
+        return {
+            "event_id": self.event_id,
+            "account": self.account,
+            "ts": self.ts,
+            "kind": self.kind,
+            "strategy": self.strategy,
+            "symbol": self.symbol,
+            "client_order_id": self.client_order_id,
+            "data": encode(self.data),
+        }
+
+
+@dataclass
+class TradingState:
+    """Everything an account's journal says: book, orders, halts, last bar, counters."""
+
+    book: Book = field(default_factory=Book)
+    orders: dict[str, ManagedOrder] = field(default_factory=dict)
+    order_times: deque[datetime] = field(default_factory=lambda: deque(maxlen=10_000))
+    halted: dict[str, str] = field(default_factory=dict)
+    warned: set[str] = field(default_factory=set)
+    denials: dict[str, int] = field(default_factory=dict)
+    started: dict[str, Any] | None = None
+    last_bar: int = -1
+    last_bar_ts: datetime | None = None
+    events: int = 0
+
+    def open_orders(self, symbol: str | None = None) -> list[ManagedOrder]:
+        return [
+            o for o in self.orders.values() if o.open and (symbol is None or o.symbol == symbol)
+        ]
+
+    def apply(self, e: Event) -> None:
+        """Apply one event (the only way this state changes)."""
+        self.events += 1
+        d = e.data
+        kind = e.kind
+        if kind == "bar":
+            book = self.book
+            for sym, price in d.get("marks", {}).items():
+                book.marks[sym] = Decimal(price)
+            book.snapshot(e.ts)
+            self.last_bar = int(d.get("index", self.last_bar + 1))
+            self.last_bar_ts = e.ts
+        elif kind == "order":
+            assert e.client_order_id is not None and e.symbol is not None
+            self.orders[e.client_order_id] = ManagedOrder(
+                client_order_id=e.client_order_id,
+                strategy=e.strategy or "",
+                symbol=e.symbol,
+                side=Side(d["side"]),
+                quantity=Decimal(d["quantity"]),
+                type=VenueOrderType(d["type"]),
+                limit_price=_dec(d.get("limit_price")),
+                created=e.ts,
+                tag=d.get("tag", ""),
+                number=e.ordinal,
+            )
+            self.order_times.append(e.ts)
+        elif kind == "order_update":
+            assert e.client_order_id is not None
+            order = self.orders[e.client_order_id]
+            filled, notional, fee = Decimal(d["filled"]), Decimal(d["notional"]), Decimal(d["fee"])
+            dq = filled - order.filled
+            if dq < 0:
+                raise ValueError(f"order {order.client_order_id}: fill went down")
+            if dq:
+                price = (notional - order.notional) / dq
+                signed = dq if order.side is Side.BUY else -dq
+                self.book.apply_fill(
+                    order.strategy, order.symbol, signed, price, fee - order.fee, e.ts
+                )
+            elif fee != order.fee:
+                self.book.apply_fill(
+                    order.strategy, order.symbol, ZERO, ZERO, fee - order.fee, e.ts
+                )
+            order.transition(OrderState(d["status"]))
+            order.filled, order.notional, order.fee = filled, notional, fee
+            order.venue_order_id = d.get("venue_order_id") or order.venue_order_id
+            order.reason = d.get("reason") or order.reason
+        elif kind == "denial":
+            code = d["code"]
+            self.denials[code] = self.denials.get(code, 0) + 1
+        elif kind == "halt":
+            self.halted[e.strategy or ""] = d.get("code", "halt")
+        elif kind == "warning":
+            self.warned.add(d.get("code", "warning"))
+        elif kind == "start" and self.started is None:
+            self.started = d
+            self.book.fund(Decimal(d.get("initial_cash", "0")))
+
+
+class Journal:
+    """The journal of one account: append (buffered), flush (one transaction), replay."""
+
+    def __init__(self, engine: Engine, account: str) -> None:
+        self.engine = engine
+        self.account = account
+        self.state = TradingState()
+        self.pending: list[Event] = []
+        self.next_ordinal = 0
+
+    @classmethod
+    def open(cls, engine: Engine, account: str) -> Journal:
+        """The account's journal with its state rebuilt from every stored event."""
+        journal = cls(engine, account)
+        for event in journal.stored():
+            journal.state.apply(event)
+            journal.next_ordinal = event.ordinal + 1
+        return journal
+
+    def append(
+        self,
+        kind: str,
+        data: dict[str, Any],
+        *,
+        ts: datetime,
+        strategy: str | None = None,
+        symbol: str | None = None,
+        client_order_id: str | None = None,
+    ) -> Event:
+        event = Event(
+            self.next_ordinal, self.account, ts, kind, data, strategy, symbol, client_order_id
+        )
+        # round-trip through JSON so the live state sees exactly what a rebuild will see
+        event.data = json.loads(encode(data))
+        self.state.apply(event)
+        self.next_ordinal += 1
+        self.pending.append(event)
+        return event
+
+    def flush(self) -> int:
+        """Commit the buffered events in one transaction; returns how many were new."""
+        if not self.pending:
+            return 0
+        rows = [e.row() for e in self.pending]
+        with self.engine.begin() as conn:
+            result = upsert(conn, TABLE, rows, key=("event_id",))
+        self.pending.clear()
+        return result.inserted
+
+    def discard(self) -> None:
+        """Forget unflushed events (tests: simulate a crash)."""
+        self.pending.clear()
+
+    def stored(self, after: int = -1, batch: int = 20_000) -> Iterator[Event]:
+        """The account's stored events in order (streamed in batches by sequence number)."""
+        t = TABLE.c
+        last_seq = 0
+        while True:
+            query = (
+                select(
+                    t.seq, t.event_id, t.ts, t.kind, t.strategy, t.symbol, t.client_order_id, t.data
+                )
+                .where(t.account == self.account, t.seq > last_seq)
+                .order_by(t.seq)
+                .limit(batch)
+            )
+            with self.engine.connect() as conn:
+                rows = conn.execute(query).all()
+            if not rows:
+                return
+            prefix = len(self.account) + 1
+            for seq, event_id, ts, kind, strategy, symbol, cid, data in rows:
+                ordinal = int(event_id[prefix:])
+                if ordinal > after:
+                    yield Event(
+                        ordinal, self.account, ts, kind, json.loads(data), strategy, symbol, cid
+                    )
+                last_seq = seq
+            if len(rows) < batch:
+                return
+
+
+def accounts(engine: Engine) -> list[str]:
+    """Every account with a journal."""
+    with engine.connect() as conn:
+        rows = conn.execute(select(TABLE.c.account).group_by(TABLE.c.account)).all()
+    return sorted(r[0] for r in rows)
+
+
+def event_count(engine: Engine, account: str | None = None) -> int:
+    query = select(func.count()).select_from(TABLE)
+    if account is not None:
+        query = query.where(TABLE.c.account == account)
+    with engine.connect() as conn:
+        return int(conn.execute(query).scalar_one())
+
+
+def iso(ts: str) -> datetime:
+    return parse_utc(ts)

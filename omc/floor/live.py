@@ -1,0 +1,572 @@
+"""The trading runner: one strategy, driven bar by bar (a replayed candle or a live tick),
+through the Guard and the order manager to a venue (paper, CoinSpot or CCXT).
+
+`TradingSession` implements the part-1 `Context`, so the very strategy objects that
+backtest run here unchanged. Per bar:
+
+1. the bar joins the point-in-time buffers and every indicator gets its value for this bar
+   (the indicator function runs on a trailing window of `window` bars; earlier values are
+   kept as computed then, so nothing ever changes in hindsight);
+2. the kill switch is read from the database: when on, open orders are cancelled, positions
+   flattened if asked, and the session stops;
+3. resting paper orders are matched; positions are marked at the latest quotes (a `bar`
+   event, which also carries the resume point); the Guard's drawdown monitor may warn/halt;
+4. the strategy decides; target weights become orders sized at the current quote (buys
+   clipped to the Guard's size headroom), each with a `decision` event carrying the reason
+   (targets and the strategy's indicator values);
+5. the bar's events are committed in one transaction (external venues also commit each order
+   before it is sent).
+
+After a crash, `start()` rebuilds the state from the journal; a replay re-feeds the bars it
+had already processed to the strategy in *shadow* mode (its internal state evolves exactly as
+before, its orders are dropped) and continues live from the first unprocessed bar.
+
+`LiveSettings.live_trading` (`OMC_LIVE_TRADING`) is the explicit switch live mode needs.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import ROUND_DOWN, Decimal
+from typing import Any
+
+import numpy as np
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy import Engine
+
+from omc.core.time import utcnow
+from omc.floor.data import Bars, align
+from omc.floor.guard import Denial, Guard, KillSwitchStore
+from omc.floor.journal import Journal
+from omc.floor.oms import ManagedOrder, OrderManager, OrderState
+from omc.floor.orders import Order, OrderStatus, OrderType
+from omc.floor.strategy import BarView, Clock, Series, Strategy
+from omc.floor.venues.base import Quote, Side, Venue, VenueError, VenueOrder, VenueOrderType
+from omc.floor.venues.paper import PaperVenue, ReplayQuotes
+
+ZERO = Decimal(0)
+FIELDS = ("open", "high", "low", "close", "volume")
+
+
+class LiveSettings(BaseSettings):
+    """The explicit live-trading switch (`OMC_LIVE_TRADING=true`)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="OMC_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    live_trading: bool = Field(
+        default=False, description="Allow `omc trade live` to send real orders."
+    )
+
+
+@dataclass
+class _Indicator:
+    fn: Callable[..., Any]
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    series: Series
+    out: np.ndarray | None = None
+
+
+def _dec(value: Decimal | float | int | str) -> Decimal:
+    return value if isinstance(value, Decimal) else Decimal(str(value))
+
+
+class TradingSession:
+    """Runs `strategy` on `symbols` against `venue` for journal `account` (see module doc)."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        account: str,
+        strategy: Strategy,
+        symbols: tuple[str, ...],
+        venue: Venue,
+        guard: Guard | None = None,
+        *,
+        kill: KillSwitchStore | None = None,
+        initial_cash: Decimal = Decimal(10000),
+        clock: Callable[[], datetime] = utcnow,
+        window: int | None = None,
+        flush_every: int = 1,
+    ) -> None:
+        self.engine = engine
+        self.account = account
+        self.strategy = strategy
+        self.strategy_name = strategy.name
+        self._syms = tuple(symbols)
+        self.venue = venue
+        self.guard = guard or Guard()
+        self.kill = kill if kill is not None else KillSwitchStore(engine)
+        self.journal = Journal.open(engine, account)
+        self.state = self.journal.state
+        self.oms = OrderManager(self.journal, venue, self.guard, self.kill)
+        self.initial_cash = initial_cash
+        self.clock_fn = clock
+        self.window = window or max(256, 4 * strategy.warmup())
+        self.flush_every = max(1, flush_every)
+        self.clock = Clock()
+        self._cap = 1024
+        self._buf = {s: {f: np.full(self._cap, np.nan) for f in FIELDS} for s in self._syms}
+        self._ts: list[datetime] = []
+        self._views: dict[str, BarView] = {}
+        self._series: list[tuple[Series, str, str]] = []  # (series, symbol, field)
+        for s in self._syms:
+            view = object.__new__(BarView)
+            view.symbol = s
+            for f in FIELDS:
+                ser = Series(self._buf[s][f], self.clock, f)
+                setattr(view, f, ser)
+                self._series.append((ser, s, f))
+            self._views[s] = view
+        self._indicators: list[_Indicator] = []
+        self._orders: dict[str, Order] = {}
+        self._shadow = False
+        self._since_flush = 0
+        self.stopped: str | None = None
+        self._initialised = False
+        self._now: datetime | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> None:
+        """Journal the start (first run) or restore after a restart; init the strategy."""
+        now = self.now
+        if self.state.started is None:
+            self.journal.append(
+                "start",
+                {
+                    "initial_cash": self.initial_cash,
+                    "venue": self.venue.name,
+                    "strategy": self.strategy_name,
+                    "params": {k: repr(v) for k, v in self.strategy.params.items()},
+                    "symbols": list(self._syms),
+                },
+                ts=now,
+                strategy=self.strategy_name,
+            )
+            self.journal.flush()
+        if isinstance(self.venue, PaperVenue):
+            book = self.state.book
+            self.venue.restore(
+                book.cash,
+                book.symbol_positions(),
+                [
+                    VenueOrder(
+                        o.venue_order_id or f"P-{o.client_order_id}",
+                        o.client_order_id,
+                        o.symbol,
+                        o.side,
+                        o.type,
+                        o.quantity,
+                        o.limit_price,
+                        o.filled,
+                        _venue_status(o.state),
+                        o.created,
+                    )
+                    for o in self.state.open_orders()
+                ],
+            )
+        elif self.state.events > 1:
+            self.oms.reconcile(now)
+            self.journal.flush()
+        if not self._initialised:
+            self.strategy.init(self)
+            self._initialised = True
+
+    def close(self) -> None:
+        self.journal.flush()
+
+    # ------------------------------------------------------------------ Context
+    @property
+    def now(self) -> datetime:
+        return self._now or self.clock_fn()
+
+    @property
+    def symbols(self) -> tuple[str, ...]:
+        return self._syms
+
+    @property
+    def cash(self) -> Decimal:
+        return self.state.book.cash
+
+    @property
+    def equity(self) -> Decimal:
+        return self.state.book.equity()
+
+    @property
+    def index(self) -> int:
+        return self.clock.i
+
+    def data(self, symbol: str) -> BarView:
+        return self._views[symbol]
+
+    def position(self, symbol: str) -> Decimal:
+        return self.state.book.position(symbol)
+
+    def indicator(
+        self, fn: Callable[..., Any], *args: Any, name: str = "", **kwargs: Any
+    ) -> Series:
+        label = name or getattr(fn, "__name__", "indicator")
+        arr = np.full(self._cap, np.nan)
+        ind = _Indicator(fn, args, kwargs, Series(arr, self.clock, label), None)
+        self._indicators.append(ind)
+        for i in range(self.clock.i + 1):  # created mid-run: fill the bars so far
+            self._compute(ind, i)
+        return ind.series
+
+    def order(
+        self,
+        symbol: str,
+        quantity: Decimal | float,
+        *,
+        limit: Decimal | float | None = None,
+        stop: Decimal | float | None = None,
+        tag: str = "",
+    ) -> Order:
+        q = _dec(quantity)
+        if not q:
+            raise ValueError("order quantity must be non-zero")
+        return self._place(symbol, q, limit, stop, tag, {"tag": tag})
+
+    def order_target_percent(
+        self,
+        symbol: str,
+        percent: Decimal | float,
+        *,
+        limit: Decimal | float | None = None,
+        stop: Decimal | float | None = None,
+        tag: str = "",
+    ) -> Order:
+        pct = _dec(percent)
+        qty = self._target_delta(symbol, pct)
+        reason = {"target_percent": pct, "tag": tag}
+        if not qty:
+            return self._dummy(symbol, None, OrderStatus.FILLED, tag)
+        return self._place(symbol, qty, limit, stop, tag, reason)
+
+    def cancel(self, order: Order) -> None:
+        cid = next((c for c, o in self._orders.items() if o is order), None)
+        if cid is not None and not self._shadow:
+            self.oms.cancel(cid, self.now)
+            self._sync_order(cid)
+
+    def open_orders(self, symbol: str | None = None) -> list[Order]:
+        out = []
+        for o in self.state.open_orders(symbol):
+            self._sync_order(o.client_order_id)
+            if o.client_order_id in self._orders:
+                out.append(self._orders[o.client_order_id])
+        return out
+
+    # ------------------------------------------------------------------ orders
+    def _dummy(self, symbol: str, qty: Decimal | None, status: OrderStatus, tag: str) -> Order:
+        return Order(-1, symbol, OrderType.MARKET, self.clock.i, qty, None, None, tag, ZERO, status)
+
+    def _signals(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for ind in self._indicators:
+            i = self.clock.i
+            if i < 0 or ind.out is None:
+                continue
+            value = ind.out[i]
+            out[ind.series.name] = (
+                float(value) if np.ndim(value) == 0 else [float(x) for x in np.ravel(value)]
+            )
+        return out
+
+    def _target_delta(self, symbol: str, pct: Decimal) -> Decimal:
+        try:
+            q = self.venue.quote(symbol)
+        except VenueError:
+            return ZERO
+        book = self.state.book
+        pos = book.position(symbol)
+        lot = self.guard.limits.lot_size
+        rate = getattr(getattr(self.venue, "fees", None), "taker_bps", Decimal(10)) / 10000
+        price = q.ask if pct * book.equity() > pos * q.bid else q.bid
+        if price <= 0:
+            return ZERO
+        want = book.equity() * pct / (price * (1 + rate))
+        delta = ((want - pos) / lot).to_integral_value(rounding=ROUND_DOWN) * lot
+        if delta > 0:
+            delta = min(delta, self.guard.headroom(self.state, self.strategy_name, symbol, price))
+        elif delta < 0:
+            most = self.guard.limits.max_order_notional / price
+            most = (most / lot).to_integral_value(rounding=ROUND_DOWN) * lot
+            delta = max(delta, -max(pos, ZERO), -most)
+        return delta
+
+    def _place(
+        self,
+        symbol: str,
+        qty: Decimal,
+        limit: Decimal | float | None,
+        stop: Decimal | float | None,
+        tag: str,
+        reason: dict[str, Any],
+    ) -> Order:
+        if symbol not in self._views:
+            raise KeyError(f"unknown symbol {symbol!r}")
+        if self._shadow:
+            return self._dummy(symbol, qty, OrderStatus.CANCELLED, tag)
+        now = self.now
+        if stop is not None:
+            self.journal.append(
+                "denial",
+                {"code": "invalid_order", "message": "stop orders are not supported live"},
+                ts=now,
+                strategy=self.strategy_name,
+                symbol=symbol,
+            )
+            return self._dummy(symbol, qty, OrderStatus.CANCELLED, tag)
+        reason = {**reason, "signals": self._signals()}
+        result = self.oms.place(
+            self.strategy_name,
+            symbol,
+            Side.BUY if qty > 0 else Side.SELL,
+            abs(qty),
+            now=now,
+            type=VenueOrderType.LIMIT if limit is not None else VenueOrderType.MARKET,
+            limit_price=_dec(limit) if limit is not None else None,
+            tag=tag,
+            reason=reason,
+        )
+        if isinstance(result, Denial):
+            return self._dummy(symbol, qty, OrderStatus.CANCELLED, tag)
+        order = Order(
+            result.number,
+            symbol,
+            OrderType.LIMIT if limit is not None else OrderType.MARKET,
+            self.clock.i,
+            qty,
+            None,
+            _dec(limit) if limit is not None else None,
+            tag,
+        )
+        self._orders[result.client_order_id] = order
+        self._sync_order(result.client_order_id)
+        return order
+
+    def _sync_order(self, cid: str) -> None:
+        order, managed = self._orders.get(cid), self.state.orders.get(cid)
+        if order is None or managed is None:
+            return
+        order.filled = managed.filled if managed.side is Side.BUY else -managed.filled
+        if managed.state is OrderState.FILLED:
+            order.status = OrderStatus.FILLED
+        elif managed.state.final:
+            order.status = OrderStatus.CANCELLED
+
+    # ------------------------------------------------------------------ bars
+    def _grow(self) -> None:
+        self._cap *= 2
+        for s in self._syms:
+            for f in FIELDS:
+                old = self._buf[s][f]
+                new = np.full(self._cap, np.nan)
+                new[: len(old)] = old
+                self._buf[s][f] = new
+        for ser, s, f in self._series:
+            ser._a = self._buf[s][f]
+        for ind in self._indicators:
+            if ind.out is not None:
+                new = np.full((self._cap, *ind.out.shape[1:]), np.nan)
+                new[: len(ind.out)] = ind.out
+                ind.out = new
+                ind.series._a = new
+
+    def _compute(self, ind: _Indicator, i: int) -> None:
+        lo = max(0, i + 1 - self.window)
+        args = tuple(a._a[lo : i + 1] if isinstance(a, Series) else a for a in ind.args)
+        res = np.asarray(ind.fn(*args, **ind.kwargs), dtype=np.float64)
+        if ind.out is None:
+            ind.out = np.full((self._cap, *res.shape[1:]), np.nan)
+            ind.series._a = ind.out
+        ind.out[i] = res[-1]
+
+    def _add_bar(self, ts: datetime, bar: Mapping[str, tuple[float, ...]]) -> int:
+        i = self.clock.i + 1
+        if i >= self._cap:
+            self._grow()
+        for s in self._syms:
+            row = bar.get(s)
+            buf = self._buf[s]
+            if row is None:  # no new data for this symbol: carry the last close
+                last = buf["close"][i - 1] if i else np.nan
+                row = (last, last, last, last, 0.0)
+            for f, v in zip(FIELDS, row, strict=True):
+                buf[f][i] = v
+        self._ts.append(ts)
+        self.clock.i = i
+        for ind in self._indicators:
+            self._compute(ind, i)
+        return i
+
+    def step(
+        self, ts: datetime, bar: Mapping[str, tuple[float, ...]], *, shadow: bool = False
+    ) -> None:
+        """Process one closed bar at time `ts` (see module docstring)."""
+        self._now = ts
+        i = self._add_bar(ts, bar)
+        if shadow:
+            self._shadow = True
+            try:
+                self.strategy.on_bar(self)
+            finally:
+                self._shadow = False
+            return
+        kill = self.kill.get()
+        if kill.active:
+            self._handle_kill(kill.flatten, kill.reason)
+            return
+        if isinstance(self.venue, PaperVenue):
+            for ack in self.venue.match():
+                self.oms.record(ack, ts)
+        marks = {}
+        for s in self._syms:
+            q = self._quote(s)
+            if q is not None:
+                marks[s] = q.last if q.last > 0 else (q.bid + q.ask) / 2
+        self.journal.append("bar", {"index": i, "marks": marks}, ts=ts)
+        for kind, data in self.guard.monitor(self.state):
+            if kind == "halt" and self.strategy_name in self.state.halted:
+                continue
+            self.journal.append(kind, data, ts=ts, strategy=self.strategy_name)
+        targets = self.strategy.on_bar(self)
+        if targets:
+            self.journal.append(
+                "decision",
+                {
+                    "targets": {s: _dec(w) for s, w in targets.items()},
+                    "signals": self._signals(),
+                    "bar": i,
+                },
+                ts=ts,
+                strategy=self.strategy_name,
+            )
+            for s, w in targets.items():
+                self.order_target_percent(s, w, tag="target")
+        self._since_flush += 1
+        if self._since_flush >= self.flush_every:
+            self.journal.flush()
+            self._since_flush = 0
+
+    def _quote(self, symbol: str) -> Quote | None:
+        try:
+            return self.venue.quote(symbol)
+        except VenueError:
+            return None
+
+    def _handle_kill(self, flatten: bool, reason: str) -> None:
+        now = self.now
+        cancelled = self.oms.cancel_all(now)
+        flattened = []
+        if flatten:
+            for sym, qty in self.state.book.symbol_positions().items():
+                if qty > 0:
+                    res = self.oms.place(
+                        self.strategy_name,
+                        sym,
+                        Side.SELL,
+                        qty,
+                        now=now,
+                        flatten=True,
+                        reason={"kill": reason},
+                    )
+                    flattened.append({"symbol": sym, "result": _result(res)})
+        self.journal.append(
+            "kill",
+            {"reason": reason, "cancelled": cancelled, "flattened": flattened},
+            ts=now,
+            strategy=self.strategy_name,
+        )
+        self.journal.flush()
+        self.stopped = f"kill switch: {reason}"
+
+    # ------------------------------------------------------------------ drivers
+    def replay(
+        self,
+        data: Bars | Mapping[str, Bars],
+        quotes: ReplayQuotes,
+        *,
+        speed: float | None = None,
+        spread_bps: Decimal = ZERO,
+        on_bar: Callable[[int], None] | None = None,
+    ) -> None:
+        """Replay candles: each bar closes at open time + bar length, quoting its close
+        (± half `spread_bps`). `speed`: bars arrive `speed` times faster than real time;
+        None: as fast as possible. Resumes after the last bar the journal has."""
+        bars = align({data.symbol: data} if isinstance(data, Bars) else dict(data))
+        first = next(iter(bars.values()))
+        n, step_s = len(first), first.bar_seconds
+        half = spread_bps / 20000
+        resume = self.state.last_bar
+        for i in range(n):
+            ts = first.time(i) + timedelta(seconds=step_s)
+            row = {
+                s: (b.open[i], b.high[i], b.low[i], b.close[i], b.volume[i])
+                for s, b in bars.items()
+            }
+            if i <= resume:
+                self.step(ts, row, shadow=True)
+                continue
+            for s, b in bars.items():
+                c = Decimal(repr(float(b.close[i])))
+                quotes.set(Quote(s, c * (1 - half), c * (1 + half), c, ts))
+            self.step(ts, row)
+            if on_bar is not None:
+                on_bar(i)
+            if self.stopped:
+                break
+            if speed:
+                time.sleep(step_s / speed)
+        self.journal.flush()
+
+    def run_ticks(
+        self, *, poll_s: float = 5.0, max_bars: int | None = None, stop: Callable[[], bool] = bool
+    ) -> None:
+        """Live ticks: poll the venue's quotes; each new quote is a one-price bar at `last`."""
+        seen: dict[str, datetime] = {}
+        bars = 0
+        while not self.stopped and not stop() and (max_bars is None or bars < max_bars):
+            fresh: dict[str, tuple[float, ...]] = {}
+            latest = None
+            for s in self._syms:
+                q = self._quote(s)
+                if q is None or seen.get(s) == q.ts:
+                    continue
+                seen[s] = q.ts
+                p = float(q.last)
+                fresh[s] = (p, p, p, p, 0.0)
+                latest = q.ts if latest is None else max(latest, q.ts)
+            if fresh and latest is not None:
+                self.step(max(latest, self.clock_fn()), fresh)
+                bars += 1
+            else:
+                time.sleep(poll_s)
+        self.journal.flush()
+
+
+def _venue_status(state: OrderState) -> Any:
+    from omc.floor.venues.base import VenueOrderStatus
+
+    return (
+        VenueOrderStatus.PARTIALLY_FILLED
+        if state is OrderState.PARTIALLY_FILLED
+        else VenueOrderStatus.SUBMITTED
+    )
+
+
+def _result(res: ManagedOrder | Denial) -> dict[str, Any]:
+    if isinstance(res, Denial):
+        return res.as_dict()
+    return {"client_order_id": res.client_order_id, "state": str(res.state)}
+
+
+def utc(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, tz=UTC)

@@ -1,0 +1,366 @@
+"""The paper venue: fills against real quotes — the latest ticks in the Exchange ledger, or a
+replayed candle file — never against a made-up price.
+
+* Market buy fills at the ask, market sell at the bid, moved by the `SlippageModel` and
+  charged the taker fee of the `FeeModel` (both from part 1 of the Floor).
+* A limit order that is marketable fills at once like a market order but no worse than its
+  limit (taker); otherwise it rests and fills at its limit price (maker fee) on the first
+  later quote that crosses it (`match`).
+* No quote, or a quote older than `max_quote_age_s` (`OMC_PAPER_QUOTE_MAX_AGE_S`), rejects the
+  order with reason `no_quote` / `stale_quote`.
+* Buys need the cash (notional + fee); sells need the coins (no shorting).
+
+The venue keeps its balances in memory; after a restart `restore()` sets them from the state
+rebuilt from the journal. Quotes come from a `QuoteSource`: `LedgerQuotes` (point-in-time
+reads of the `ticks` table through `omc.ledgers.pit`) or `ReplayQuotes` (set by the replay).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Protocol
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy import Engine
+
+from omc.core.time import utcnow
+from omc.floor.fills import FeeModel, SlippageModel
+from omc.floor.venues.base import (
+    Balance,
+    OrderRequest,
+    Quote,
+    RejectReason,
+    Side,
+    VenueError,
+    VenueFill,
+    VenueOrder,
+    VenueOrderAck,
+    VenueOrderStatus,
+    VenueOrderType,
+)
+
+ZERO = Decimal(0)
+
+
+class PaperSettings(BaseSettings):
+    """Paper trading settings from `OMC_PAPER_*` environment variables."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="OMC_PAPER_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    quote_max_age_s: float = Field(
+        default=30.0, gt=0, description="Reject paper orders whose latest quote is older (s)."
+    )
+    initial_cash: Decimal = Field(default=Decimal(10000), ge=0, description="Starting cash.")
+    quote_currency: str = Field(default="AUD", description="Currency of the paper account.")
+    slippage_bps: Decimal = Field(default=Decimal(0), ge=0, description="Taker slippage (bps).")
+    quote_source: str = Field(default="coinspot", description="Ledger source of quotes.")
+
+
+class QuoteSource(Protocol):
+    def latest(self, symbol: str) -> Quote | None: ...
+
+
+class ReplayQuotes:
+    """Quotes set by the caller (a candle replay sets bid = ask = last = close)."""
+
+    def __init__(self) -> None:
+        self.quotes: dict[str, Quote] = {}
+
+    def set(self, quote: Quote) -> None:
+        self.quotes[quote.symbol] = quote
+
+    def latest(self, symbol: str) -> Quote | None:
+        return self.quotes.get(symbol)
+
+
+class LedgerQuotes:
+    """The latest tick per symbol in the Exchange ledger, read point-in-time at `clock()`."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        source: str = "coinspot",
+        clock: Callable[[], datetime] = utcnow,
+        lookback: timedelta = timedelta(days=1),
+    ) -> None:
+        self.engine = engine
+        self.source = source
+        self.clock = clock
+        self.lookback = lookback
+
+    def latest(self, symbol: str) -> Quote | None:
+        from omc.ledgers import pit
+
+        base, _, quote_ccy = symbol.partition("/")
+        now = self.clock()
+        frame = pit.ticks(
+            self.engine,
+            as_of=now,
+            coin=base.lower(),
+            market=(quote_ccy or "aud").lower(),
+            source=self.source,
+            start=now - self.lookback,
+            end=now,
+            exact=True,
+        )
+        if frame.empty:
+            return None
+        row = frame.iloc[-1]
+        return Quote(
+            symbol,
+            row["bid"],
+            row["ask"],
+            row["last"],
+            row["ts"].to_pydatetime(),
+            {"source": "ledger"},
+        )
+
+
+@dataclass(slots=True)
+class _PaperOrder:
+    request: OrderRequest
+    venue_order_id: str
+    created: datetime
+    status: VenueOrderStatus = VenueOrderStatus.SUBMITTED
+    filled: Decimal = ZERO
+    notional: Decimal = ZERO
+    fee: Decimal = ZERO
+
+    def ack(self, ts: datetime, reason: str | None = None, message: str = "") -> VenueOrderAck:
+        return VenueOrderAck(
+            self.request.client_order_id,
+            self.venue_order_id,
+            self.status,
+            ts,
+            self.filled,
+            self.notional / self.filled if self.filled else None,
+            self.fee,
+            reason,
+            message,
+        )
+
+
+class PaperVenue:
+    """A simulated venue (see module docstring). Implements `Venue`."""
+
+    simulated = True
+
+    def __init__(
+        self,
+        quotes: QuoteSource,
+        *,
+        cash: Decimal = Decimal(10000),
+        quote_currency: str = "AUD",
+        fees: FeeModel | None = None,
+        slippage: SlippageModel | None = None,
+        max_quote_age_s: float = 30.0,
+        clock: Callable[[], datetime] = utcnow,
+        name: str = "paper",
+    ) -> None:
+        self.name = name
+        self.quotes = quotes
+        self.fees = fees or FeeModel()
+        self.slippage = slippage or SlippageModel()
+        self.max_age = timedelta(seconds=max_quote_age_s)
+        self.clock = clock
+        self.quote_currency = quote_currency.upper()
+        self._balances: dict[str, Decimal] = {self.quote_currency: cash}
+        self._orders: dict[str, _PaperOrder] = {}
+        self._fills: list[VenueFill] = []
+
+    def restore(
+        self, cash: Decimal, positions: dict[str, Decimal], orders: Iterable[VenueOrder] = ()
+    ) -> None:
+        """Set balances and resting orders (after a restart, from the rebuilt journal state)."""
+        self._balances = {self.quote_currency: cash}
+        for sym, qty in positions.items():
+            self._balances[sym.split("/")[0].upper()] = qty
+        for o in orders:
+            if o.client_order_id is None:
+                continue
+            req = OrderRequest(
+                o.client_order_id, o.symbol, o.side, o.quantity, o.type, o.limit_price
+            )
+            self._orders[o.client_order_id] = _PaperOrder(
+                req, o.venue_order_id, o.created, o.status, o.filled_quantity
+            )
+
+    # ---------------------------------------------------------------- Venue
+    def quote(self, symbol: str) -> Quote:
+        q = self.quotes.latest(symbol)
+        if q is None:
+            raise VenueError(f"no quote for {symbol}")
+        return q
+
+    def submit(self, order: OrderRequest) -> VenueOrderAck:
+        now = self.clock()
+        known = self._orders.get(order.client_order_id)
+        if known is not None:
+            return known.ack(now)
+        po = _PaperOrder(order, f"P-{order.client_order_id}", now)
+        self._orders[order.client_order_id] = po
+
+        def reject(reason: RejectReason, message: str) -> VenueOrderAck:
+            po.status = VenueOrderStatus.REJECTED
+            return po.ack(now, str(reason), message)
+
+        if order.quantity <= 0:
+            return reject(RejectReason.INVALID_ORDER, "quantity must be positive")
+        if order.type is VenueOrderType.LIMIT and (
+            order.limit_price is None or order.limit_price <= 0
+        ):
+            return reject(RejectReason.INVALID_ORDER, "a limit order needs a positive limit price")
+        q = self.quotes.latest(order.symbol)
+        if q is None:
+            return reject(RejectReason.NO_QUOTE, f"no quote for {order.symbol}")
+        age = now - q.ts
+        if age > self.max_age:
+            return reject(
+                RejectReason.STALE_QUOTE,
+                f"latest {order.symbol} quote is {age.total_seconds():.0f}s old "
+                f"(max {self.max_age.total_seconds():.0f}s)",
+            )
+        buy = order.side is Side.BUY
+        touch = q.ask if buy else q.bid
+        if touch <= 0:
+            return reject(RejectReason.NO_QUOTE, f"no {'ask' if buy else 'bid'} for {order.symbol}")
+        price = self.slippage.adjust(touch, buy)
+        if order.type is VenueOrderType.LIMIT:
+            assert order.limit_price is not None
+            marketable = touch <= order.limit_price if buy else touch >= order.limit_price
+            if not marketable:
+                problem = self._funds_problem(order, order.limit_price, maker=True)
+                if problem:
+                    return reject(RejectReason.INSUFFICIENT_FUNDS, problem)
+                return po.ack(now)  # rests
+            price = min(price, order.limit_price) if buy else max(price, order.limit_price)
+        problem = self._funds_problem(order, price, maker=False)
+        if problem:
+            return reject(RejectReason.INSUFFICIENT_FUNDS, problem)
+        self._fill(po, order.quantity, price, maker=False, ts=now)
+        return po.ack(now)
+
+    def _funds_problem(self, order: OrderRequest, price: Decimal, maker: bool) -> str | None:
+        base = order.symbol.split("/")[0].upper()
+        if order.side is Side.BUY:
+            need = order.quantity * price * (1 + self.fees.rate(maker))
+            have = self._available(self.quote_currency)
+            return (
+                None if need <= have else f"needs {need:.2f} {self.quote_currency}, has {have:.2f}"
+            )
+        have = self._available(base)
+        return None if order.quantity <= have else f"sells {order.quantity} {base}, has {have}"
+
+    def _available(self, asset: str) -> Decimal:
+        total = self._balances.get(asset, ZERO)
+        for po in self._orders.values():
+            if po.status.final or po.request.type is not VenueOrderType.LIMIT:
+                continue
+            r = po.request
+            rest = r.quantity - po.filled
+            assert r.limit_price is not None
+            if r.side is Side.BUY and asset == self.quote_currency:
+                total -= rest * r.limit_price * (1 + self.fees.rate(True))
+            elif r.side is Side.SELL and asset == r.symbol.split("/")[0].upper():
+                total -= rest
+        return total
+
+    def _fill(
+        self, po: _PaperOrder, qty: Decimal, price: Decimal, maker: bool, ts: datetime
+    ) -> None:
+        r = po.request
+        fee = qty * price * self.fees.rate(maker)
+        base = r.symbol.split("/")[0].upper()
+        sign = 1 if r.side is Side.BUY else -1
+        self._balances[base] = self._balances.get(base, ZERO) + sign * qty
+        self._balances[self.quote_currency] -= sign * qty * price + fee
+        po.filled += qty
+        po.notional += qty * price
+        po.fee += fee
+        po.status = (
+            VenueOrderStatus.FILLED
+            if po.filled >= r.quantity
+            else VenueOrderStatus.PARTIALLY_FILLED
+        )
+        self._fills.append(
+            VenueFill(
+                f"{po.venue_order_id}-{len(self._fills)}",
+                po.venue_order_id,
+                r.client_order_id,
+                r.symbol,
+                r.side,
+                qty,
+                price,
+                fee,
+                ts,
+            )
+        )
+
+    def match(self) -> list[VenueOrderAck]:
+        """Fill resting limit orders that the latest quotes cross (maker, at the limit)."""
+        now = self.clock()
+        out = []
+        for po in list(self._orders.values()):
+            r = po.request
+            if po.status.final or r.type is not VenueOrderType.LIMIT:
+                continue
+            q = self.quotes.latest(r.symbol)
+            if q is None or now - q.ts > self.max_age:
+                continue
+            assert r.limit_price is not None
+            crosses = q.ask <= r.limit_price if r.side is Side.BUY else q.bid >= r.limit_price
+            if crosses:
+                self._fill(po, r.quantity - po.filled, r.limit_price, maker=True, ts=now)
+                out.append(po.ack(now))
+        return out
+
+    def cancel(self, venue_order_id: str, *, symbol: str, side: Side) -> VenueOrderAck:
+        now = self.clock()
+        for po in self._orders.values():
+            if po.venue_order_id == venue_order_id:
+                if not po.status.final:
+                    po.status = VenueOrderStatus.CANCELLED
+                return po.ack(now)
+        return VenueOrderAck(
+            "", None, VenueOrderStatus.REJECTED, now, reason=str(RejectReason.UNKNOWN_ORDER)
+        )
+
+    def open_orders(self, symbol: str | None = None) -> list[VenueOrder]:
+        return [
+            VenueOrder(
+                po.venue_order_id,
+                po.request.client_order_id,
+                po.request.symbol,
+                po.request.side,
+                po.request.type,
+                po.request.quantity,
+                po.request.limit_price,
+                po.filled,
+                po.status,
+                po.created,
+            )
+            for po in self._orders.values()
+            if not po.status.final and (symbol is None or po.request.symbol == symbol)
+        ]
+
+    def balances(self) -> dict[str, Balance]:
+        return {
+            a: Balance(a, total, self._available(a)) for a, total in self._balances.items() if total
+        }
+
+    def fills_since(self, since: datetime) -> list[VenueFill]:
+        return [f for f in self._fills if f.ts >= since]
+
+    def with_clock(self, clock: Callable[[], datetime]) -> PaperVenue:
+        self.clock = clock
+        return self
+
+
+__all__ = ["LedgerQuotes", "PaperSettings", "PaperVenue", "ReplayQuotes"]
