@@ -10,8 +10,9 @@ account, and misbehaves on demand.
   with an integer `nonce` greater than the last one this key used, else HTTP 200
   `{"status": "error", "message": "invalid nonce"}` — so a replay of the exact same signed
   bytes is refused.
-* **Account state**: balances (upper-case coin -> Decimal, `AUD` included), order-book
-  orders (`/my/buy`, `/my/sell`: locked funds, partial fills through `server.fill(id, qty)`,
+* **Account state**: balances (upper-case coin -> Decimal, `AUD` included; a balance
+  includes what open orders lock, `available` does not), order-book orders (`/my/buy`,
+  `/my/sell`, partial fills through `server.fill(id, qty)`,
   cancel), instant trades (`/my/buy/now`, `/my/sell/now` at the ask/bid), a history of every
   execution (`/ro/my/orders/completed`, `/ro/my/orders/market/completed`,
   `/ro/my/transactions`). Fees: `market_fee` on order-book fills, `instant_fee` on
@@ -250,10 +251,11 @@ class FakeCoinSpotPrivate:
             notional = qty * order.rate
             fee = (notional * self.market_fee).quantize(Q8)
             bal = self.account.balances
-            if order.side == "buy":  # the AUD was locked (taken) at placement
+            if order.side == "buy":
                 bal[order.coin] = bal.get(order.coin, Decimal(0)) + qty
-                bal["AUD"] -= fee
-            else:  # the coin was locked at placement
+                bal["AUD"] -= notional + fee
+            else:
+                bal[order.coin] -= qty
                 bal["AUD"] = bal.get("AUD", Decimal(0)) + notional - fee
             execution = FakeExecution(
                 order.side, order.coin, qty, order.rate, fee, _now(), False, order.id
@@ -309,8 +311,14 @@ class FakeCoinSpotPrivate:
         }
 
     def _available(self, coin: str) -> Decimal:
-        # funds of open orders are taken at placement, so the balance is what is free
-        return self.account.balances.get(coin, Decimal(0))
+        """The balance minus what open orders lock (AUD for buys, the coin for sells)."""
+        locked = Decimal(0)
+        for o in self.account.orders.values():
+            if o.status == "open" and o.side == "buy" and coin == "AUD":
+                locked += (o.remaining * o.rate).quantize(Q8)
+            elif o.status == "open" and o.side == "sell" and coin == o.coin:
+                locked += o.remaining
+        return self.account.balances.get(coin, Decimal(0)) - locked
 
     def _coin(self, params: dict[str, Any]) -> str:
         coin = str(params.get("cointype", "")).upper()
@@ -344,12 +352,12 @@ class FakeCoinSpotPrivate:
         fee = (notional * self.instant_fee).quantize(Q8)
         bal = self.account.balances
         if side == "buy":
-            if bal.get("AUD", Decimal(0)) < notional + fee:
+            if self._available("AUD") < notional + fee:
                 raise _Refused("Insufficient funds")
             bal["AUD"] -= notional + fee
             bal[coin] = bal.get(coin, Decimal(0)) + amount
         else:
-            if bal.get(coin, Decimal(0)) < amount:
+            if self._available(coin) < amount:
                 raise _Refused("Insufficient funds")
             bal[coin] -= amount
             bal["AUD"] = bal.get("AUD", Decimal(0)) + notional - fee
@@ -370,16 +378,11 @@ class FakeCoinSpotPrivate:
         coin = self._coin(params)
         amount = self._amount(params)
         rate = self._amount(params, "rate")
-        bal = self.account.balances
         if side == "buy":
-            cost = (amount * rate).quantize(Q8)
-            if bal.get("AUD", Decimal(0)) < cost:
+            if self._available("AUD") < (amount * rate).quantize(Q8):
                 raise _Refused("Insufficient funds")
-            bal["AUD"] -= cost
-        else:
-            if bal.get(coin, Decimal(0)) < amount:
-                raise _Refused("Insufficient funds")
-            bal[coin] -= amount
+        elif self._available(coin) < amount:
+            raise _Refused("Insufficient funds")
         self._ids += 1
         order = FakeOrder(f"{self._ids:024x}", side, coin, amount, rate, _now())
         self.account.orders[order.id] = order
@@ -398,11 +401,6 @@ class FakeCoinSpotPrivate:
         if order is None or order.side != side or order.status != "open":
             raise _Refused("Order not found")
         order.status = "cancelled"
-        bal = self.account.balances
-        if side == "buy":
-            bal["AUD"] += (order.remaining * order.rate).quantize(Q8)
-        else:
-            bal[order.coin] += order.remaining
         return {"status": "ok", "message": "ok"}
 
     def _open(self, params: dict[str, Any], *, none: bool) -> dict[str, Any]:
