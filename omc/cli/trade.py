@@ -1,0 +1,360 @@
+"""`omc trade paper|live`, `omc kill`, `omc pnl`, `omc positions`, `omc orders`.
+
+Paper and live trading run a registered strategy through the Guard and the order manager
+(`omc.floor.live.TradingSession`); state lives in the journal of an *account* (default
+`paper-<strategy>` / `<venue>-<strategy>`), so a restarted command resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.table import Table
+
+from omc.cli.context import console, engine, settings
+
+SPEED_HELP = "Replay speed: bars arrive N× faster than real time, or `max`."
+
+
+def _params(items: list[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise typer.BadParameter(f"--param {item!r}: expected key=value")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def _speed(text: str) -> float | None:
+    if text.lower() == "max":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise typer.BadParameter(f"--speed {text!r}: a number or `max`") from None
+    if value <= 0:
+        raise typer.BadParameter("--speed must be positive")
+    return value
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def _print_summary(summary: dict[str, Any], as_json: bool, title: str = "P&L") -> None:
+    if as_json:
+        console.print_json(json.dumps(_jsonable(summary)))
+        return
+    table = Table(title=f"{title} (method: {summary['method']})")
+    table.add_column("")
+    table.add_column("value", justify="right")
+    for key in (
+        "initial_cash",
+        "cash",
+        "equity",
+        "realised_pnl",
+        "unrealised_pnl",
+        "fees",
+        "net_pnl",
+        "trades",
+        "drawdown",
+    ):
+        value = summary[key]
+        text = (
+            f"{value:.2%}"
+            if key == "drawdown"
+            else (f"{value:,.2f}" if isinstance(value, Decimal) else str(value))
+        )
+        table.add_row(key.replace("_", " "), text)
+    console.print(table)
+    if summary["positions"]:
+        _positions_table(summary["positions"])
+
+
+def _positions_table(rows: list[dict[str, Any]]) -> None:
+    table = Table(title="Positions")
+    for col in ("strategy", "symbol", "quantity", "avg_cost", "mark", "value", "unrealised"):
+        table.add_column(col, justify="left" if col in ("strategy", "symbol") else "right")
+    for p in rows:
+        table.add_row(
+            p["strategy"],
+            p["symbol"],
+            str(p["quantity"]),
+            f"{p['avg_cost']:,.6g}",
+            f"{p['mark']:,.6g}",
+            f"{p['value']:,.2f}",
+            f"{p['unrealised']:,.2f}",
+        )
+    console.print(table)
+
+
+def _accounts(account: str | None) -> list[str]:
+    from omc.floor.journal import accounts
+
+    found = accounts(engine())
+    if account is not None:
+        if account not in found:
+            raise typer.BadParameter(f"no journal for account {account!r}; known: {found}")
+        return [account]
+    return found
+
+
+def register(app: typer.Typer) -> None:
+    trade_app = typer.Typer(help="Paper and live trading.", no_args_is_help=True)
+    app.add_typer(trade_app, name="trade")
+
+    @trade_app.command("paper")
+    def paper(
+        strategy: str = typer.Option(..., "--strategy", "-s", help="Registered strategy name."),
+        param: list[str] = typer.Option([], "--param", "-p", help="Strategy parameter k=v."),
+        replay: Path | None = typer.Option(None, "--replay", help="Candle CSV to replay."),
+        speed: str = typer.Option("max", "--speed", help=SPEED_HELP),
+        symbol: list[str] = typer.Option(
+            [], "--symbol", help="Symbols to trade on ledger ticks (e.g. BTC/AUD)."
+        ),
+        account: str | None = typer.Option(None, "--account", help="Journal account name."),
+        cash: Decimal | None = typer.Option(None, "--cash", help="Starting cash (first run)."),
+        spread_bps: Decimal = typer.Option(Decimal(0), "--spread-bps", help="Replay spread."),
+        max_bars: int | None = typer.Option(None, "--max-bars", help="Stop after N bars."),
+        poll_s: float = typer.Option(5.0, "--poll", help="Seconds between ledger polls."),
+        as_json: bool = typer.Option(False, "--json", help="Print the P&L summary as JSON."),
+    ) -> None:
+        """Paper-trade a strategy on the ledger's latest quotes, or replay a candle file."""
+        from omc.core.time import utcnow
+        from omc.floor.data import load_csv
+        from omc.floor.fills import FeeModel, SlippageModel
+        from omc.floor.guard import Guard, GuardSettings
+        from omc.floor.live import TradingSession
+        from omc.floor.strategies import make_strategy
+        from omc.floor.venues.paper import LedgerQuotes, PaperSettings, PaperVenue, ReplayQuotes
+
+        try:
+            strat = make_strategy(strategy, _params(param))
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from None
+        ps = PaperSettings()
+        guard = Guard(GuardSettings().limits())
+        db = engine()
+        holder: dict[str, TradingSession] = {}
+
+        def clock() -> Any:
+            return holder["s"].now if "s" in holder else utcnow()
+
+        if replay is not None:
+            bars = load_csv(replay)
+            symbols: tuple[str, ...] = (bars.symbol,)
+            quotes: Any = ReplayQuotes()
+        else:
+            if not symbol:
+                raise typer.BadParameter("give --replay FILE or --symbol S (ledger ticks)")
+            symbols = tuple(s.upper() for s in symbol)
+            quotes = LedgerQuotes(db, source=ps.quote_source)
+        venue = PaperVenue(
+            quotes,
+            cash=cash if cash is not None else ps.initial_cash,
+            quote_currency=ps.quote_currency,
+            fees=FeeModel.from_settings(settings()),
+            slippage=SlippageModel(ps.slippage_bps),
+            max_quote_age_s=ps.quote_max_age_s,
+            clock=clock if replay is not None else utcnow,
+        )
+        session = TradingSession(
+            db,
+            account or f"paper-{strategy}",
+            strat,
+            symbols,
+            venue,
+            guard,
+            initial_cash=cash if cash is not None else ps.initial_cash,
+            clock=utcnow,
+            flush_every=1,
+        )
+        holder["s"] = session
+        session.start()
+        if replay is not None:
+            session.replay(bars, quotes, speed=_speed(speed), spread_bps=spread_bps)
+        else:
+            session.run_ticks(poll_s=poll_s, max_bars=max_bars)
+        session.close()
+        summary = session.state.book.summary()
+        summary["account"] = session.account
+        summary["denials"] = dict(session.state.denials)
+        if session.stopped:
+            summary["stopped"] = session.stopped
+        _print_summary(summary, as_json, title=f"Paper P&L — {session.account}")
+
+    @trade_app.command("live")
+    def live(
+        venue_name: str = typer.Option(..., "--venue", help="coinspot or ccxt:<exchange id>."),
+        strategy: str = typer.Option(..., "--strategy", "-s"),
+        param: list[str] = typer.Option([], "--param", "-p"),
+        symbol: list[str] = typer.Option(..., "--symbol", help="Symbols, e.g. BTC/AUD."),
+        live_flag: bool = typer.Option(False, "--live", help="Required: really send orders."),
+        account: str | None = typer.Option(None, "--account"),
+        poll_s: float = typer.Option(5.0, "--poll"),
+        max_bars: int | None = typer.Option(None, "--max-bars"),
+    ) -> None:
+        """Trade live. Needs OMC_LIVE_TRADING=true, --live and explicit OMC_GUARD_* limits."""
+        from omc.floor.guard import REQUIRED_FOR_LIVE, Guard, GuardSettings
+        from omc.floor.live import LiveSettings, TradingSession
+        from omc.floor.strategies import make_strategy
+
+        problems = []
+        if not LiveSettings().live_trading:
+            problems.append("the setting OMC_LIVE_TRADING is not true")
+        if not live_flag:
+            problems.append("the --live flag is missing")
+        gs = GuardSettings()
+        missing = gs.missing_for_live()
+        if missing:
+            names = ", ".join(f"OMC_GUARD_{m.upper()}" for m in missing)
+            problems.append(f"Guard limits not configured: {names}")
+        if problems:
+            console.print("[red]Refusing to trade live:[/red] " + "; ".join(problems) + ".")
+            console.print(f"(required Guard limits: {', '.join(REQUIRED_FOR_LIVE)})")
+            raise typer.Exit(2)
+        try:
+            strat = make_strategy(strategy, _params(param))
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from None
+        venue = _live_venue(venue_name)
+        session = TradingSession(
+            engine(),
+            account or f"{venue.name}-{strategy}",
+            strat,
+            tuple(s.upper() for s in symbol),
+            venue,
+            Guard(gs.limits()),
+        )
+        session.start()
+        session.run_ticks(poll_s=poll_s, max_bars=max_bars)
+        _print_summary(session.state.book.summary(), False, title=f"Live P&L — {session.account}")
+
+    @app.command("kill")
+    def kill(
+        clear: bool = typer.Option(False, "--clear", help="Switch the kill switch off."),
+        flatten: bool = typer.Option(False, "--flatten", help="Also flatten positions."),
+        reason: str = typer.Option("manual", "--reason"),
+    ) -> None:
+        """Kill switch: stop every strategy and cancel open orders (stored in the database)."""
+        from omc.floor.guard import KillSwitchStore
+
+        store = KillSwitchStore(engine())
+        if clear:
+            store.set(False, reason=f"cleared: {reason}")
+            console.print("Kill switch [green]cleared[/green]: trading may resume.")
+            return
+        store.set(True, flatten=flatten, reason=reason)
+        console.print(
+            "Kill switch [red]ON[/red]"
+            + (" (flatten)" if flatten else "")
+            + ": every order path is blocked; running sessions cancel their open orders"
+            + (", flatten" if flatten else "")
+            + " and stop at their next bar. `omc kill --clear` to resume."
+        )
+
+    @app.command("pnl")
+    def pnl(
+        account: str | None = typer.Option(None, "--account"),
+        as_json: bool = typer.Option(False, "--json"),
+    ) -> None:
+        """P&L per account (realised by average cost, unrealised at the latest marks)."""
+        from omc.floor.journal import Journal
+
+        out = {}
+        for name in _accounts(account):
+            summary = Journal.open(engine(), name).state.book.summary()
+            if as_json:
+                out[name] = summary
+            else:
+                _print_summary(summary, False, title=f"P&L — {name}")
+                curve = Journal.open(engine(), name).state.book.breakdown()
+                if curve:
+                    table = Table(title="Realised by strategy / coin / day")
+                    for col in ("day", "strategy", "symbol", "realised", "fees", "fills"):
+                        table.add_column(col)
+                    for r in curve:
+                        table.add_row(
+                            *(str(r[c]) for c in ("day", "strategy", "symbol")),
+                            f"{r['realised']:,.2f}",
+                            f"{r['fees']:,.2f}",
+                            str(r["fills"]),
+                        )
+                    console.print(table)
+        if as_json:
+            console.print_json(json.dumps(_jsonable(out)))
+
+    @app.command("positions")
+    def positions(account: str | None = typer.Option(None, "--account")) -> None:
+        """Open positions per account."""
+        from omc.floor.journal import Journal
+
+        for name in _accounts(account):
+            rows = Journal.open(engine(), name).state.book.summary()["positions"]
+            console.print(f"[bold]{name}[/bold]: {len(rows)} position(s)")
+            if rows:
+                _positions_table(rows)
+
+    @app.command("orders")
+    def orders(
+        account: str | None = typer.Option(None, "--account"),
+        all_orders: bool = typer.Option(False, "--all", help="Include final orders."),
+    ) -> None:
+        """Open orders (or all orders) per account."""
+        from omc.floor.journal import Journal
+
+        for name in _accounts(account):
+            state = Journal.open(engine(), name).state
+            rows = [o for o in state.orders.values() if all_orders or o.open]
+            table = Table(title=f"Orders — {name}")
+            for col in (
+                "client id",
+                "strategy",
+                "symbol",
+                "side",
+                "qty",
+                "state",
+                "filled",
+                "avg price",
+                "fee",
+            ):
+                table.add_column(col)
+            for o in rows:
+                avg = o.average_price
+                table.add_row(
+                    o.client_order_id,
+                    o.strategy,
+                    o.symbol,
+                    str(o.side),
+                    str(o.quantity),
+                    str(o.state),
+                    str(o.filled),
+                    f"{avg:,.6g}" if avg is not None else "–",
+                    f"{o.fee:,.4f}",
+                )
+            console.print(table)
+
+
+def _live_venue(name: str) -> Any:
+    if name == "coinspot":
+        from omc.floor.venues import coinspot  # the CoinSpot private API client
+
+        cls = coinspot.CoinSpotVenue
+        factory = getattr(cls, "from_settings", None)
+        return factory(settings()) if factory is not None else cls(settings())
+    if name.startswith("ccxt:"):
+        from omc.floor.venues.ccxt_venue import CcxtVenue
+
+        return CcxtVenue.from_settings(name.split(":", 1)[1], settings())
+    raise typer.BadParameter(f"--venue {name!r}: coinspot or ccxt:<exchange id>")
