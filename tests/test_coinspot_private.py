@@ -500,3 +500,32 @@ def test_live_path_ends_consistent_with_the_exchange(
     assert balances["AUD"].total == server.balance("AUD")
     assert venue.open_orders() == []
     assert len(server.executions()) == 3  # one buy now, one partial fill, one sell now
+
+
+def test_paper_and_live_paths_end_in_the_same_state(
+    server: FakeCoinSpotPrivate, venue: CoinSpotVenue
+) -> None:
+    """The same orders (live: with a lost answer and a duplicate submit) leave the paper
+    venue and CoinSpot with the same balances and no working orders."""
+    from omc.floor.fills import FeeModel
+    from omc.floor.venues.base import Quote
+    from omc.floor.venues.paper import PaperVenue, ReplayQuotes
+
+    quotes = ReplayQuotes()
+    quotes.set(Quote("BTC/AUD", D("49900"), D("50100"), D("50000"), utcnow()))
+    paper = PaperVenue(quotes, cash=D("100000"), fees=FeeModel.flat(100))  # instant fee 1 %
+    paper.restore(D("100000"), {"BTC/AUD": D("1")})
+    orders = [market("pl-1", Side.BUY, "0.2"), market("pl-2", Side.SELL, "0.1")]
+    server.inject(Fault("accept_then_timeout", path="/my/buy/now", seconds=1.0))
+    for order in orders:
+        paper.submit(order)
+        try:
+            venue.submit(order)
+        except VenueUnavailable:
+            venue.submit(order)
+        venue.submit(order)  # a duplicate submit changes nothing
+        paper.submit(order)
+    live, simulated = venue.balances(), paper.balances()
+    assert {a: b.total for a, b in live.items()} == {a: b.total for a, b in simulated.items()}
+    assert venue.open_orders() == [] and paper.open_orders() == []
+    assert len(server.executions()) == 2
