@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine
 
 from omc.floor.fills import FeeModel, SlippageModel
-from omc.floor.guard import DenyCode, Denial, Guard, GuardLimits, KillSwitchStore
+from omc.floor.guard import Denial, DenyCode, Guard, GuardLimits, KillSwitchStore
 from omc.floor.journal import Journal
 from omc.floor.oms import InvalidTransition, ManagedOrder, OrderManager, OrderState
 from omc.floor.pnl import Book
