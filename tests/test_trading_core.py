@@ -126,7 +126,7 @@ def test_guard_never_lets_limits_be_exceeded(steps: list[tuple[int, str, int]]) 
         max_orders_per_minute=1000,
         min_order_notional=D(1),
     )
-    j, venue, quotes, oms, now = _setup(lim)
+    j, _venue, quotes, oms, now = _setup(lim)
     for k, (price, side, q10) in enumerate(steps):
         now[0] = T0 + timedelta(minutes=k)
         p = D(price)
@@ -152,7 +152,7 @@ def test_guard_never_lets_limits_be_exceeded(steps: list[tuple[int, str, int]]) 
 
 
 def test_guard_denials_carry_codes_and_are_journaled() -> None:
-    j, venue, quotes, oms, now = _setup(GuardLimits(max_quote_age_s=10))
+    j, _venue, quotes, oms, _now = _setup(GuardLimits(max_quote_age_s=10))
     res = oms.place("s", SYM, Side.BUY, D(1), now=T0)
     assert isinstance(res, Denial) and res.code is DenyCode.STALE_PRICE
     quotes.set(Quote(SYM, D(100), D(101), D(100), T0 - timedelta(seconds=60)))
@@ -196,7 +196,7 @@ def test_kill_switch_blocks_every_path_and_persists(engine: Engine) -> None:
 
     store = KillSwitchStore(engine)
     assert not store.get().active
-    j, venue, quotes, oms, now = _setup(GuardLimits(), engine, kill=store)
+    _j, venue, quotes, oms, _now = _setup(GuardLimits(), engine, kill=store)
     quotes.set(Quote(SYM, D(100), D(100), D(100), T0))
     assert isinstance(oms.place("s", SYM, Side.BUY, D(10), now=T0), ManagedOrder)
     store.set(True, flatten=True, reason="test")
@@ -216,7 +216,7 @@ def test_kill_switch_blocks_every_path_and_persists(engine: Engine) -> None:
 
 
 def test_journal_is_idempotent_and_rebuilds(engine: Engine) -> None:
-    j, venue, quotes, oms, now = _setup(GuardLimits(), engine)
+    j, _venue, quotes, oms, _now = _setup(GuardLimits(), engine)
     quotes.set(Quote(SYM, D(100), D(101), D(100), T0))
     oms.place("s", SYM, Side.BUY, D(5), now=T0)
     oms.place("s", SYM, Side.SELL, D(2), now=T0)

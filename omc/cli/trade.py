@@ -350,9 +350,7 @@ def _live_venue(name: str) -> Any:
     if name == "coinspot":
         from omc.floor.venues import coinspot  # the CoinSpot private API client
 
-        cls = coinspot.CoinSpotVenue
-        factory = getattr(cls, "from_settings", None)
-        return factory(settings()) if factory is not None else cls(settings())
+        return coinspot.CoinSpotVenue.from_settings(settings())
     if name.startswith("ccxt:"):
         from omc.floor.venues.ccxt_venue import CcxtVenue
 

@@ -376,7 +376,8 @@ class OrderManager:
             )
             if listed is not None:
                 state = VenueOrderStatus(str(listed.status))
-                filled, vid = listed.filled_quantity, listed.venue_order_id
+                filled = listed.filled_quantity
+                vid: str | None = listed.venue_order_id
             else:
                 own = [
                     f

@@ -1,0 +1,137 @@
+"""Trading benchmark: tick → strategy → Guard → paper fill latency (p50/p99 over 100,000
+ticks, journal appended in memory and committed every 1,000 ticks, outside the timed path),
+journal write throughput (events/s) on SQLite and PostgreSQL, and the time to rebuild state
+from a journal of 1,000,000 events.
+
+    python benchmarks/trading.py [--ticks 100000] [--events 1000000] [--pg URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import text
+
+from omc.core.db import make_engine
+from omc.floor.fills import FeeModel
+from omc.floor.guard import Guard, GuardLimits
+from omc.floor.journal import Journal
+from omc.floor.live import TradingSession
+from omc.floor.strategies import make_strategy
+from omc.floor.venues.base import Quote
+from omc.floor.venues.paper import PaperVenue, ReplayQuotes
+from omc.migrations import upgrade
+
+SYM = "BTC/AUD"
+T0 = datetime(2025, 1, 1, tzinfo=UTC)
+
+
+def latency(url: str, ticks: int) -> None:
+    engine = make_engine(url)
+    rng = np.random.default_rng(1)
+    prices = 50000 * np.exp(np.cumsum(rng.normal(0, 0.002, ticks)))
+    quotes = ReplayQuotes()
+    holder: dict[str, TradingSession] = {}
+    venue = PaperVenue(quotes, fees=FeeModel.flat(10), clock=lambda: holder["s"].now)
+    limits = GuardLimits(max_orders_per_minute=10_000)
+    s = TradingSession(
+        engine, "bench-latency", make_strategy("sma_cross", {"fast": 5, "slow": 20}), (SYM,),
+        venue, Guard(limits), flush_every=10**9,
+    )  # fmt: skip
+    holder["s"] = s
+    s.start()
+    lat = np.empty(ticks)
+    for i, p in enumerate(prices):
+        ts = T0 + timedelta(seconds=i)
+        d = Decimal(repr(float(p)))
+        t = time.perf_counter()
+        quotes.set(Quote(SYM, d, d, d, ts))
+        s.step(ts, {SYM: (p, p, p, p, 1.0)})
+        lat[i] = time.perf_counter() - t
+        if i % 1000 == 999:
+            s.journal.flush()
+    s.journal.flush()
+    print(
+        f"tick→strategy→Guard→paper fill: p50 {np.percentile(lat, 50) * 1e3:.3f} ms, "
+        f"p99 {np.percentile(lat, 99) * 1e3:.3f} ms over {ticks:,} ticks "
+        f"({len(s.state.orders)} orders, {sum(s.state.denials.values())} denials)"
+    )
+
+
+def journal_throughput(url: str, label: str, events: int) -> None:
+    engine = make_engine(url)
+    j = Journal(engine, f"bench-{label}")
+    j.append("start", {"initial_cash": Decimal(10**9)}, ts=T0)
+    t = time.perf_counter()
+    for i in range(events):
+        j.append("bar", {"index": i, "marks": {SYM: "50000.5"}}, ts=T0 + timedelta(seconds=i))
+        if len(j.pending) >= 10_000:
+            j.flush()
+    j.flush()
+    dt = time.perf_counter() - t
+    print(f"journal write {label}: {events / dt:,.0f} events/s ({events:,} events)")
+
+
+def rebuild(url: str, events: int) -> None:
+    engine = make_engine(url)
+    j = Journal(engine, "bench-rebuild")
+    j.append("start", {"initial_cash": Decimal(10**7)}, ts=T0)
+    t = time.perf_counter()
+    for i in range(events - 1):
+        ts = T0 + timedelta(seconds=i)
+        if i % 4 == 0:
+            cid = f"c{i}"
+            side = "buy" if i % 8 == 0 else "sell"
+            j.append("order", {"client_order_id": cid, "side": side, "quantity": "0.01",
+                     "type": "market", "limit_price": None, "tag": ""}, ts=ts, strategy="s",
+                     symbol=SYM, client_order_id=cid)  # fmt: skip
+        elif i % 4 == 1:
+            cid = f"c{i - 1}"
+            j.append("order_update", {"client_order_id": cid, "status": "filled",
+                     "venue_order_id": "v", "filled": "0.01", "notional": "500.01",
+                     "fee": "0.5"}, ts=ts, client_order_id=cid)  # fmt: skip
+        else:
+            j.append("bar", {"index": i, "marks": {SYM: "50000.5"}}, ts=ts)
+        if len(j.pending) >= 20_000:
+            j.flush()
+    j.flush()
+    print(f"  (wrote {events:,} events in {time.perf_counter() - t:.1f} s)")
+    t = time.perf_counter()
+    r = Journal.open(engine, "bench-rebuild")
+    dt = time.perf_counter() - t
+    ok = r.state.book.summary() == j.state.book.summary()
+    print(f"rebuild state from {r.state.events:,} events: {dt:.1f} s (identical: {ok})")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--ticks", type=int, default=100_000)
+    ap.add_argument("--events", type=int, default=1_000_000)
+    ap.add_argument("--journal-events", type=int, default=200_000)
+    ap.add_argument("--pg", default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
+    args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp())
+    sqlite = f"sqlite:///{tmp / 'bench.db'}"
+    upgrade(make_engine(sqlite))
+    latency(sqlite, args.ticks)
+    journal_throughput(sqlite, "sqlite", args.journal_events)
+    pg = make_engine(args.pg)
+    with pg.begin() as conn:
+        conn.execute(text("DROP SCHEMA IF EXISTS omc_bench_trading CASCADE"))
+        conn.execute(text("CREATE SCHEMA omc_bench_trading"))
+    pg_url = f"{args.pg}?options=-csearch_path%3Domc_bench_trading"
+    upgrade(make_engine(pg_url))
+    journal_throughput(pg_url, "postgresql", args.journal_events)
+    rebuild(sqlite, args.events)
+    with pg.begin() as conn:
+        conn.execute(text("DROP SCHEMA omc_bench_trading CASCADE"))
+
+
+if __name__ == "__main__":
+    main()
