@@ -428,8 +428,8 @@ def upsert(
     `update`: columns to overwrite when a stored row's values differ (default: none, the
     stored row wins). Every row must carry the same columns. Given an `Engine`, each batch is
     committed on its own (progress survives a crash); given a `Connection`, everything runs in
-    the caller's transaction. Rows are streamed: memory is bounded by `batch_size`, and the
-    next batch is encoded on a helper thread while the database merges the current one.
+    the caller's transaction. Rows are streamed: memory is bounded by `batch_size`; on
+    PostgreSQL the next batch is pulled and encoded while the server merges the current one.
     Returns exact inserted / updated / unchanged counts.
     """
     total = UpsertResult()
@@ -439,26 +439,41 @@ def upsert(
     if first is None:
         return total
     plan = _Plan(table, bind.dialect, list(first[0].keys()), key, tuple(update or ()))
-    # PostgreSQL merges on the server, so encoding the next batch on a thread overlaps with
-    # it; SQLite works inside this process, where a second thread only contends for the GIL.
-    workers = 1 if bind.dialect.name == "postgresql" else 0
-    with ThreadPoolExecutor(max_workers=workers or 1, thread_name_prefix="omc-upsert") as pool:
-        submit = pool.submit if workers else _run_now
-        pending: Future[Any] | None = submit(plan.encode, first)
-        pending_size = len(first)
-        while pending is not None:
-            encoded, size = pending.result(), pending_size
-            following = next(batches, None)
-            pending = None if following is None else submit(plan.encode, following)
-            pending_size = 0 if following is None else len(following)
-            if isinstance(bind, Engine):
-                with bind.begin() as conn:
-                    result = _write_batch(conn, plan, encoded, size)
-            else:
-                result = _write_batch(bind, plan, encoded, size)
-            total += result
-            if on_batch is not None:
-                on_batch(result)
+
+    def write(encoded: Any, size: int) -> UpsertResult:
+        if isinstance(bind, Engine):
+            with bind.begin() as conn:
+                return _write_batch(conn, plan, encoded, size)
+        return _write_batch(bind, plan, encoded, size)
+
+    def finish(pending: Future[UpsertResult]) -> None:
+        nonlocal total
+        result = pending.result()
+        total += result
+        if on_batch is not None:
+            on_batch(result)
+
+    # PostgreSQL merges on the server: each batch is written from a helper thread (which
+    # mostly waits on the socket, the GIL released) while this thread pulls the next rows
+    # from `rows` — where parsing or generating them happens — and encodes them. Only one
+    # write is ever in flight, so batches reach the database in order, one at a time.
+    # SQLite works inside this process, where a second thread only contends for the GIL.
+    overlap = bind.dialect.name == "postgresql"
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="omc-upsert") as pool:
+        submit = pool.submit if overlap else _run_now
+        pending: Future[UpsertResult] | None = None
+        batch: list[Mapping[str, Any]] | None = first
+        del first
+        while batch is not None:
+            encoded, size = plan.encode(batch), len(batch)
+            batch = None  # let the rows go before pulling the next batch
+            if pending is not None:
+                finish(pending)
+            pending = submit(write, encoded, size)
+            del encoded
+            batch = next(batches, None)
+        if pending is not None:
+            finish(pending)
     return total
 
 
