@@ -91,7 +91,7 @@ def test_migrations_match_the_models(engine: Engine) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
 
-    import omc.floor.models  # noqa: F401
+    import omc.floor.models
     import omc.ledgers.models  # noqa: F401
     from omc.core.db import Base
 

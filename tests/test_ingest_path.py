@@ -134,3 +134,29 @@ def test_update_mode_after_new_rows_still_updates(engine: Engine) -> None:
     with engine.connect() as conn:
         closes = conn.execute(select(Candle.close).where(Candle.close == Decimal("1.5"))).all()
     assert len(closes) == 20
+
+
+def test_update_mode_compares_json_columns(engine: Engine) -> None:
+    from omc.ledgers.models import CatalystEvent
+
+    event = {
+        "source": "announcements",
+        "event_id": "1",
+        "kind": "listing",
+        "title": "PEPE listed",
+        "url": None,
+        "coins": ["PEPE"],
+        "impact": 0.5,
+        "published_at": datetime(2024, 1, 1, tzinfo=UTC),
+        "payload": {"a": 1},
+    }
+    table = CatalystEvent.__table__
+    assert upsert(engine, table, [event]).inserted == 1
+    same = upsert(engine, table, [event], update=["title", "coins", "payload"])
+    assert (same.updated, same.unchanged) == (0, 1)
+    edited = upsert(
+        engine, table, [event | {"coins": ["PEPE", "WIF"]}], update=["title", "coins", "payload"]
+    )
+    assert edited.updated == 1
+    with engine.connect() as conn:
+        assert conn.execute(select(table.c.coins)).scalar_one() == ["PEPE", "WIF"]

@@ -9,8 +9,9 @@ import typer
 from rich.table import Table
 
 from omc.cli.context import console, engine, err_console, settings
-from omc.core.events import EventBus
+from omc.core.events import make_bus
 from omc.core.time import iso_utc
+from omc.ledgers.catalyst.alerts import AlertEngine
 from omc.ledgers.collectors import registry
 from omc.ledgers.collectors.base import CollectorRunner
 from omc.ledgers.collectors.scheduler import CollectorScheduler
@@ -29,7 +30,10 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         """Collect data: every collector on its interval until Ctrl-C, or one run with --once."""
-        runner = CollectorRunner(engine(), EventBus())
+        bus = make_bus(settings())
+        # listings raise alerts as soon as their run is stored (and go to the notifiers)
+        AlertEngine.from_settings(engine(), bus, settings()).attach()
+        runner = CollectorRunner(engine(), bus)
         if once:
             try:
                 collector = registry.build(once, settings())

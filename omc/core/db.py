@@ -407,7 +407,17 @@ def _merge_sql(target: str, stage: str, plan: _Plan, dialect: str) -> tuple[str 
     sets = ", ".join(f"{_quote(c)} = s.{_quote(c)}" for c in plan.update)
     join = " AND ".join(f"{target}.{_quote(k)} = s.{_quote(k)}" for k in plan.key)
     distinct = "IS DISTINCT FROM" if dialect == "postgresql" else "IS NOT"
-    differs = " OR ".join(f"{target}.{_quote(c)} {distinct} s.{_quote(c)}" for c in plan.update)
+
+    def compared(column: str, side: str) -> str:
+        # PostgreSQL's json type has no equality operator: compare JSON values as jsonb
+        is_json = isinstance(plan.table.c[column].type, sqltypes.JSON)
+        return f"{side}.{_quote(column)}" + (
+            "::jsonb" if is_json and dialect == "postgresql" else ""
+        )
+
+    differs = " OR ".join(
+        f"{compared(c, target)} {distinct} {compared(c, 's')}" for c in plan.update
+    )
     latest = f"SELECT * FROM {stage} WHERE _seq IN (SELECT max(_seq) FROM {stage} GROUP BY {key})"
     update = f"UPDATE {target} SET {sets} FROM ({latest}) AS s WHERE {join} AND ({differs})"
     return update, insert

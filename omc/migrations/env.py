@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Engine
 
-import omc.floor.models  # noqa: F401  (registers the floor tables)
+import omc.floor.models
 import omc.ledgers.models  # noqa: F401  (registers the ledger tables)
 from omc.core.db import Base, make_engine
 

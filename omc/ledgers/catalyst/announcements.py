@@ -45,11 +45,9 @@ from omc.ledgers.collectors.base import Collected, Collector, Rejected, Rows
 from omc.ledgers.models import CatalystEvent, CatalystEventRevision, HttpValidator
 
 SOURCE = "announcements"
+# An edit overwrites every column of the event (JSON ones included); the revision table
+# keeps each version in full for point-in-time reads.
 EVENT_COLUMNS = ("kind", "title", "url", "coins", "impact", "published_at", "payload")
-# PostgreSQL `json` has no equality operator, and `upsert()` compares updated columns with
-# IS DISTINCT FROM: until it casts JSON columns (to jsonb) there, they are left out of the
-# update on PostgreSQL — the revision row still records every edit in full.
-SCALAR_EVENT_COLUMNS = ("kind", "title", "url", "impact", "published_at")
 
 
 class Article(BaseModel):
@@ -245,12 +243,8 @@ class AnnouncementsCollector(Collector):
                 result.errors.append(f"{feed.name}: {exc}")
         if failed == len(self.feeds) and not events and not result.rejected:
             raise HttpError("announcements: every feed failed: " + "; ".join(result.errors), url="")
-        db = self._db()
-        update = (
-            SCALAR_EVENT_COLUMNS if db is None or db.dialect.name == "postgresql" else EVENT_COLUMNS
-        )
         result.rows.append(
-            Rows(cast(Table, CatalystEvent.__table__), list(events.values()), update)
+            Rows(cast(Table, CatalystEvent.__table__), list(events.values()), EVENT_COLUMNS)
         )
         result.rows.append(
             Rows(cast(Table, CatalystEventRevision.__table__), list(revisions.values()))

@@ -42,7 +42,7 @@ SOURCE = "sec"
 ACCESSION = re.compile(r"^\d{10}-\d{2}-\d{6}$")
 SEARCH_FORMS = "8-K,S-1,S-3,10-K,10-Q,6-K,20-F,424B4,19B-4,N-1A"
 # Filings never change; a later, richer sighting (acceptance time, company title) updates the
-# scalar columns. JSON columns are not compared: PostgreSQL `json` has no `=` (see upsert()).
+# scalar columns; coins and payload stay as first seen.
 EVENT_COLUMNS = ("kind", "title", "url", "impact", "published_at")
 KEYWORD_COINS = {"bitcoin": ["BTC"], "ethereum": ["ETH"], "ether": ["ETH"], "solana": ["SOL"]}
 

@@ -60,4 +60,3 @@ class CollectorScheduler:
 
     def shutdown(self) -> None:
         self.scheduler.shutdown(wait=False)
-

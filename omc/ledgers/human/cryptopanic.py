@@ -14,7 +14,7 @@ numeric strings). Sentiment = VADER(title, description) blended with the vote ba
 = the API's codes plus the coins named in the title. Posts without a usable id, title or date
 are quarantined with the reason; a post seen twice (across pages or runs) is stored once, and
 a later run only updates its sentiment when the votes moved (the stored `raw` stays the
-first one seen: JSON columns cannot be compared by the upsert on PostgreSQL).
+first one seen).
 Rate limit: 1 request/s by default (free plans allow a handful per second and ~1000/day).
 """
 
