@@ -38,3 +38,17 @@ def test_invalid_setting_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setenv("OMC_COINSPOT_INTERVAL_S", "0")
     with pytest.raises(ValueError, match="coinspot_interval_s"):
         Settings(_env_file=None)
+
+
+def test_readme_documents_every_setting() -> None:
+    from omc.cli.db import setting_groups
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    missing = [
+        f"{str(group.model_config.get('env_prefix', 'OMC_')).upper()}{name.upper()}"
+        for group in setting_groups()
+        for name in group.model_fields
+        if f"`{str(group.model_config.get('env_prefix', 'OMC_')).upper()}{name.upper()}`"
+        not in readme
+    ]
+    assert not missing, f"README configuration table lacks {missing}"

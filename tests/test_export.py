@@ -148,3 +148,53 @@ def test_cli_export(filled: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPa
         bad = runner.invoke(app, ["data", "export", *args])
         assert bad.exit_code == 2, bad.output
         assert "Traceback" not in bad.output
+
+
+def test_every_ledger_kind_exports_with_coin_filters(engine: Engine) -> None:
+    import io
+    import json as _json
+    from datetime import UTC, datetime
+
+    from omc.core.db import upsert
+    from omc.ledgers.export import EXPORTS, export
+    from omc.ledgers.models import NewsItem
+
+    assert set(EXPORTS) >= {
+        "ticks",
+        "candles",
+        "protocols",
+        "onchain",
+        "news",
+        "social",
+        "sentiment",
+        "events",
+    }
+    when = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+    upsert(
+        engine,
+        NewsItem.__table__,
+        [
+            {
+                "source": "rss",
+                "source_id": str(i),
+                "url": None,
+                "title": f"t{i}",
+                "summary": None,
+                "published_at": when,
+                "sentiment": 0.1,
+                "coins": coins,
+                "story_key": None,
+                "raw": None,
+            }
+            for i, coins in enumerate((["BTC"], ["ETH", "BTC"], ["SOL"]))
+        ],
+    )
+    for kind in EXPORTS:
+        out = io.StringIO()
+        export(engine, kind, out, fmt="json")
+        _json.loads(out.getvalue())
+    out = io.StringIO()
+    assert export(engine, "news", out, fmt="json", symbol="btc") == 2
+    rows = _json.loads(out.getvalue())
+    assert [r["source_id"] for r in rows] == ["0", "1"]
+    assert rows[0]["published_at"] == "2024-05-01T12:00:00Z"

@@ -198,7 +198,11 @@ def register(app: typer.Typer) -> None:
 
     @data_app.command("export")
     def export_command(
-        kind: str = typer.Argument(..., help="What to export: ticks or candles."),
+        kind: str = typer.Argument(
+            ...,
+            help="What to export: ticks, candles, protocols, onchain, news, social, "
+            "sentiment, events.",
+        ),
         symbol: str | None = typer.Option(None, help="Only this symbol (BTC/USDT, or BTC)."),
         since: str | None = typer.Option(None, help="Only rows at or after this time."),
         fmt: str = typer.Option("csv", "--format", help="csv or json."),

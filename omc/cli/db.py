@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 import typer
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings
 from rich.table import Table
 
 from omc.cli.context import console, settings
@@ -36,19 +38,21 @@ def register(app: typer.Typer) -> None:
             console.print_json(current.model_dump_json())
             return
         rows = []
-        for name, field in Settings.model_fields.items():
-            default = field.default_factory() if field.default_factory else field.default  # type: ignore[call-arg]
-            value = getattr(current, name)
-            if "url" in name and value and "@" in str(value):
-                value = "***"
-            rows.append(
-                (
-                    f"OMC_{name.upper()}",
-                    json.dumps(default, default=str),
-                    str(value),
-                    field.description or "",
+        for group in setting_groups():
+            prefix = str(group.model_config.get("env_prefix", "OMC_")).upper()
+            instance = current if group is Settings else group()
+            for name, field in group.model_fields.items():
+                if field.default_factory is not None:
+                    default = field.default_factory()  # type: ignore[call-arg]
+                else:
+                    default = field.default
+                value = getattr(instance, name)
+                if isinstance(value, SecretStr) or ("url" in name and value and "@" in str(value)):
+                    value = "***" if value else value
+                doc = field.description or GUARD_DOCS.get(name, "")
+                rows.append(
+                    (f"{prefix}{name.upper()}", json.dumps(default, default=str), str(value), doc)
                 )
-            )
         if markdown:
             print("| setting | default | meaning |\n|---|---|---|")
             for env, default, _value, doc in rows:
@@ -58,3 +62,50 @@ def register(app: typer.Typer) -> None:
         for row in rows:
             table.add_row(*row)
         console.print(table)
+
+
+GUARD_DOCS = {
+    "max_order_notional": "Largest order value (quote currency).",
+    "min_order_notional": "Smallest order value (quote currency).",
+    "max_position_notional": "Largest position per coin (quote currency).",
+    "max_position_pct": "Largest position per coin as a share of equity.",
+    "max_open_positions": "Most coins held at once.",
+    "max_gross_exposure_pct": "Gross exposure limit as a share of equity.",
+    "max_daily_loss": "Daily loss limit, realised + unrealised (quote currency).",
+    "max_daily_loss_pct": "Daily loss limit as a share of the day's starting equity.",
+    "drawdown_warn_pct": "Warn at this drawdown from peak equity.",
+    "drawdown_halt_pct": "Halt the strategy at this drawdown from peak equity.",
+    "max_orders_per_minute": "Order rate limit per account.",
+    "max_quote_age_s": "Refuse orders when the latest price is older (s).",
+    "cooldown_after_loss_s": "No new entries for this long after a losing trade (s).",
+    "capital_initial": "Staged capital: a new strategy's capital cap (null: no staging).",
+    "capital_step": "Staged capital: how much the cap grows per step.",
+    "capital_max": "Staged capital: the largest cap.",
+    "capital_clean_days": "Staged capital: days within limits before the cap grows.",
+    "lot_size": "Smallest quantity step of an order.",
+    "api_key": "API key (kept secret; never logged).",
+    "api_secret": "API secret (kept secret; never logged).",
+}
+
+
+def setting_groups() -> list[type[BaseSettings]]:
+    """Settings of the core and of the Floor (guard, paper, live switch, exchange keys)."""
+    from omc.floor.guard import GuardSettings
+    from omc.floor.live import LiveSettings
+    from omc.floor.venues.coinspot_client import CoinSpotCredentials
+    from omc.floor.venues.paper import PaperSettings
+
+    groups: list[type[BaseSettings]] = [
+        Settings,
+        LiveSettings,
+        GuardSettings,
+        PaperSettings,
+        CoinSpotCredentials,
+    ]
+    try:
+        from omc.floor.venues.ccxt_venue import CcxtCredentials
+
+        groups.append(CcxtCredentials)
+    except ImportError:
+        pass
+    return groups

@@ -21,11 +21,20 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, TextIO
 
-from sqlalchemy import ColumnElement, Engine, Select, Table, select
+from sqlalchemy import ColumnElement, Engine, Select, String, Table, cast, select
 
 from omc.core.db import decimal_text
 from omc.core.time import ensure_utc, iso_utc
-from omc.ledgers.models import Candle, Tick
+from omc.ledgers.models import (
+    Candle,
+    CatalystEvent,
+    NewsItem,
+    OnchainMetric,
+    ProtocolMetric,
+    SentimentHourly,
+    SocialPost,
+    Tick,
+)
 
 FORMATS = ("csv", "json")
 
@@ -59,9 +68,32 @@ class ExportKind:
         return table
 
 
+def _coin_tagged(table: Table, symbol: str) -> ColumnElement[bool]:
+    """Items whose `coins` JSON list holds the coin (`BTC` or `BTC/…`), on either database."""
+    coin = symbol.strip().partition("/")[0].upper()
+    return cast(table.c.coins, String).like(f'%"{coin}"%')
+
+
+def _column_equals(name: str, upper: bool = False) -> SymbolFilter:
+    def condition(table: Table, symbol: str) -> ColumnElement[bool]:
+        value = symbol.strip()
+        return table.c[name] == (value.upper() if upper else value)
+
+    return condition
+
+
 EXPORTS: dict[str, ExportKind] = {
     "ticks": ExportKind(Tick, symbol_filter=_tick_symbol),
     "candles": ExportKind(Candle),
+    # --symbol is the protocol slug / the chain / the coin for these kinds
+    "protocols": ExportKind(ProtocolMetric, symbol_filter=_column_equals("protocol")),
+    "onchain": ExportKind(OnchainMetric, symbol_filter=_column_equals("chain")),
+    "news": ExportKind(NewsItem, time_column="published_at", symbol_filter=_coin_tagged),
+    "social": ExportKind(SocialPost, time_column="published_at", symbol_filter=_coin_tagged),
+    "sentiment": ExportKind(
+        SentimentHourly, time_column="hour", symbol_filter=_column_equals("coin", upper=True)
+    ),
+    "events": ExportKind(CatalystEvent, time_column="published_at", symbol_filter=_coin_tagged),
 }
 
 
