@@ -33,7 +33,7 @@ def register(app: typer.Typer) -> None:
             TimeElapsedColumn(),
             console=console,
         ) as progress:
-            task = progress.add_task("", total=len(files) + 1)
+            task = progress.add_task("", total=len(files) + 2)
 
             def step(label: str) -> None:
                 progress.update(task, description=label)

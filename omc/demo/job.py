@@ -148,6 +148,65 @@ def backtest_section(engine: Engine, out_dir: Path) -> tuple[str, list[str]]:
     return section, summary
 
 
+PAPER_ACCOUNT = "demo-paper"
+
+
+def paper_section(engine: Engine, settings: Settings) -> tuple[str, list[str]]:
+    """Replay the demo BTC/USDT candles through paper trading (Guard, journal, P&L)."""
+    from omc.floor.data import load_db
+    from omc.floor.guard import GuardSettings
+    from omc.floor.paper_replay import replay_paper
+    from omc.floor.strategies import make_strategy
+
+    name, params = DEMO_STRATEGY
+    bars = load_db(engine, "BTC/USDT", "5m", exchange=DEMO_EXCHANGE)
+    summary = replay_paper(
+        engine,
+        make_strategy(name, params),
+        bars,
+        account=PAPER_ACCOUNT,
+        settings=settings,
+        limits=GuardSettings().limits(),
+        cash=Decimal(10000),
+    )
+    labels = (
+        ("initial_cash", "initial cash"),
+        ("cash", "cash"),
+        ("equity", "equity"),
+        ("realised_pnl", "realised P&L (average cost)"),
+        ("unrealised_pnl", "unrealised P&L"),
+        ("fees", "fees"),
+        ("net_pnl", "net P&L"),
+        ("trades", "fills"),
+    )
+    rows = [
+        (label, f"{summary[key]:,.2f}" if isinstance(summary[key], Decimal) else summary[key])
+        for key, label in labels
+    ]
+    denials = summary.get("denials") or {}
+    section = (
+        "<h2>Paper trading replay</h2>"
+        f"<p>The same strategy object, replayed bar by bar through the Guard and the paper "
+        f"venue (fills at the replayed quote plus fees), every decision journaled under "
+        f"account <code>{PAPER_ACCOUNT}</code>. Unlike the backtest, every order must pass "
+        f"the Guard's limits (<code>OMC_GUARD_*</code>), so sizes can differ. "
+        f"See <code>omc pnl</code>, <code>omc positions</code>, <code>omc orders</code>.</p>"
+        + html_table(["", "value"], rows, numeric=(1,))
+        + (
+            "<p>Guard denials: "
+            + html.escape(", ".join(f"{code}: {n}" for code, n in sorted(denials.items())))
+            + "</p>"
+            if denials
+            else "<p>Guard denials: none.</p>"
+        )
+    )
+    line = (
+        f"paper replay ({PAPER_ACCOUNT}): equity {summary['equity']:,.2f}, net P&L "
+        f"{summary['net_pnl']:,.2f}, fees {summary['fees']:,.2f}, {summary['trades']} fills"
+    )
+    return section, [line]
+
+
 def run_demo(
     engine: Engine,
     settings: Settings,
@@ -159,9 +218,13 @@ def run_demo(
     if progress:
         progress("backtest")
     backtest_html, summary = backtest_section(engine, out_dir)
+    if progress:
+        progress("paper trading")
+    paper_html, paper_summary = paper_section(engine, settings)
+    summary += paper_summary
     status = ledger_status(engine, settings)
     sections = ledger_sections(engine, status, import_rows(reports))
-    sections.insert(1, backtest_html)
+    sections[1:1] = [backtest_html, paper_html]
     sections.append(
         "<h2>Next steps</h2><ul>"
         + "".join(
