@@ -33,6 +33,8 @@ def test_demo_on_a_fresh_directory_writes_a_report_and_is_idempotent(tmp_path: P
     text = report.read_text()
     assert "Demo data" in text and "data:image/png;base64," in text
     assert "BTC/USDT" in text and "10,999" in text
+    assert "Backtest: sma_cross" in text and "Paper trading replay" in text
+    assert "paper replay (demo-paper): equity" in first.stdout.replace("\n", "")
     second = run_omc(["demo"], tmp_path)
     assert second.returncode == 0, second.stderr
     assert "BTC/USDT 5m │ 10,999 │        0 │         10,999" in second.stdout
