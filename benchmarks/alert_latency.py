@@ -22,12 +22,15 @@ import argparse
 import logging
 import random
 import statistics
+import sys
 import tempfile
 import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the local fake servers
 
 from omc.core.config import Settings
 from omc.core.db import make_engine

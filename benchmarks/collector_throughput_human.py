@@ -9,8 +9,8 @@ aggregated and upserted into a fresh SQLite database (no network). Prints a smal
 
 from __future__ import annotations
 
+import argparse
 import random
-import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
@@ -171,4 +171,6 @@ def main(n: int = 5000) -> None:
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 5000)
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("items", nargs="?", type=int, default=5000, help="items per source")
+    main(parser.parse_args().items)
