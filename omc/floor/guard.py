@@ -113,6 +113,24 @@ class DenyCode(StrEnum):
     INVALID = "invalid_order"
 
 
+# denials that count as a breach of the strategy's limits for staged capital (not the
+# kill switch, missing/stale quotes, dust-sized or malformed orders)
+BREACH_CODES = frozenset(
+    {
+        DenyCode.MAX_ORDER_NOTIONAL,
+        DenyCode.ORDER_RATE,
+        DenyCode.STRATEGY_HALTED,
+        DenyCode.DRAWDOWN,
+        DenyCode.DAILY_LOSS,
+        DenyCode.MAX_POSITION,
+        DenyCode.MAX_POSITION_PCT,
+        DenyCode.MAX_OPEN_POSITIONS,
+        DenyCode.MAX_GROSS_EXPOSURE,
+        DenyCode.CAPITAL_CAP,
+    }
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Denial:
     code: DenyCode
@@ -303,8 +321,14 @@ class KillSwitchStore:
 # ---------------------------------------------------------------------- staged capital
 class CapitalStages:
     """Staged capital: a strategy starts at `capital_initial`; after `capital_clean_days`
-    without a breach (a risk denial, drawdown warning or halt) its cap grows by
-    `capital_step`, up to `capital_max`. Stored in `floor_capital_stages`."""
+    without a breach (a risk denial in `BREACH_CODES`, a drawdown warning or halt) its cap
+    grows by `capital_step`, up to `capital_max`. A breach restarts the current stage's clock.
+    Stored in `floor_capital_stages`, so the stage survives restarts.
+
+    The trading session (`omc.floor.live.TradingSession`) calls `advance` at start and on
+    every bar and puts the cap into `Guard.caps`, where `capital_cap` denies orders that would
+    take the strategy's gross exposure above it (and `headroom` sizes target orders to it);
+    it calls `breach` on every breaching denial or drawdown event."""
 
     def __init__(self, engine: Engine, limits: GuardLimits) -> None:
         self.engine = engine

@@ -40,7 +40,7 @@ from sqlalchemy import Engine
 
 from omc.core.time import utcnow
 from omc.floor.data import Bars, align
-from omc.floor.guard import Denial, Guard, KillSwitchStore
+from omc.floor.guard import BREACH_CODES, CapitalStages, Denial, Guard, KillSwitchStore
 from omc.floor.journal import Journal
 from omc.floor.oms import ManagedOrder, OrderManager, OrderState
 from omc.floor.orders import Order, OrderStatus, OrderType
@@ -90,6 +90,7 @@ class TradingSession:
         guard: Guard | None = None,
         *,
         kill: KillSwitchStore | None = None,
+        capital: CapitalStages | None = None,
         initial_cash: Decimal = Decimal(10000),
         clock: Callable[[], datetime] = utcnow,
         window: int | None = None,
@@ -103,6 +104,9 @@ class TradingSession:
         self.venue = venue
         self.guard = guard or Guard()
         self.kill = kill if kill is not None else KillSwitchStore(engine)
+        if capital is None and self.guard.limits.capital_initial is not None:
+            capital = CapitalStages(engine, self.guard.limits)
+        self.capital = capital
         self.journal = Journal.open(engine, account)
         self.state = self.journal.state
         self.oms = OrderManager(self.journal, venue, self.guard, self.kill)
@@ -174,9 +178,34 @@ class TradingSession:
         elif self.state.events > 1:
             self.oms.reconcile(now)
             self.journal.flush()
+        self._update_cap(now)
+        self.journal.flush()
         if not self._initialised:
             self.strategy.init(self)
             self._initialised = True
+
+    def _update_cap(self, now: datetime) -> None:
+        """Staged capital: grow the cap if due, and put it into the Guard (journaled when it
+        changes)."""
+        if self.capital is None:
+            return
+        if self.state.book.drawdown() >= self.guard.limits.drawdown_warn_pct:
+            self._breach(now, "drawdown_warn")  # not within limits while in drawdown
+        cap = self.capital.advance(self.strategy_name, now)
+        if cap is None or self.guard.caps.get(self.strategy_name) == cap:
+            return
+        before = self.guard.caps.get(self.strategy_name)
+        self.guard.caps[self.strategy_name] = cap
+        self.journal.append(
+            "capital",
+            {"cap": cap, "previous": before},
+            ts=now,
+            strategy=self.strategy_name,
+        )
+
+    def _breach(self, now: datetime, code: str) -> None:
+        if self.capital is not None:
+            self.capital.breach(self.strategy_name, now)
 
     def close(self) -> None:
         self.journal.flush()
@@ -337,6 +366,8 @@ class TradingSession:
             reason=reason,
         )
         if isinstance(result, Denial):
+            if result.code in BREACH_CODES:
+                self._breach(now, str(result.code))
             return self._dummy(symbol, qty, OrderStatus.CANCELLED, tag)
         order = Order(
             result.number,
@@ -437,6 +468,8 @@ class TradingSession:
             if kind == "halt" and self.strategy_name in self.state.halted:
                 continue
             self.journal.append(kind, data, ts=ts, strategy=self.strategy_name)
+            self._breach(ts, str(data.get("code", kind)))
+        self._update_cap(ts)
         targets = self.strategy.on_bar(self)
         if targets:
             self.journal.append(
