@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from typing import Any
 
 import typer
 from rich.table import Table
@@ -16,6 +17,7 @@ from omc.ledgers.collectors import registry
 from omc.ledgers.collectors.base import CollectorRunner
 from omc.ledgers.collectors.scheduler import CollectorScheduler
 from omc.ledgers.exchange.tick_candles import build_tick_candles
+from omc.ledgers.quality import Z_LIMIT
 from omc.ledgers.status import ledger_status
 
 
@@ -132,6 +134,51 @@ def register(app: typer.Typer) -> None:
             for row in report["gaps"]:
                 gaps.add_row(row["series"], str(row["missing"]), row["largest"], str(row["at"]))
             console.print(gaps)
+        _print_quality(report["quality"])
+
+
+def _print_quality(quality: dict[str, Any]) -> None:
+    volume = Table(title="collection volume (24 h)")
+    for column in (
+        "collector",
+        "runs",
+        "expected",
+        "items fetched",
+        "written",
+        "duplicates",
+        "unfinished",
+    ):
+        volume.add_column(column, justify="left" if column == "collector" else "right")
+    for row in quality["volume"]:
+        volume.add_row(
+            row["collector"],
+            str(row["runs_24h"]),
+            "" if row["expected_runs_24h"] is None else str(row["expected_runs_24h"]),
+            f"{row['fetched_24h']:,}",
+            f"{row['written_24h']:,}",
+            f"{row['duplicate_rate_24h']:.0%}",
+            str(row["unfinished_runs"]),
+        )
+    console.print(volume)
+    nulls = [row for row in quality["null_rates"] if row["null_rate"] > 0]
+    if nulls:
+        table = Table(title="null key fields")
+        for column in ("table", "field", "rows", "null rate"):
+            table.add_column(column)
+        for row in nulls:
+            table.add_row(row["table"], row["field"], f"{row['rows']:,}", f"{row['null_rate']:.1%}")
+        console.print(table)
+    else:
+        console.print("null key fields: none")
+    if quality["anomalies"]:
+        table = Table(title=f"anomalies (|z| > {Z_LIMIT:g})")
+        for column in ("series", "measure", "z", "at"):
+            table.add_column(column)
+        for row in quality["anomalies"]:
+            table.add_row(row["series"], row["measure"], f"{row['z']:+.1f}", str(row["at"]))
+        console.print(table)
+    else:
+        console.print("anomalies: none")
 
 
 def _json_default(value: object) -> str:

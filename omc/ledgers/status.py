@@ -1,5 +1,6 @@
 """Ledger health: per collector (last success, freshness, error rate, quarantine, last error),
-per table (row counts and time span) and gaps in candle and tick series."""
+per table (row counts and time span), gaps in candle and tick series, and the data-quality
+figures of `omc.ledgers.quality` (volume, duplicates, null rates, anomalies)."""
 
 from __future__ import annotations
 
@@ -208,9 +209,16 @@ def _largest_gap(stamps: list[datetime], step: float) -> dict[str, Any] | None:
 
 def ledger_status(engine: Engine, settings: Settings) -> dict[str, Any]:
     """Everything `omc status` shows, as plain data."""
+    from omc.ledgers import quality
+
     return {
         "generated_at": utcnow(),
         "collectors": collector_health(engine, settings),
         "tables": table_counts(engine),
         "gaps": series_gaps(engine, settings),
+        "quality": {
+            "volume": quality.collector_volume(engine, settings),
+            "null_rates": quality.null_rates(engine),
+            "anomalies": quality.anomalies(engine),
+        },
     }

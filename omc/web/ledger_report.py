@@ -126,7 +126,7 @@ def series_chart(engine: Engine, series: Sequence[tuple[str, str, str]]) -> str:
 
 
 def _state_class(state: str) -> str:
-    return {"fresh": "ok", "stale": "warn"}.get(state, "bad")
+    return {"fresh": "ok", "stale": "warn", "never": "muted"}.get(state, "bad")
 
 
 def _fmt_time(value: datetime | None) -> str:
@@ -211,6 +211,48 @@ def ledger_sections(
                 for row in status["tables"]
             ],
             numeric=(2,),
+        )
+    )
+    quality = status.get("quality") or {}
+    nulls = [r for r in quality.get("null_rates", []) if r["null_rate"] > 0]
+    found = quality.get("anomalies", [])
+    sections.append(
+        "<h2>Data quality</h2>"
+        + html_table(
+            ["collector", "runs (24 h)", "expected", "items fetched", "written", "duplicates"],
+            [
+                (
+                    r["collector"],
+                    r["runs_24h"],
+                    "" if r["expected_runs_24h"] is None else r["expected_runs_24h"],
+                    f"{r['fetched_24h']:,}",
+                    f"{r['written_24h']:,}",
+                    f"{r['duplicate_rate_24h']:.0%}",
+                )
+                for r in quality.get("volume", [])
+            ],
+            numeric=(1, 2, 3, 4, 5),
+        )
+        + (
+            html_table(
+                ["table", "field", "rows", "null rate"],
+                [
+                    (r["table"], r["field"], f"{r['rows']:,}", f"{r['null_rate']:.1%}")
+                    for r in nulls
+                ],
+                numeric=(2, 3),
+            )
+            if nulls
+            else "<p>Null key fields: none.</p>"
+        )
+        + (
+            html_table(
+                ["series", "measure", "z-score", "at"],
+                [(a["series"], a["measure"], f"{a['z']:+.1f}", _fmt_time(a["at"])) for a in found],
+                numeric=(2,),
+            )
+            if found
+            else "<p>Anomalies (|z| &gt; 4 against the trailing window): none.</p>"
         )
     )
     gaps = status.get("gaps") or []
