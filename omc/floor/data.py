@@ -19,9 +19,9 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 from sqlalchemy import Engine, select
-from sqlalchemy.orm import Session
 
-from omc.core.time import timeframe_seconds
+from omc.core.time import timeframe_seconds, utcnow
+from omc.ledgers import pit
 from omc.ledgers.models import Candle
 
 FloatArray = npt.NDArray[np.float64]
@@ -144,36 +144,37 @@ def load_csv(path: str | Path, symbol: str | None = None) -> Bars:
     return Bars.from_frame(name, frame)
 
 
-def load_db(engine: Engine, symbol: str, timeframe: str, exchange: str | None = None) -> Bars:
-    """Candles of (`exchange`, `symbol`, `timeframe`) from the Candle table, oldest first.
+def load_db(
+    engine: Engine,
+    symbol: str,
+    timeframe: str,
+    exchange: str | None = None,
+    as_of: datetime | None = None,
+) -> Bars:
+    """Candles of (`exchange`, `symbol`, `timeframe`) as stored by `as_of` (default: now),
+    oldest first — read through the point-in-time module, like every Floor read.
 
     Without `exchange` the symbol must be stored for exactly one exchange."""
     timeframe_seconds(timeframe)  # validates
-    with Session(engine) as session:
-        query = select(Candle).where(Candle.symbol == symbol, Candle.timeframe == timeframe)
-        if exchange is not None:
-            query = query.where(Candle.exchange == exchange)
-        rows = list(session.scalars(query.order_by(Candle.ts)))
-    if not rows:
+    if exchange is None:
+        with engine.connect() as conn:
+            exchanges = sorted(
+                conn.execute(
+                    select(Candle.exchange)
+                    .where(Candle.symbol == symbol, Candle.timeframe == timeframe)
+                    .distinct()
+                ).scalars()
+            )
+        if len(exchanges) > 1:
+            raise LookupError(
+                f"{symbol} {timeframe} is stored for several exchanges {exchanges}: pass --exchange"
+            )
+        exchange = exchanges[0] if exchanges else ""
+    frame = pit.candles(engine, exchange, symbol, timeframe, as_of=as_of or utcnow())
+    if frame.empty:
         where = f" on {exchange}" if exchange else ""
         raise LookupError(f"no {timeframe} candles for {symbol}{where} in the database")
-    exchanges = {r.exchange for r in rows}
-    if len(exchanges) > 1:
-        raise LookupError(
-            f"{symbol} {timeframe} is stored for several exchanges {sorted(exchanges)}: "
-            "pass --exchange"
-        )
-    frame = pd.DataFrame(
-        {
-            "timestamp": [r.ts for r in rows],
-            "open": [float(r.open) for r in rows],
-            "high": [float(r.high) for r in rows],
-            "low": [float(r.low) for r in rows],
-            "close": [float(r.close) for r in rows],
-            "volume": [float(r.volume) if r.volume is not None else np.nan for r in rows],
-        }
-    )
-    return Bars.from_frame(symbol, frame)
+    return Bars.from_frame(symbol, frame.rename(columns={"ts": "timestamp"}))
 
 
 def align(data: Mapping[str, Bars]) -> dict[str, Bars]:
