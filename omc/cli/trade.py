@@ -246,23 +246,36 @@ def register(app: typer.Typer) -> None:
         clear: bool = typer.Option(False, "--clear", help="Switch the kill switch off."),
         flatten: bool = typer.Option(False, "--flatten", help="Also flatten positions."),
         reason: str = typer.Option("manual", "--reason"),
+        as_json: bool = typer.Option(False, "--json", help="Print what was done as JSON."),
     ) -> None:
-        """Kill switch: stop every strategy and cancel open orders (stored in the database)."""
+        """Kill switch: stop every strategy, cancel open orders now and, with --flatten,
+        close positions (stored in the database: survives restarts)."""
         from omc.floor.guard import KillSwitchStore
 
-        store = KillSwitchStore(engine())
+        db = engine()
+        store = KillSwitchStore(db)
         if clear:
             store.set(False, reason=f"cleared: {reason}")
             console.print("Kill switch [green]cleared[/green]: trading may resume.")
             return
         store.set(True, flatten=flatten, reason=reason)
+        reports = _kill_accounts(db, store, flatten=flatten, reason=reason)
+        if as_json:
+            console.print_json(json.dumps(_jsonable(reports)))
+            return
         console.print(
             "Kill switch [red]ON[/red]"
             + (" (flatten)" if flatten else "")
-            + ": every order path is blocked; running sessions cancel their open orders"
-            + (", flatten" if flatten else "")
-            + " and stop at their next bar. `omc kill --clear` to resume."
+            + ": every order path is blocked; running sessions stop at their next bar."
+            + " `omc kill --clear` to resume."
         )
+        for r in reports:
+            line = f"  {r['account']} ({r['venue']}): {r.get('cancelled', 0)} order(s) cancelled"
+            if flatten:
+                line += f", {len(r.get('flattened', []))} position(s) flattened"
+            if r.get("error"):
+                line += f" [yellow]— {r['error']}[/yellow]"
+            console.print(line)
 
     @app.command("pnl")
     def pnl(
@@ -344,6 +357,40 @@ def register(app: typer.Typer) -> None:
                     f"{o.fee:,.4f}",
                 )
             console.print(table)
+
+
+def _kill_accounts(db: Any, store: Any, *, flatten: bool, reason: str) -> list[dict[str, Any]]:
+    """Cancel (and flatten) every journaled account now: paper accounts on their journal
+    book, live accounts at their venue when it can be reached with the configured
+    credentials (otherwise their running session reacts at its next bar)."""
+    from omc.floor.journal import Journal, accounts
+    from omc.floor.live import kill_account
+    from omc.floor.venues.paper import LedgerQuotes, PaperSettings
+
+    reports = []
+    for name in accounts(db):
+        state = Journal.open(db, name).state
+        venue_name = str((state.started or {}).get("venue", "paper"))
+        if venue_name == "paper":
+            ledger = LedgerQuotes(db, source=PaperSettings().quote_source) if flatten else None
+            reports.append(
+                kill_account(db, name, reason=reason, flatten=flatten, kill=store, ledger=ledger)
+            )
+            continue
+        if not flatten and not any(o.open for o in state.orders.values()):
+            reports.append({"account": name, "venue": venue_name, "cancelled": 0})
+            continue
+        try:
+            venue = _live_venue(venue_name)
+        except Exception as exc:  # no credentials / unknown venue: the session will react
+            reports.append(
+                {"account": name, "venue": venue_name, "error": f"venue not reachable: {exc}"}
+            )
+            continue
+        reports.append(
+            kill_account(db, name, reason=reason, flatten=flatten, venue=venue, kill=store)
+        )
+    return reports
 
 
 def _live_venue(name: str) -> Any:
