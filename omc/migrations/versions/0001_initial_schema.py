@@ -34,6 +34,7 @@ def upgrade() -> None:
         sa.Column("source", sa.String(length=16), nullable=False),
         sa.Column("collected_at", omc.core.db.UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("exchange", "symbol", "timeframe", "ts", name=op.f("pk_candles")),
+        sqlite_with_rowid=False,
     )
     op.create_table(
         "catalyst_events",
@@ -187,6 +188,7 @@ def upgrade() -> None:
         sa.Column("volume", omc.core.db.ExactDecimal(), nullable=True),
         sa.Column("collected_at", omc.core.db.UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("source", "coin", "market", "ts", name=op.f("pk_ticks")),
+        sqlite_with_rowid=False,
     )
     op.create_table(
         "trades",
