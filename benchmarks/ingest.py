@@ -498,7 +498,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, default=1_000_000, help="rows per table")
     parser.add_argument("--mark-rows", type=int, default=100_000, help="memory read-out mark")
     parser.add_argument("--naive-rows", type=int, default=20_000, help="rows for the baseline")
-    parser.add_argument("--batch-size", type=int, default=20_000, help="upsert batch size")
+    parser.add_argument("--batch-size", type=int, default=50_000, help="upsert batch size")
     parser.add_argument("--pg-url", default=DEFAULT_PG_URL, help="PostgreSQL URL")
     parser.add_argument("--no-sqlite", action="store_true", help="skip SQLite")
     parser.add_argument("--no-postgres", action="store_true", help="skip PostgreSQL")

@@ -435,7 +435,7 @@ def upsert(
     *,
     update: Sequence[str] | None = None,
     key: Sequence[str] | None = None,
-    batch_size: int = 20_000,
+    batch_size: int = 50_000,
     on_batch: Callable[[UpsertResult], None] | None = None,
 ) -> UpsertResult:
     """Insert `rows` into `table`, skipping rows whose natural key is already stored.
