@@ -42,6 +42,7 @@ from omc.core.time import (
     utcnow,
 )
 from omc.ledgers.collectors.base import quarantine
+from omc.ledgers.exchange.candle_files import candle_problem
 from omc.ledgers.models import Candle, CollectorRun
 
 log = logging.getLogger(__name__)
@@ -168,22 +169,6 @@ class _Caller:
 def _ceil_time(value: datetime, seconds: int) -> datetime:
     floored = floor_time(value, seconds)
     return floored if floored == value else floored + timedelta(seconds=seconds)
-
-
-def candle_problem(values: dict[str, Decimal | None]) -> str | None:
-    """Why an OHLC row must not be stored, or None when it is sane."""
-    o, h, low, c = values["open"], values["high"], values["low"], values["close"]
-    assert o is not None and h is not None and low is not None and c is not None
-    if min(o, h, low, c) <= 0:
-        return f"non-positive price (open={o}, high={h}, low={low}, close={c})"
-    if h < low:
-        return f"high {h} < low {low}"
-    if h < max(o, c) or low > min(o, c):
-        return f"open/close outside [low, high] (open={o}, high={h}, low={low}, close={c})"
-    volume = values.get("volume")
-    if volume is not None and volume < 0:
-        return f"negative volume {volume}"
-    return None
 
 
 def _stored_resume_point(
