@@ -27,15 +27,16 @@ import copy
 import json
 import socket
 import struct
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.fakes.base import LocalFakeServer
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "api"
 LATEST_CAPTURE = DATA / "coinspot_v1_latest_2020.json"
@@ -118,53 +119,12 @@ def _orders(coin: str, quote: dict[str, str], completed: bool) -> dict[str, list
     return {"buyorders": buys, "sellorders": sells}
 
 
-class FakeCoinSpot:
+class FakeCoinSpot(LocalFakeServer):
     """The server plus its data, its fault queue and its request log."""
 
     def __init__(self) -> None:
+        super().__init__(_Handler)
         self.prices = real_prices()
-        self.faults: list[Fault] = []
-        self.requests: list[RecordedRequest] = []
-        self.lock = threading.Lock()
-        handler = type("Handler", (_Handler,), {"fake": self})
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self.httpd.daemon_threads = True
-        self.thread = threading.Thread(
-            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
-
-    @property
-    def url(self) -> str:
-        host, port = self.httpd.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> FakeCoinSpot:
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join(timeout=5)
-
-    def inject(self, *faults: Fault) -> None:
-        with self.lock:
-            self.faults.extend(faults)
-
-    def pending_faults(self) -> list[Fault]:
-        with self.lock:
-            return list(self.faults)
-
-    def paths(self) -> list[str]:
-        with self.lock:
-            return [r.path for r in self.requests]
-
-    def take_fault(self, path: str) -> Fault | None:
-        with self.lock:
-            for i, fault in enumerate(self.faults):
-                if path.startswith(fault.path):
-                    return self.faults.pop(i)
-        return None
 
     def record(self, request: RecordedRequest) -> None:
         with self.lock:

@@ -32,17 +32,18 @@ import json
 import random
 import socket
 import struct
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
+
+from tests.fakes.base import LocalFakeServer
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "api"
 PROTOCOLS_SAMPLE = DATA / "defillama_protocols_sample.json"
@@ -86,52 +87,11 @@ class RecordedRequest:
     fault: str | None = None
 
 
-class FaultyServer:
+class FaultyServer(LocalFakeServer):
     """A local JSON server with a fault queue and a request log; subclasses define `route`."""
 
     def __init__(self) -> None:
-        self.faults: list[Fault] = []
-        self.requests: list[RecordedRequest] = []
-        self.lock = threading.Lock()
-        handler = type("Handler", (_Handler,), {"fake": self})
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self.httpd.daemon_threads = True
-        self.thread = threading.Thread(
-            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
-
-    @property
-    def url(self) -> str:
-        host, port = self.httpd.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> FaultyServer:
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join(timeout=5)
-
-    def inject(self, *faults: Fault) -> None:
-        with self.lock:
-            self.faults.extend(faults)
-
-    def pending_faults(self) -> list[Fault]:
-        with self.lock:
-            return list(self.faults)
-
-    def paths(self) -> list[str]:
-        with self.lock:
-            return [r.path for r in self.requests]
-
-    def take_fault(self, path: str) -> Fault | None:
-        with self.lock:
-            for i, fault in enumerate(self.faults):
-                if path.startswith(fault.path):
-                    return self.faults.pop(i)
-        return None
+        super().__init__(_Handler)
 
     def route(self, method: str, path: str, query: dict[str, str], body: Any) -> tuple[int, Any]:
         raise NotImplementedError

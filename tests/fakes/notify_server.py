@@ -26,14 +26,15 @@ from __future__ import annotations
 import json
 import socket
 import struct
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
+
+from tests.fakes.base import LocalFakeServer
 
 HTML_PAGE = (
     "<!doctype html><html><head><title>502 Bad Gateway</title></head>"
@@ -78,52 +79,11 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-class FakeHttpServer:
+class FakeHttpServer(LocalFakeServer):
     """Base: the server, its fault queue and its request log."""
 
     def __init__(self) -> None:
-        self.faults: list[Fault] = []
-        self.requests: list[Request] = []
-        self.lock = threading.RLock()
-        handler = type("Handler", (_Handler,), {"fake": self})
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self.httpd.daemon_threads = True
-        self.thread = threading.Thread(
-            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
-
-    @property
-    def url(self) -> str:
-        host, port = self.httpd.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> Any:
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join(timeout=5)
-
-    def inject(self, *faults: Fault) -> None:
-        with self.lock:
-            self.faults.extend(faults)
-
-    def pending_faults(self) -> list[Fault]:
-        with self.lock:
-            return list(self.faults)
-
-    def take_fault(self, path: str) -> Fault | None:
-        with self.lock:
-            for i, fault in enumerate(self.faults):
-                if path.startswith(fault.path):
-                    return self.faults.pop(i)
-        return None
-
-    def paths(self) -> list[str]:
-        with self.lock:
-            return [r.path for r in self.requests]
+        super().__init__(_Handler)
 
     def route(self, request: Request) -> Reply:  # pragma: no cover - subclasses answer
         return Reply(404, {"error": "not found"})

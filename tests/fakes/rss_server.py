@@ -17,14 +17,15 @@ from __future__ import annotations
 import json
 import socket
 import struct
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
+
+from tests.fakes.base import LocalFakeServer
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "api"
 
@@ -67,52 +68,14 @@ class Answer:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-class FakeServer:
+class FakeServer(LocalFakeServer):
     """Base: the HTTP server, the fault queue and the request log. Subclasses `route()`."""
 
     def __init__(self) -> None:
-        self.faults: list[Fault] = []
-        self.requests: list[Request] = []
-        self.lock = threading.Lock()
-        handler = type("Handler", (_Handler,), {"fake": self})
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self.httpd.daemon_threads = True
-        self.thread = threading.Thread(
-            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
-
-    @property
-    def url(self) -> str:
-        host, port = self.httpd.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> FakeServer:
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join(timeout=5)
-
-    def inject(self, *faults: Fault) -> None:
-        with self.lock:
-            self.faults.extend(faults)
+        super().__init__(_Handler)
 
     def pending(self) -> list[Fault]:
-        with self.lock:
-            return list(self.faults)
-
-    def take_fault(self, path: str) -> Fault | None:
-        with self.lock:
-            for i, fault in enumerate(self.faults):
-                if path.startswith(fault.path):
-                    return self.faults.pop(i)
-        return None
-
-    def paths(self) -> list[str]:
-        with self.lock:
-            return [r.path for r in self.requests]
+        return self.pending_faults()
 
     def route(self, request: Request) -> Answer:  # pragma: no cover - overridden
         return Answer(404, {"error": "not found"})
