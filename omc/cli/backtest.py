@@ -12,46 +12,9 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 from rich.table import Table
 
-from omc.cli.context import console, settings
+from omc.cli.context import console, parse_params, settings
 from omc.floor.data import Bars, load_csv, load_db
-
-SUMMARY = [
-    ("final_equity", "Final equity", "{:,.2f}"),
-    ("total_return", "Total return", "{:.2%}"),
-    ("cagr", "CAGR", "{:.2%}"),
-    ("volatility_ann", "Volatility (ann.)", "{:.2%}"),
-    ("sharpe", "Sharpe", "{:.2f}"),
-    ("sortino", "Sortino", "{:.2f}"),
-    ("max_drawdown", "Max drawdown", "{:.2%}"),
-    ("max_drawdown_duration_days", "Max DD duration (d)", "{:.1f}"),
-    ("calmar", "Calmar", "{:.2f}"),
-    ("trades", "Trades", "{}"),
-    ("win_rate", "Win rate", "{:.1%}"),
-    ("profit_factor", "Profit factor", "{:.2f}"),
-    ("avg_trade", "Average trade", "{:,.2f}"),
-    ("exposure", "Exposure", "{:.1%}"),
-    ("turnover", "Turnover (×)", "{:.1f}"),
-    ("fees_paid", "Fees paid", "{:,.2f}"),
-]
-
-
-def _fmt(value: Any, pattern: str) -> str:
-    if value is None:
-        return "–"
-    try:
-        return pattern.format(value)
-    except (ValueError, TypeError):
-        return str(value)
-
-
-def _params(items: list[str]) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise typer.BadParameter(f"--param {item!r}: expected key=value")
-        out[key.strip()] = value.strip()
-    return out
+from omc.web.backtest_report import ROWS, fmt
 
 
 def _load(data: Path | None, symbol: str | None, timeframe: str, exchange: str | None) -> Bars:
@@ -113,7 +76,7 @@ def register(app: typer.Typer) -> None:
             bars = _load(data, symbol, timeframe, exchange)
         except (LookupError, ValueError, OSError) as exc:
             raise typer.BadParameter(str(exc)) from exc
-        params = _params(param)
+        params = parse_params(param)
         if strategy not in STRATEGIES:
             raise typer.BadParameter(f"unknown strategy {strategy!r}; known: {sorted(STRATEGIES)}")
         fees = (
@@ -159,11 +122,11 @@ def register(app: typer.Typer) -> None:
         table.add_column("Metric")
         table.add_column("Strategy", justify="right")
         table.add_column("Buy & hold", justify="right")
-        for key, label, pattern in SUMMARY:
+        for key, label, pattern in ROWS:
             table.add_row(
                 label,
-                _fmt(result.metrics.get(key), pattern),
-                _fmt(result.benchmark.get(key), pattern),
+                fmt(result.metrics.get(key), pattern),
+                fmt(result.benchmark.get(key), pattern),
             )
         console.print(table)
         console.print(f"Wrote trades.csv, equity.csv, metrics.json, report.html to {out}")
@@ -194,12 +157,12 @@ def _sweep(
     table.add_column("#", justify="right")
     for k in keys + cols:
         table.add_column(k, justify="right")
-    pats = dict((k, p) for k, _, p in SUMMARY)
+    pats = dict((k, p) for k, _, p in ROWS)
     for rank, row in enumerate(rows[:top], 1):
         table.add_row(
             str(rank),
             *[str(row[k]) for k in keys],
-            *[_fmt(row.get(c), pats.get(c, "{}")) for c in cols],
+            *[fmt(row.get(c), pats.get(c, "{}")) for c in cols],
         )
     console.print(table)
     import csv
@@ -244,17 +207,17 @@ def _walk_forward(
             f"{t0:%Y-%m-%d %H:%M}",
             f"{t1:%Y-%m-%d %H:%M}",
             ", ".join(f"{a}={b}" for a, b in f.params.items()),
-            _fmt(f.test_metrics.get("total_return"), "{:.2%}"),
-            _fmt(f.test_metrics.get("sharpe"), "{:.2f}"),
+            fmt(f.test_metrics.get("total_return"), "{:.2%}"),
+            fmt(f.test_metrics.get("sharpe"), "{:.2f}"),
             str(f.test_metrics.get("trades")),
         )
     console.print(table)
     summary = Table(title="Out-of-sample, chained")
     summary.add_column("Metric")
     summary.add_column("Value", justify="right")
-    for key, label, pattern in SUMMARY:
+    for key, label, pattern in ROWS:
         if key in res.metrics:
-            summary.add_row(label, _fmt(res.metrics[key], pattern))
+            summary.add_row(label, fmt(res.metrics[key], pattern))
     console.print(summary)
     doc = {
         "out_of_sample": res.metrics,

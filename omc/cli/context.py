@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from functools import lru_cache
 
+import typer
 from rich.console import Console
 from rich.logging import RichHandler
 from sqlalchemy import Engine
@@ -30,6 +31,17 @@ def setup_logging() -> None:
     )
     for noisy in ("alembic", "matplotlib", "apscheduler.scheduler", "httpx"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
+
+
+def parse_params(items: list[str]) -> dict[str, str]:
+    """`--param k=v` options as a dict (a malformed one is a clear usage error)."""
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise typer.BadParameter(f"--param {item!r}: expected key=value")
+        out[key.strip()] = value.strip()
+    return out
 
 
 @lru_cache(maxsize=1)

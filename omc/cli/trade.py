@@ -15,19 +15,9 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from omc.cli.context import console, engine, settings
+from omc.cli.context import console, engine, parse_params, settings
 
 SPEED_HELP = "Replay speed: bars arrive N× faster than real time, or `max`."
-
-
-def _params(items: list[str]) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise typer.BadParameter(f"--param {item!r}: expected key=value")
-        out[key.strip()] = value.strip()
-    return out
 
 
 def _speed(text: str) -> float | None:
@@ -131,68 +121,49 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print the P&L summary as JSON."),
     ) -> None:
         """Paper-trade a strategy on the ledger's latest quotes, or replay a candle file."""
-        from omc.core.time import utcnow
         from omc.floor.data import load_csv
-        from omc.floor.fills import FeeModel, SlippageModel
-        from omc.floor.guard import Guard, GuardSettings
-        from omc.floor.live import TradingSession
+        from omc.floor.guard import GuardSettings
+        from omc.floor.paper_replay import open_paper_session, replay_paper, session_summary
         from omc.floor.strategies import make_strategy
-        from omc.floor.venues.paper import LedgerQuotes, PaperSettings, PaperVenue, ReplayQuotes
+        from omc.floor.venues.paper import LedgerQuotes, PaperSettings
 
         try:
-            strat = make_strategy(strategy, _params(param))
+            strat = make_strategy(strategy, parse_params(param))
         except ValueError as exc:
             raise typer.BadParameter(str(exc)) from None
         ps = PaperSettings()
-        guard = Guard(GuardSettings().limits())
-        db = engine()
-        holder: dict[str, TradingSession] = {}
-
-        def clock() -> Any:
-            return holder["s"].now if "s" in holder else utcnow()
-
+        common: dict[str, Any] = {
+            "account": account or f"paper-{strategy}",
+            "settings": settings(),
+            "limits": GuardSettings().limits(),
+            "paper": ps,
+            "cash": cash,
+        }
         if replay is not None:
-            bars = load_csv(replay)
-            symbols: tuple[str, ...] = (bars.symbol,)
-            quotes: Any = ReplayQuotes()
+            summary = replay_paper(
+                engine(),
+                strat,
+                load_csv(replay),
+                speed=_speed(speed),
+                spread_bps=spread_bps,
+                **common,
+            )
         else:
             if not symbol:
                 raise typer.BadParameter("give --replay FILE or --symbol S (ledger ticks)")
-            symbols = tuple(s.upper() for s in symbol)
-            quotes = LedgerQuotes(db, source=ps.quote_source)
-        venue = PaperVenue(
-            quotes,
-            cash=cash if cash is not None else ps.initial_cash,
-            quote_currency=ps.quote_currency,
-            fees=FeeModel.from_settings(settings()),
-            slippage=SlippageModel(ps.slippage_bps),
-            max_quote_age_s=ps.quote_max_age_s,
-            clock=clock if replay is not None else utcnow,
-        )
-        session = TradingSession(
-            db,
-            account or f"paper-{strategy}",
-            strat,
-            symbols,
-            venue,
-            guard,
-            initial_cash=cash if cash is not None else ps.initial_cash,
-            clock=utcnow,
-            flush_every=1,
-        )
-        holder["s"] = session
-        session.start()
-        if replay is not None:
-            session.replay(bars, quotes, speed=_speed(speed), spread_bps=spread_bps)
-        else:
-            session.run_ticks(poll_s=poll_s, max_bars=max_bars)
-        session.close()
-        summary = session.state.book.summary()
-        summary["account"] = session.account
-        summary["denials"] = dict(session.state.denials)
-        if session.stopped:
-            summary["stopped"] = session.stopped
-        _print_summary(summary, as_json, title=f"Paper P&L — {session.account}")
+            session = open_paper_session(
+                engine(),
+                strat,
+                [s.upper() for s in symbol],
+                LedgerQuotes(engine(), source=ps.quote_source),
+                **common,
+            )
+            try:
+                session.run_ticks(poll_s=poll_s, max_bars=max_bars)
+            finally:
+                session.close()
+            summary = session_summary(session)
+        _print_summary(summary, as_json, title=f"Paper P&L — {summary['account']}")
 
     @trade_app.command("live")
     def live(
@@ -225,7 +196,7 @@ def register(app: typer.Typer) -> None:
             console.print(f"(required Guard limits: {', '.join(REQUIRED_FOR_LIVE)})")
             raise typer.Exit(2)
         try:
-            strat = make_strategy(strategy, _params(param))
+            strat = make_strategy(strategy, parse_params(param))
         except ValueError as exc:
             raise typer.BadParameter(str(exc)) from None
         venue = _live_venue(venue_name)

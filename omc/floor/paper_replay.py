@@ -1,12 +1,14 @@
-"""Paper-trading a candle file: the strategy, the Guard, the paper venue and the journal, as
-in live paper trading, with the file's candles as the quotes (bid = ask = close ± spread).
+"""Paper trading sessions: the strategy, the Guard, the paper venue and the journal wired
+together — on the ledger's latest quotes, or replaying a candle file (its candles become the
+quotes: bid = ask = close ± spread).
 
-Used by `omc trade paper --replay` and by the demo. The session is journaled under its
-account: running the same replay again resumes from the journal and changes nothing.
+Used by `omc trade paper` and by the demo. A session is journaled under its account: running
+the same replay again resumes from the journal and changes nothing.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -19,7 +21,63 @@ from omc.floor.fills import FeeModel, SlippageModel
 from omc.floor.guard import Guard, GuardLimits
 from omc.floor.live import TradingSession
 from omc.floor.strategy import Strategy
-from omc.floor.venues.paper import PaperSettings, PaperVenue, ReplayQuotes
+from omc.floor.venues.paper import LedgerQuotes, PaperSettings, PaperVenue, ReplayQuotes
+
+
+def open_paper_session(
+    engine: Engine,
+    strategy: Strategy,
+    symbols: Sequence[str],
+    quotes: LedgerQuotes | ReplayQuotes,
+    *,
+    account: str,
+    settings: Settings,
+    limits: GuardLimits,
+    paper: PaperSettings | None = None,
+    cash: Decimal | None = None,
+) -> TradingSession:
+    """A started paper session. With `ReplayQuotes` the venue's clock is the replayed bar's
+    time (quotes are never stale inside a replay); with ledger quotes it is the wall clock."""
+    paper = paper or PaperSettings()
+    start_cash = cash if cash is not None else paper.initial_cash
+    holder: dict[str, TradingSession] = {}
+
+    def replay_clock() -> Any:
+        return holder["s"].now if "s" in holder else utcnow()
+
+    venue = PaperVenue(
+        quotes,
+        cash=start_cash,
+        quote_currency=paper.quote_currency,
+        fees=FeeModel.from_settings(settings),
+        slippage=SlippageModel(paper.slippage_bps),
+        max_quote_age_s=paper.quote_max_age_s,
+        clock=replay_clock if isinstance(quotes, ReplayQuotes) else utcnow,
+    )
+    session = TradingSession(
+        engine,
+        account,
+        strategy,
+        tuple(symbols),
+        venue,
+        Guard(limits),
+        initial_cash=start_cash,
+        clock=utcnow,
+        flush_every=1,
+    )
+    holder["s"] = session
+    session.start()
+    return session
+
+
+def session_summary(session: TradingSession) -> dict[str, Any]:
+    """The P&L summary of a session (exact decimals), with its account and Guard denials."""
+    summary: dict[str, Any] = session.state.book.summary()
+    summary["account"] = session.account
+    summary["denials"] = dict(session.state.denials)
+    if session.stopped:
+        summary["stopped"] = session.stopped
+    return summary
 
 
 def replay_paper(
@@ -35,43 +93,24 @@ def replay_paper(
     speed: float | None = None,
     spread_bps: Decimal = Decimal(0),
 ) -> dict[str, Any]:
-    """Replay `bars` through paper trading; returns the P&L summary (exact decimals).
+    """Replay `bars` through paper trading; returns the P&L summary.
 
     `speed`: bars arrive this many times faster than real time; None = as fast as possible.
     """
-    paper = paper or PaperSettings()
-    start_cash = cash if cash is not None else paper.initial_cash
     quotes = ReplayQuotes()
-    holder: dict[str, TradingSession] = {}
-    venue = PaperVenue(
-        quotes,
-        cash=start_cash,
-        quote_currency=paper.quote_currency,
-        fees=FeeModel.from_settings(settings),
-        slippage=SlippageModel(paper.slippage_bps),
-        max_quote_age_s=paper.quote_max_age_s,
-        clock=lambda: holder["s"].now if "s" in holder else utcnow(),
-    )
-    session = TradingSession(
+    session = open_paper_session(
         engine,
-        account,
         strategy,
         (bars.symbol,),
-        venue,
-        Guard(limits),
-        initial_cash=start_cash,
-        clock=utcnow,
-        flush_every=1,
+        quotes,
+        account=account,
+        settings=settings,
+        limits=limits,
+        paper=paper,
+        cash=cash,
     )
-    holder["s"] = session
-    session.start()
     try:
         session.replay(bars, quotes, speed=speed, spread_bps=spread_bps)
     finally:
         session.close()
-    summary: dict[str, Any] = session.state.book.summary()
-    summary["account"] = session.account
-    summary["denials"] = dict(session.state.denials)
-    if session.stopped:
-        summary["stopped"] = session.stopped
-    return summary
+    return session_summary(session)
