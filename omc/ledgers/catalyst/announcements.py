@@ -107,12 +107,10 @@ class AnnouncementsCollector(Collector):
         per_page: int = 30,
         max_pages: int = 10,
         engine: Engine | None = None,
-        database_url: str | None = None,
     ) -> None:
         self.http = http
         self.interval_s = interval_s
         self.engine = engine
-        self.database_url = database_url
         order = f"sort_by=created_at&sort_order=desc&per_page={per_page}"
         base = f"/api/v2/help_center/{locale}"
         self.feeds: list[Feed] = []
@@ -146,7 +144,6 @@ class AnnouncementsCollector(Collector):
             headers={"Accept": "application/json", "User-Agent": "oh-my-coins/0.1"},
             **http_kwargs,
         )
-        kwargs.setdefault("database_url", settings.effective_database_url)
         return cls(
             http,
             locale=settings.announcements_locale,
@@ -161,10 +158,6 @@ class AnnouncementsCollector(Collector):
     # ------------------------------------------------------------- stored state
 
     def _db(self) -> Engine | None:
-        if self.engine is None and self.database_url:
-            from omc.core.db import make_engine
-
-            self.engine = make_engine(self.database_url)
         return self.engine
 
     def _validator(self, url: str) -> tuple[str | None, str | None]:

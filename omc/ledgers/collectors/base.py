@@ -71,6 +71,9 @@ class Collector(ABC):
 
     name: str = "collector"
     interval_s: float = 60.0
+    # the database the runner stores into; set by the runner before each `collect()`, for
+    # collectors that read what is already stored (conditional requests, dedupe, aggregates)
+    engine: Engine | None = None
 
     @abstractmethod
     def collect(self) -> Collected:
@@ -160,6 +163,7 @@ class CollectorRunner:
         result = UpsertResult()
         fetched = quarantined = 0
         status, error = "ok", None
+        collector.engine = self.engine
         try:
             collected = collector.collect()
             fetched = collected.fetched

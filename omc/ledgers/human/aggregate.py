@@ -29,7 +29,7 @@ from typing import Any, cast
 
 from sqlalchemy import Engine, Table, select
 
-from omc.core.db import make_engine, upsert
+from omc.core.db import upsert
 from omc.core.time import floor_time, utcnow
 from omc.ledgers.collectors.base import Collected, Collector, Rows
 from omc.ledgers.human.story import WINDOW, StoryIndex
@@ -178,25 +178,10 @@ class HumanCollector(Collector):
         self,
         *,
         engine: Engine | None = None,
-        database_url: str | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
-        self._engine = engine
-        self._database_url = database_url
-        self._own_engine = False
+        self.engine = engine  # the runner sets its own before each run
         self.clock = clock
-
-    @property
-    def engine(self) -> Engine | None:
-        """The database the runner stores into (read here for story links and aggregates)."""
-        if self._engine is None and self._database_url:
-            self._engine = make_engine(self._database_url)
-            self._own_engine = True
-        return self._engine
-
-    def close(self) -> None:
-        if self._own_engine and self._engine is not None:
-            self._engine.dispose()
 
     def finish(
         self,

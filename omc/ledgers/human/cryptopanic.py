@@ -113,10 +113,9 @@ class CryptoPanicCollector(HumanCollector):
         max_pages: int = 5,
         interval_s: float = 300.0,
         engine: Engine | None = None,
-        database_url: str | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
-        super().__init__(engine=engine, database_url=database_url, clock=clock)
+        super().__init__(engine=engine, clock=clock)
         self.http = http
         self.token = token
         self.currencies = [c.upper() for c in currencies or []]
@@ -144,7 +143,6 @@ class CryptoPanicCollector(HumanCollector):
             headers={"Accept": "application/json"},
             **kwargs.pop("http_kwargs", {}),
         )
-        kwargs.setdefault("database_url", settings.effective_database_url)
         return cls(
             http,
             token.strip(),

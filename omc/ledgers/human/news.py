@@ -141,10 +141,9 @@ class NewsFeedCollector(HumanCollector):
         *,
         interval_s: float = 600.0,
         engine: Engine | None = None,
-        database_url: str | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
-        super().__init__(engine=engine, database_url=database_url, clock=clock)
+        super().__init__(engine=engine, clock=clock)
         self.http = http
         self.feeds = feeds
         self.interval_s = interval_s
@@ -165,7 +164,6 @@ class NewsFeedCollector(HumanCollector):
             headers={"Accept": ACCEPT},
             **kwargs.pop("http_kwargs", {}),
         )
-        kwargs.setdefault("database_url", settings.effective_database_url)
         return cls(http, feeds, interval_s=settings.news_interval_s, **kwargs)
 
     def close(self) -> None:

@@ -225,11 +225,10 @@ class RedditCollector(HumanCollector):
         max_pages: int = 3,
         interval_s: float = 300.0,
         engine: Engine | None = None,
-        database_url: str | None = None,
         clock: Callable[[], datetime] = utcnow,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        super().__init__(engine=engine, database_url=database_url, clock=clock)
+        super().__init__(engine=engine, clock=clock)
         self.api = api
         self.auth = auth
         self.subreddits = subreddits
@@ -281,7 +280,6 @@ class RedditCollector(HumanCollector):
             **http_kwargs,
         )
         auth = RedditAuth(auth_http, str(settings.reddit_client_id).strip(), secret.strip())
-        kwargs.setdefault("database_url", settings.effective_database_url)
         return cls(
             api,
             auth,
