@@ -27,13 +27,13 @@ os.environ.setdefault("TQDM_DISABLE", "1")  # backtesting.py's progress bar
 from rich.console import Console
 from rich.table import Table
 
+from omc.floor.backtest.engine import run_backtest
+from omc.floor.backtest.fast import run_fast
+from omc.floor.backtest.sweep import run_sweep
 from omc.floor.data import Bars, load_csv, synthetic
-from omc.floor.engine import run_backtest
-from omc.floor.fast import run_fast
 from omc.floor.fills import FeeModel
 from omc.floor.indicators import sma
 from omc.floor.strategies import SmaCross
-from omc.floor.sweep import run_sweep
 
 CSV = Path(__file__).parents[1] / "omc" / "demo" / "data" / "candles" / "BTC_USDT-5m.csv"
 FAST, SLOW, FEE = 10, 30, 0.001

@@ -20,10 +20,10 @@ from sqlalchemy import text
 
 from omc.core.db import make_engine
 from omc.floor.fills import FeeModel
-from omc.floor.guard import Guard, GuardLimits
-from omc.floor.journal import Journal
-from omc.floor.live import TradingSession
 from omc.floor.strategies import make_strategy
+from omc.floor.trading.guard import Guard, GuardLimits
+from omc.floor.trading.journal import Journal
+from omc.floor.trading.session import TradingSession
 from omc.floor.venues.base import Quote
 from omc.floor.venues.paper import PaperVenue, ReplayQuotes
 from omc.migrations import upgrade

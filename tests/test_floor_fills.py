@@ -8,8 +8,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from omc.floor.backtest.engine import BacktestResult, run_backtest
 from omc.floor.data import Bars
-from omc.floor.engine import BacktestResult, run_backtest
 from omc.floor.fills import FeeModel, SlippageModel
 from omc.floor.strategy import Context, Strategy, Targets
 

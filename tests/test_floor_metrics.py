@@ -9,7 +9,7 @@ from decimal import Decimal
 import numpy as np
 import pytest
 
-from omc.floor.metrics import performance, periods_per_year, trade_stats
+from omc.floor.backtest.metrics import performance, periods_per_year, trade_stats
 from omc.floor.orders import TradeRecord
 
 
@@ -68,7 +68,7 @@ def test_trade_stats_by_hand() -> None:
 
 
 def test_backtest_exposure_turnover_and_buy_and_hold() -> None:
-    from omc.floor.engine import run_backtest
+    from omc.floor.backtest.engine import run_backtest
     from omc.floor.fills import FeeModel
     from tests.test_floor_fills import Script, bars
 

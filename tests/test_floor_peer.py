@@ -10,9 +10,9 @@ from typing import Any
 import numpy as np
 import pytest
 
+from omc.floor.backtest.engine import run_backtest
+from omc.floor.backtest.fast import run_fast
 from omc.floor.data import load_csv
-from omc.floor.engine import run_backtest
-from omc.floor.fast import run_fast
 from omc.floor.fills import FeeModel
 from omc.floor.indicators import sma
 from omc.floor.strategies import SmaCross

@@ -9,14 +9,14 @@ from typing import Any
 import numpy as np
 import pytest
 
+from omc.floor.backtest.engine import run_backtest
+from omc.floor.backtest.fast import run_fast
+from omc.floor.backtest.sweep import parse_grid, run_sweep
+from omc.floor.backtest.walkforward import walk_forward
 from omc.floor.data import Bars, FloatArray, load_csv, synthetic
-from omc.floor.engine import run_backtest
-from omc.floor.fast import run_fast
 from omc.floor.fills import FeeModel, SlippageModel
 from omc.floor.strategies import ModelStrategy, RsiRevert, SmaCross, make_strategy
 from omc.floor.strategy import Context, LookAheadError, Strategy, Targets
-from omc.floor.sweep import parse_grid, run_sweep
-from omc.floor.walkforward import walk_forward
 
 CSV = Path(__file__).parents[1] / "omc" / "demo" / "data" / "candles" / "BTC_USDT-5m.csv"
 

@@ -10,10 +10,10 @@ from typing import Any, ClassVar
 
 from sqlalchemy import Engine
 
-from omc.floor.guard import CapitalStages, Denial, DenyCode, Guard, GuardLimits
-from omc.floor.journal import Journal
-from omc.floor.live import TradingSession
 from omc.floor.strategy import Strategy
+from omc.floor.trading.guard import CapitalStages, Denial, DenyCode, Guard, GuardLimits
+from omc.floor.trading.journal import Journal
+from omc.floor.trading.session import TradingSession
 from omc.floor.venues.base import Quote, Side
 from omc.floor.venues.paper import PaperVenue, ReplayQuotes
 

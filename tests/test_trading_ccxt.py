@@ -21,9 +21,9 @@ from sqlalchemy import Engine
 
 from omc.core.config import Settings
 from omc.core.db import make_engine
-from omc.floor.guard import Guard, GuardLimits
-from omc.floor.journal import Journal
-from omc.floor.oms import ManagedOrder, OrderManager, OrderState
+from omc.floor.trading.guard import Guard, GuardLimits
+from omc.floor.trading.journal import Journal
+from omc.floor.trading.oms import ManagedOrder, OrderManager, OrderState
 from omc.floor.venues.base import (
     OrderRequest,
     RejectReason,

@@ -13,10 +13,10 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine
 
 from omc.floor.fills import FeeModel, SlippageModel
-from omc.floor.guard import Denial, DenyCode, Guard, GuardLimits, KillSwitchStore
-from omc.floor.journal import Journal
-from omc.floor.oms import InvalidTransition, ManagedOrder, OrderManager, OrderState
-from omc.floor.pnl import Book
+from omc.floor.trading.guard import Denial, DenyCode, Guard, GuardLimits, KillSwitchStore
+from omc.floor.trading.journal import Journal
+from omc.floor.trading.oms import InvalidTransition, ManagedOrder, OrderManager, OrderState
+from omc.floor.trading.pnl import Book
 from omc.floor.venues.base import Quote, Side, Venue, VenueOrderType
 from omc.floor.venues.paper import PaperVenue, ReplayQuotes
 
@@ -191,8 +191,8 @@ def test_paper_fills_at_ask_and_bid_and_rejects_stale() -> None:
 
 # ----------------------------------------------------------------------------- database
 def test_kill_switch_blocks_every_path_and_persists(engine: Engine) -> None:
-    from omc.floor.live import TradingSession
     from omc.floor.strategies import make_strategy
+    from omc.floor.trading.session import TradingSession
 
     store = KillSwitchStore(engine)
     assert not store.get().active

@@ -16,11 +16,12 @@ from sqlalchemy import Engine
 from typer.testing import CliRunner
 
 from omc.core.config import Settings
-from omc.floor.guard import Denial, DenyCode, KillSwitchStore
-from omc.floor.journal import Journal
-from omc.floor.live import TradingSession, kill_account
-from omc.floor.oms import OrderState
 from omc.floor.strategy import Strategy
+from omc.floor.trading.guard import Denial, DenyCode, KillSwitchStore
+from omc.floor.trading.journal import Journal
+from omc.floor.trading.kill import kill_account
+from omc.floor.trading.oms import OrderState
+from omc.floor.trading.session import TradingSession
 from omc.floor.venues.base import Quote, Side, VenueOrderType
 from omc.floor.venues.ccxt_venue import CcxtCredentials, CcxtVenue
 from omc.floor.venues.paper import PaperVenue, ReplayQuotes
@@ -139,8 +140,8 @@ def test_kill_cancels_at_a_live_ccxt_venue(engine: Engine) -> None:
         now = datetime.now(UTC)
         journal.append("start", {"initial_cash": D(10000), "venue": venue.name}, ts=now)
         journal.flush()
-        from omc.floor.guard import Guard
-        from omc.floor.oms import OrderManager
+        from omc.floor.trading.guard import Guard
+        from omc.floor.trading.oms import OrderManager
 
         oms = OrderManager(journal, venue, Guard())
         order = oms.place(

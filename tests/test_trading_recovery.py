@@ -15,7 +15,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 from typer.testing import CliRunner
 
-from omc.floor.journal import Journal, event_count
+from omc.floor.trading.journal import Journal, event_count
 
 CSV = Path(__file__).parents[1] / "omc" / "demo" / "data" / "candles" / "BTC_USDT-5m.csv"
 BARS = 600
@@ -26,7 +26,7 @@ from decimal import Decimal
 from omc.core.db import make_engine
 from omc.floor.data import load_csv
 from omc.floor.fills import FeeModel
-from omc.floor.live import TradingSession
+from omc.floor.trading.session import TradingSession
 from omc.floor.strategies import make_strategy
 from omc.floor.venues.paper import PaperVenue, ReplayQuotes
 

@@ -68,9 +68,9 @@ def register(app: typer.Typer) -> None:
         top: int = typer.Option(20, "--top", help="Rows of the sweep table to print."),
     ) -> None:
         """Backtest a strategy; sweep its parameters; or walk it forward."""
+        from omc.floor.backtest.sweep import parse_grid
         from omc.floor.fills import FeeModel, SlippageModel
         from omc.floor.strategies import STRATEGIES, make_strategy
-        from omc.floor.sweep import parse_grid
 
         try:
             bars = _load(data, symbol, timeframe, exchange)
@@ -107,8 +107,8 @@ def register(app: typer.Typer) -> None:
             strat = make_strategy(strategy, params)
         except ValueError as exc:
             raise typer.BadParameter(str(exc)) from exc
-        from omc.floor.engine import run_backtest
-        from omc.floor.export import write_all
+        from omc.floor.backtest.engine import run_backtest
+        from omc.floor.backtest.export import write_all
         from omc.web.backtest_report import write_report
 
         slip = SlippageModel(
@@ -140,7 +140,7 @@ def _sweep(
     top: int,
     common: dict[str, Any],
 ) -> None:
-    from omc.floor.sweep import combinations, run_sweep
+    from omc.floor.backtest.sweep import combinations, run_sweep
 
     total = len(combinations(grids))
     with _progress() as progress:
@@ -183,8 +183,8 @@ def _walk_forward(
     out: Path,
     common: dict[str, Any],
 ) -> None:
-    from omc.floor.sweep import combinations
-    from omc.floor.walkforward import walk_forward
+    from omc.floor.backtest.sweep import combinations
+    from omc.floor.backtest.walkforward import walk_forward
 
     total = len(combinations(grids)) * folds
     with _progress() as progress:

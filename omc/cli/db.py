@@ -90,8 +90,8 @@ GUARD_DOCS = {
 
 def setting_groups() -> list[type[BaseSettings]]:
     """Settings of the core and of the Floor (guard, paper, live switch, exchange keys)."""
-    from omc.floor.guard import GuardSettings
-    from omc.floor.live import LiveSettings
+    from omc.floor.trading.guard import GuardSettings
+    from omc.floor.trading.session import LiveSettings
     from omc.floor.venues.coinspot_client import CoinSpotCredentials
     from omc.floor.venues.paper import PaperSettings
 

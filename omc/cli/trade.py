@@ -1,7 +1,7 @@
 """`omc trade paper|live`, `omc kill`, `omc pnl`, `omc positions`, `omc orders`.
 
 Paper and live trading run a registered strategy through the Guard and the order manager
-(`omc.floor.live.TradingSession`); state lives in the journal of an *account* (default
+(`omc.floor.trading.session.TradingSession`); state lives in the journal of an *account* (default
 `paper-<strategy>` / `<venue>-<strategy>`), so a restarted command resumes where it stopped.
 """
 
@@ -90,7 +90,7 @@ def _positions_table(rows: list[dict[str, Any]]) -> None:
 
 
 def _accounts(account: str | None) -> list[str]:
-    from omc.floor.journal import accounts
+    from omc.floor.trading.journal import accounts
 
     found = accounts(engine())
     if account is not None:
@@ -122,9 +122,13 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Paper-trade a strategy on the ledger's latest quotes, or replay a candle file."""
         from omc.floor.data import load_csv
-        from omc.floor.guard import GuardSettings
-        from omc.floor.paper_replay import open_paper_session, replay_paper, session_summary
         from omc.floor.strategies import make_strategy
+        from omc.floor.trading.guard import GuardSettings
+        from omc.floor.trading.paper_session import (
+            open_paper_session,
+            replay_paper,
+            session_summary,
+        )
         from omc.floor.venues.paper import LedgerQuotes, PaperSettings
 
         try:
@@ -177,9 +181,9 @@ def register(app: typer.Typer) -> None:
         max_bars: int | None = typer.Option(None, "--max-bars"),
     ) -> None:
         """Trade live. Needs OMC_LIVE_TRADING=true, --live and explicit OMC_GUARD_* limits."""
-        from omc.floor.guard import REQUIRED_FOR_LIVE, Guard, GuardSettings
-        from omc.floor.live import LiveSettings, TradingSession
         from omc.floor.strategies import make_strategy
+        from omc.floor.trading.guard import REQUIRED_FOR_LIVE, Guard, GuardSettings
+        from omc.floor.trading.session import LiveSettings, TradingSession
 
         problems = []
         if not LiveSettings().live_trading:
@@ -221,7 +225,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Kill switch: stop every strategy, cancel open orders now and, with --flatten,
         close positions (stored in the database: survives restarts)."""
-        from omc.floor.guard import KillSwitchStore
+        from omc.floor.trading.guard import KillSwitchStore
 
         db = engine()
         store = KillSwitchStore(db)
@@ -254,7 +258,7 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json"),
     ) -> None:
         """P&L per account (realised by average cost, unrealised at the latest marks)."""
-        from omc.floor.journal import Journal
+        from omc.floor.trading.journal import Journal
 
         out = {}
         for name in _accounts(account):
@@ -282,7 +286,7 @@ def register(app: typer.Typer) -> None:
     @app.command("positions")
     def positions(account: str | None = typer.Option(None, "--account")) -> None:
         """Open positions per account."""
-        from omc.floor.journal import Journal
+        from omc.floor.trading.journal import Journal
 
         for name in _accounts(account):
             rows = Journal.open(engine(), name).state.book.summary()["positions"]
@@ -296,7 +300,7 @@ def register(app: typer.Typer) -> None:
         all_orders: bool = typer.Option(False, "--all", help="Include final orders."),
     ) -> None:
         """Open orders (or all orders) per account."""
-        from omc.floor.journal import Journal
+        from omc.floor.trading.journal import Journal
 
         for name in _accounts(account):
             state = Journal.open(engine(), name).state
@@ -334,8 +338,8 @@ def _kill_accounts(db: Any, store: Any, *, flatten: bool, reason: str) -> list[d
     """Cancel (and flatten) every journaled account now: paper accounts on their journal
     book, live accounts at their venue when it can be reached with the configured
     credentials (otherwise their running session reacts at its next bar)."""
-    from omc.floor.journal import Journal, accounts
-    from omc.floor.live import kill_account
+    from omc.floor.trading.journal import Journal, accounts
+    from omc.floor.trading.kill import kill_account
     from omc.floor.venues.paper import LedgerQuotes, PaperSettings
 
     reports = []

@@ -93,9 +93,9 @@ def backtest_section(engine: Engine, out_dir: Path) -> tuple[str, list[str]]:
 
     Returns the HTML section for the demo page and summary lines for the terminal.
     """
+    from omc.floor.backtest.engine import run_backtest
+    from omc.floor.backtest.export import write_all
     from omc.floor.data import load_db
-    from omc.floor.engine import run_backtest
-    from omc.floor.export import write_all
     from omc.floor.strategies import make_strategy
     from omc.web.backtest_report import charts
     from omc.web.backtest_report import write_report as write_backtest_report
@@ -154,9 +154,9 @@ PAPER_ACCOUNT = "demo-paper"
 def paper_section(engine: Engine, settings: Settings) -> tuple[str, list[str]]:
     """Replay the demo BTC/USDT candles through paper trading (Guard, journal, P&L)."""
     from omc.floor.data import load_db
-    from omc.floor.guard import GuardSettings
-    from omc.floor.paper_replay import replay_paper
     from omc.floor.strategies import make_strategy
+    from omc.floor.trading.guard import GuardSettings
+    from omc.floor.trading.paper_session import replay_paper
 
     name, params = DEMO_STRATEGY
     bars = load_db(engine, "BTC/USDT", "5m", exchange=DEMO_EXCHANGE)

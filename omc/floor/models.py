@@ -2,13 +2,13 @@
 
 * `floor_journal` — every decision, order, order update (fill), denial, warning, kill and
   reconciliation of every trading account, in `seq` order. Rows are only ever inserted
-  (`omc.floor.journal.Journal` is the one writer); `event_id` is unique, so re-writing an
+  (`omc.floor.trading.journal.Journal` is the one writer); `event_id` is unique, so re-writing an
   event after a crash or a retry never duplicates it. Positions, cash and open orders are
-  rebuilt from it (`omc.floor.journal.rebuild`).
+  rebuilt from it (`omc.floor.trading.journal.rebuild`).
 * `floor_kill_switch` — one row per scope (`global`): on/off, why, since when. Survives
   restarts; every order path reads it.
 * `floor_capital_stages` — per strategy: current capital stage, cap, when the stage began and
-  when its limits were last breached (staged capital, see `omc.floor.guard`).
+  when its limits were last breached (staged capital, see `omc.floor.trading.guard`).
 """
 
 from __future__ import annotations

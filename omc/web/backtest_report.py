@@ -17,8 +17,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from omc.floor.engine import BacktestResult
-from omc.floor.metrics import buy_and_hold
+from omc.floor.backtest.engine import BacktestResult
+from omc.floor.backtest.metrics import buy_and_hold
 
 STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;

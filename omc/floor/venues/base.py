@@ -2,7 +2,7 @@
 
 Implemented by `PaperVenue` (fills against the Exchange ledger's latest quotes), the CoinSpot
 private API client (`omc.floor.venues.coinspot`) and `CcxtVenue` (any CCXT exchange). The
-order manager (`omc.floor.oms`) and the Guard sit in front of every venue; a venue never
+order manager (`omc.floor.trading.oms`) and the Guard sit in front of every venue; a venue never
 decides risk, it only executes and reports.
 
 Conventions every implementation follows

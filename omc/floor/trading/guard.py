@@ -47,7 +47,7 @@ from omc.floor.models import CapitalStage, KillSwitch
 from omc.floor.venues.base import Side
 
 if TYPE_CHECKING:
-    from omc.floor.journal import TradingState
+    from omc.floor.trading.journal import TradingState
 
 ZERO = Decimal(0)
 
@@ -325,7 +325,7 @@ class CapitalStages:
     grows by `capital_step`, up to `capital_max`. A breach restarts the current stage's clock.
     Stored in `floor_capital_stages`, so the stage survives restarts.
 
-    The trading session (`omc.floor.live.TradingSession`) calls `advance` at start and on
+    The trading session (`omc.floor.trading.session.TradingSession`) calls `advance` at start and on
     every bar and puts the cap into `Guard.caps`, where `capital_cap` denies orders that would
     take the strategy's gross exposure above it (and `headroom` sizes target orders to it);
     it calls `breach` on every breaching denial or drawdown event."""

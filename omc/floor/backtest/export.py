@@ -9,7 +9,7 @@ from typing import Any
 
 import pandas as pd
 
-from omc.floor.engine import BacktestResult
+from omc.floor.backtest.engine import BacktestResult
 
 TRADE_COLUMNS = (
     "entry_time",

@@ -461,7 +461,7 @@ def run_backtest(
         check_lookahead=check_lookahead,
     ).run()
     if with_metrics:
-        from omc.floor.metrics import attach_metrics
+        from omc.floor.backtest.metrics import attach_metrics
 
         attach_metrics(result)
     return result

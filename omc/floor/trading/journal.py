@@ -31,8 +31,8 @@ from sqlalchemy import Engine, Table, func, select
 from omc.core.db import upsert
 from omc.core.time import parse_utc
 from omc.floor.models import JournalEntry
-from omc.floor.oms import ManagedOrder, OrderState
-from omc.floor.pnl import Book
+from omc.floor.trading.oms import ManagedOrder, OrderState
+from omc.floor.trading.pnl import Book
 from omc.floor.venues.base import Side, VenueOrderType
 
 TABLE: Table = JournalEntry.__table__  # type: ignore[assignment]

@@ -18,8 +18,8 @@ import numba as nb
 import numpy as np
 import numpy.typing as npt
 
+from omc.floor.backtest.metrics import performance
 from omc.floor.data import Bars, FloatArray
-from omc.floor.metrics import performance
 from omc.floor.strategy import Strategy
 
 IntArray = npt.NDArray[np.int64]

@@ -18,9 +18,9 @@ from omc.core.config import Settings
 from omc.core.time import utcnow
 from omc.floor.data import Bars
 from omc.floor.fills import FeeModel, SlippageModel
-from omc.floor.guard import Guard, GuardLimits
-from omc.floor.live import TradingSession
 from omc.floor.strategy import Strategy
+from omc.floor.trading.guard import Guard, GuardLimits
+from omc.floor.trading.session import TradingSession
 from omc.floor.venues.paper import LedgerQuotes, PaperSettings, PaperVenue, ReplayQuotes
 
 

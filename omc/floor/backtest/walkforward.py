@@ -14,10 +14,10 @@ from typing import Any
 
 import numpy as np
 
+from omc.floor.backtest.metrics import performance
+from omc.floor.backtest.sweep import evaluate, run_sweep
 from omc.floor.data import Bars, FloatArray
-from omc.floor.metrics import performance
 from omc.floor.strategies import make_strategy
-from omc.floor.sweep import evaluate, run_sweep
 
 
 @dataclass

@@ -45,8 +45,8 @@ from omc.floor.venues.base import (
 )
 
 if TYPE_CHECKING:
-    from omc.floor.guard import Denial, Guard, KillSwitchStore
-    from omc.floor.journal import Journal
+    from omc.floor.trading.guard import Denial, Guard, KillSwitchStore
+    from omc.floor.trading.journal import Journal
 
 log = logging.getLogger(__name__)
 ZERO = Decimal(0)
@@ -215,7 +215,7 @@ class OrderManager:
         if denial is None and flatten:
             pos = self.state.book.position(symbol)
             if not pos or (side is Side.BUY) == (pos > 0) or quantity > abs(pos):
-                from omc.floor.guard import Denial, DenyCode
+                from omc.floor.trading.guard import Denial, DenyCode
 
                 denial = Denial(DenyCode.KILL_SWITCH, "flatten orders may only reduce")
         if denial is not None:

@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from omc.floor.backtest.fast import fast_metrics, run_fast
 from omc.floor.data import Bars, FloatArray
-from omc.floor.fast import fast_metrics, run_fast
 from omc.floor.fills import FeeModel, SlippageModel
 from omc.floor.strategies import make_strategy, parse_value
 from omc.floor.strategy import Strategy
@@ -72,7 +72,7 @@ def evaluate(
             strategy, bars, cash=cash, fee_bps=fee_bps, slippage_bps=slippage_bps, start=start
         )
         return fast_metrics(res, cash, bars.bar_seconds), res.equity
-    from omc.floor.engine import run_backtest
+    from omc.floor.backtest.engine import run_backtest
 
     full = run_backtest(
         strategy,

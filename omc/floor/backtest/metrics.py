@@ -21,7 +21,7 @@ from omc.floor.data import FloatArray, to_decimal
 from omc.floor.orders import TradeRecord
 
 if TYPE_CHECKING:
-    from omc.floor.engine import BacktestResult
+    from omc.floor.backtest.engine import BacktestResult
 
 YEAR_SECONDS = 365 * 86400
 
