@@ -8,7 +8,8 @@ machine-readable `DenyCode`, and the order manager journals it; nothing reaches 
 Checks, in order (first failure wins):
 
 * `kill_switch` — the database kill switch is on (`omc kill`);
-* `stale_price` — no quote, or the quote is older than `max_quote_age_s`;
+* `stale_price` — no quote, or the quote is older than `max_quote_age_s` or stamped more
+  than `max_clock_skew_s` in the future;
 * `min_notional` / `max_order_notional` — order value at the execution price;
 * `order_rate` — more than `max_orders_per_minute` orders in the last 60 s;
 
@@ -44,7 +45,7 @@ from sqlalchemy import Engine, select
 from omc.core.db import upsert
 from omc.core.time import utcnow
 from omc.floor.models import CapitalStage, KillSwitch
-from omc.floor.venues.base import Side
+from omc.floor.venues.base import CLOCK_SKEW_S, Side, quote_age_problem
 
 if TYPE_CHECKING:
     from omc.floor.trading.journal import TradingState
@@ -70,6 +71,7 @@ class GuardLimits(BaseModel):
     drawdown_halt_pct: Decimal = Field(default=Decimal("0.10"), gt=0)
     max_orders_per_minute: int = Field(default=30, ge=1)
     max_quote_age_s: float = Field(default=30.0, gt=0)
+    max_clock_skew_s: float = Field(default=CLOCK_SKEW_S, ge=0)
     cooldown_after_loss_s: float = Field(default=0.0, ge=0)
     capital_initial: Decimal | None = Field(
         default=None, description="Staged capital: a new strategy's cap (None: no staging)."
@@ -167,12 +169,9 @@ class Guard:
             return Denial(DenyCode.INVALID, f"quantity must be positive, got {quantity}")
         if price is None or quote_ts is None:
             return Denial(DenyCode.STALE_PRICE, f"no quote for {symbol}")
-        age = (now - quote_ts).total_seconds()
-        if age > lim.max_quote_age_s:
-            return Denial(
-                DenyCode.STALE_PRICE,
-                f"{symbol} quote is {age:.0f}s old (max {lim.max_quote_age_s:.0f}s)",
-            )
+        stale = quote_age_problem(quote_ts, now, lim.max_quote_age_s, lim.max_clock_skew_s)
+        if stale:
+            return Denial(DenyCode.STALE_PRICE, f"{symbol} quote {stale}")
         notional = quantity * price
         if notional < lim.min_order_notional:
             return Denial(DenyCode.MIN_NOTIONAL, f"order value {notional:.2f} below minimum")

@@ -170,6 +170,24 @@ class Quote:
     extra: dict[str, str] = field(default_factory=dict)
 
 
+# how far in the future a quote's timestamp may lie (clocks of venue and host differ a little);
+# anything later is treated like a stale quote: its time cannot be trusted
+CLOCK_SKEW_S = 2.0
+
+
+def quote_age_problem(
+    ts: datetime, now: datetime, max_age_s: float, skew_s: float = CLOCK_SKEW_S
+) -> str | None:
+    """Why a quote stamped `ts` is unusable at `now` (too old, or stamped more than `skew_s`
+    in the future), or None when it is fresh."""
+    age = (now - ts).total_seconds()
+    if age < -skew_s:
+        return f"is stamped {-age:.0f}s in the future (clock skew allowance {skew_s:g}s)"
+    if age > max_age_s:
+        return f"is {age:.0f}s old (max {max_age_s:.0f}s)"
+    return None
+
+
 class VenueError(RuntimeError):
     """A venue call failed (bad credentials, unparseable answer, …)."""
 

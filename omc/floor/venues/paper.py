@@ -6,9 +6,11 @@ replayed candle file — never against a made-up price.
 * A limit order that is marketable fills at once like a market order but no worse than its
   limit (taker); otherwise it rests and fills at its limit price (maker fee) on the first
   later quote that crosses it (`match`).
-* No quote, or a quote older than `max_quote_age_s` (`OMC_PAPER_QUOTE_MAX_AGE_S`), rejects the
-  order with reason `no_quote` / `stale_quote`.
-* Buys need the cash (notional + fee); sells need the coins (no shorting).
+* No quote, or a quote older than `max_quote_age_s` (`OMC_PAPER_QUOTE_MAX_AGE_S`) or stamped
+  more than `max_skew_s` in the future, rejects the order with reason `no_quote` /
+  `stale_quote`; resting orders are not matched against such quotes.
+* Buys need the cash (notional + fee); sells need the coins (no shorting). A resting limit
+  order reserves its cash (buy) or coins (sell) from other orders, never from itself.
 
 The venue keeps its balances in memory; after a restart `restore()` sets them from the state
 rebuilt from the journal. Quotes come from a `QuoteSource`: `LedgerQuotes` (point-in-time
@@ -30,6 +32,7 @@ from sqlalchemy import Engine
 from omc.core.time import utcnow
 from omc.floor.fills import FeeModel, SlippageModel
 from omc.floor.venues.base import (
+    CLOCK_SKEW_S,
     Balance,
     OrderRequest,
     Quote,
@@ -41,6 +44,7 @@ from omc.floor.venues.base import (
     VenueOrderAck,
     VenueOrderStatus,
     VenueOrderType,
+    quote_age_problem,
 )
 
 ZERO = Decimal(0)
@@ -161,6 +165,7 @@ class PaperVenue:
         fees: FeeModel | None = None,
         slippage: SlippageModel | None = None,
         max_quote_age_s: float = 30.0,
+        max_skew_s: float = CLOCK_SKEW_S,
         clock: Callable[[], datetime] = utcnow,
         name: str = "paper",
     ) -> None:
@@ -169,6 +174,7 @@ class PaperVenue:
         self.fees = fees or FeeModel()
         self.slippage = slippage or SlippageModel()
         self.max_age = timedelta(seconds=max_quote_age_s)
+        self.max_skew_s = max_skew_s
         self.clock = clock
         self.quote_currency = quote_currency.upper()
         self._balances: dict[str, Decimal] = {self.quote_currency: cash}
@@ -220,13 +226,9 @@ class PaperVenue:
         q = self.quotes.latest(order.symbol)
         if q is None:
             return reject(RejectReason.NO_QUOTE, f"no quote for {order.symbol}")
-        age = now - q.ts
-        if age > self.max_age:
-            return reject(
-                RejectReason.STALE_QUOTE,
-                f"latest {order.symbol} quote is {age.total_seconds():.0f}s old "
-                f"(max {self.max_age.total_seconds():.0f}s)",
-            )
+        stale = self._stale(q, now)
+        if stale:
+            return reject(RejectReason.STALE_QUOTE, f"latest {order.symbol} quote {stale}")
         buy = order.side is Side.BUY
         touch = q.ask if buy else q.bid
         if touch <= 0:
@@ -236,32 +238,38 @@ class PaperVenue:
             assert order.limit_price is not None
             marketable = touch <= order.limit_price if buy else touch >= order.limit_price
             if not marketable:
-                problem = self._funds_problem(order, order.limit_price, maker=True)
+                problem = self._funds_problem(po, order.limit_price, maker=True)
                 if problem:
                     return reject(RejectReason.INSUFFICIENT_FUNDS, problem)
                 return po.ack(now)  # rests
             price = min(price, order.limit_price) if buy else max(price, order.limit_price)
-        problem = self._funds_problem(order, price, maker=False)
+        problem = self._funds_problem(po, price, maker=False)
         if problem:
             return reject(RejectReason.INSUFFICIENT_FUNDS, problem)
         self._fill(po, order.quantity, price, maker=False, ts=now)
         return po.ack(now)
 
-    def _funds_problem(self, order: OrderRequest, price: Decimal, maker: bool) -> str | None:
+    def _stale(self, q: Quote, now: datetime) -> str | None:
+        return quote_age_problem(q.ts, now, self.max_age.total_seconds(), self.max_skew_s)
+
+    def _funds_problem(self, po: _PaperOrder, price: Decimal, maker: bool) -> str | None:
+        """Why `po` cannot be paid for (its own reservation does not count against it)."""
+        order = po.request
         base = order.symbol.split("/")[0].upper()
         if order.side is Side.BUY:
             need = order.quantity * price * (1 + self.fees.rate(maker))
-            have = self._available(self.quote_currency)
+            have = self._available(self.quote_currency, po)
             return (
                 None if need <= have else f"needs {need:.2f} {self.quote_currency}, has {have:.2f}"
             )
-        have = self._available(base)
+        have = self._available(base, po)
         return None if order.quantity <= have else f"sells {order.quantity} {base}, has {have}"
 
-    def _available(self, asset: str) -> Decimal:
+    def _available(self, asset: str, exclude: _PaperOrder | None = None) -> Decimal:
+        """Balance of `asset` less what resting limit orders (other than `exclude`) reserve."""
         total = self._balances.get(asset, ZERO)
         for po in self._orders.values():
-            if po.status.final or po.request.type is not VenueOrderType.LIMIT:
+            if po is exclude or po.status.final or po.request.type is not VenueOrderType.LIMIT:
                 continue
             r = po.request
             rest = r.quantity - po.filled
@@ -312,7 +320,7 @@ class PaperVenue:
             if po.status.final or r.type is not VenueOrderType.LIMIT:
                 continue
             q = self.quotes.latest(r.symbol)
-            if q is None or now - q.ts > self.max_age:
+            if q is None or self._stale(q, now):
                 continue
             assert r.limit_price is not None
             crosses = q.ask <= r.limit_price if r.side is Side.BUY else q.bid >= r.limit_price
