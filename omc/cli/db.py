@@ -77,6 +77,7 @@ GUARD_DOCS = {
     "drawdown_halt_pct": "Halt the strategy at this drawdown from peak equity.",
     "max_orders_per_minute": "Order rate limit per account.",
     "max_quote_age_s": "Refuse orders when the latest price is older (s).",
+    "max_clock_skew_s": "Refuse orders on a price stamped more than this in the future (s).",
     "cooldown_after_loss_s": "No new entries for this long after a losing trade (s).",
     "capital_initial": "Staged capital: a new strategy's capital cap (null: no staging).",
     "capital_step": "Staged capital: how much the cap grows per step.",
