@@ -92,6 +92,7 @@ def register(app: typer.Typer) -> None:
             "cash": float(cash),
             "fee_bps": float(fees.taker_bps),
             "slippage_bps": slippage_bps,
+            "volume_share": volume_share,
             "workers": workers,
             "rank_by": rank_by,
         }

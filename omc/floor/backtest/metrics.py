@@ -5,7 +5,8 @@ series has 105,120 periods a year. Per-bar simple returns include the first bar 
 initial cash). Sharpe = mean/std (ddof 1) × √periods, risk-free 0; Sortino uses the downside
 deviation √mean(min(r, 0)²); annualised volatility = std × √periods; CAGR over the elapsed
 bars × bar length; max drawdown is the deepest fall from a running peak (a negative fraction)
-and its duration the longest run of bars below a previous peak; Calmar = CAGR / |max DD|.
+and its duration the longest run of bars below a previous peak; Calmar = CAGR / |max DD|;
+turnover = Σ |fill value| (buys and sells) / mean close-of-bar equity.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Parameter sweeps: every combination of a grid, on all cores, ranked.
 
-Each combination is evaluated independently (fast path when the strategy has `signals`,
-the event-driven engine otherwise) and results are ordered by (rank metric, grid order), so
+Each combination is evaluated independently (fast path when the strategy has `signals`
+and fills are not capped by `volume_share`, the event-driven engine otherwise) and results are ordered by (rank metric, grid order), so
 the table is identical whatever the number of worker processes.
 """
 
@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from omc.floor.backtest.fast import fast_metrics, run_fast
+from omc.floor.backtest.metrics import performance
 from omc.floor.data import Bars, FloatArray
 from omc.floor.fills import FeeModel, SlippageModel
 from omc.floor.strategies import make_strategy, parse_value
@@ -65,24 +66,54 @@ def evaluate(
     fee_bps: float,
     slippage_bps: float,
     start: int = 0,
+    volume_share: float | None = None,
+    close_out: bool = False,
 ) -> tuple[dict[str, Any], FloatArray]:
-    """Metrics and equity curve of one run: fast path if possible, else event-driven."""
-    if type(strategy).signals is not Strategy.signals:
+    """Metrics and equity curve of one run: fast path if possible, else event-driven (always
+    when `volume_share` caps fills: the fast path cannot model partial fills).
+
+    `close_out=True` sells a position still open after the last bar at that bar's close,
+    paying the taker fee and slippage (the last equity point and the metrics include it)."""
+    if volume_share is None and type(strategy).signals is not Strategy.signals:
         res = run_fast(
             strategy, bars, cash=cash, fee_bps=fee_bps, slippage_bps=slippage_bps, start=start
         )
-        return fast_metrics(res, cash, bars.bar_seconds), res.equity
-    from omc.floor.backtest.engine import run_backtest
+        metrics, equity = fast_metrics(res, cash, bars.bar_seconds), res.equity
+        left_cash, position = res.cash, res.position
+    else:
+        from omc.floor.backtest.engine import run_backtest
 
-    full = run_backtest(
-        strategy,
-        bars,
-        cash=Decimal(str(cash)),
-        fees=FeeModel.flat(Decimal(str(fee_bps))),
-        slippage=SlippageModel(Decimal(str(slippage_bps))),
-        start=start,
-    )
-    return full.metrics, full.equity
+        full = run_backtest(
+            strategy,
+            bars,
+            cash=Decimal(str(cash)),
+            fees=FeeModel.flat(Decimal(str(fee_bps))),
+            slippage=SlippageModel(
+                Decimal(str(slippage_bps)),
+                None if volume_share is None else Decimal(str(volume_share)),
+            ),
+            start=start,
+        )
+        metrics, equity = full.metrics, full.equity
+        left_cash, position = float(full.cash), float(full.positions.get(bars.symbol, 0))
+    if close_out and position:
+        if position < 0:
+            raise ValueError("close_out is for long-only runs")
+        price = float(bars.close[-1]) * (1 - slippage_bps / 1e4)
+        fee = position * price * fee_bps / 1e4
+        final = left_cash + position * price - fee
+        equity = equity.copy()
+        equity[-1] = final
+        metrics = {
+            **metrics,
+            **performance(equity, cash, bars.bar_seconds),
+            "trades": int(metrics.get("trades") or 0) + 1,
+            "fees_paid": float(metrics.get("fees_paid") or 0.0) + fee,
+            "final_equity": final,
+        }
+        if "final_equity_exact" in metrics:
+            metrics["final_equity_exact"] = repr(final)
+    return metrics, equity
 
 
 _JOB: dict[str, Any] = {}
@@ -109,6 +140,7 @@ def _eval_chunk(chunk: list[tuple[int, dict[str, Any]]]) -> list[tuple[int, Row 
             fee_bps=job["fee_bps"],
             slippage_bps=job["slippage_bps"],
             start=job["start"],
+            volume_share=job["volume_share"],
         )
         out.append((idx, {**params, **metrics}))
     return out
@@ -136,6 +168,7 @@ def run_sweep(
     cash: float = 10_000.0,
     fee_bps: float = 10.0,
     slippage_bps: float = 0.0,
+    volume_share: float | None = None,
     start: int = 0,
     workers: int | None = None,
     rank_by: str = "sharpe",
@@ -151,6 +184,7 @@ def run_sweep(
         "cash": float(cash),
         "fee_bps": float(fee_bps),
         "slippage_bps": float(slippage_bps),
+        "volume_share": None if volume_share is None else float(volume_share),
         "start": int(start),
     }
     workers = workers or os.cpu_count() or 1

@@ -4,6 +4,10 @@ The data is cut into `folds + 1` equal consecutive windows. Fold k sweeps the gr
 k and trades the best parameters on window k+1 (with the strategy's warm-up bars taken from
 before the window, but no trading there). Only the out-of-sample windows are reported: their
 equity is chained (each starts with the previous one's final equity) and measured as one run.
+A position still open at the end of a window (but the last) is sold at that window's last
+close, paying the taker fee and slippage, so the next window starts flat with that cash; the
+last window ends marked to market like a single backtest. `volume_share` caps fills as in
+`run_backtest` (through the event-driven engine).
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ def walk_forward(
     cash: float = 10_000.0,
     fee_bps: float = 10.0,
     slippage_bps: float = 0.0,
+    volume_share: float | None = None,
     rank_by: str = "sharpe",
     workers: int | None = None,
     progress: Callable[[int], None] | None = None,
@@ -75,6 +80,7 @@ def walk_forward(
             cash=money,
             fee_bps=fee_bps,
             slippage_bps=slippage_bps,
+            volume_share=volume_share,
             rank_by=rank_by,
             workers=workers,
             progress=progress,
@@ -92,6 +98,8 @@ def walk_forward(
             fee_bps=fee_bps,
             slippage_bps=slippage_bps,
             start=warm,
+            volume_share=volume_share,
+            close_out=k < folds - 1,  # the next window starts flat: pay the exit now
         )
         out.append(Fold((tr0, tr1), (te0, te1), best, rows[0].get(rank_by), metrics))
         curves.append(equity)
