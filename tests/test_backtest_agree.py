@@ -36,9 +36,8 @@ def test_sweep_honours_volume_share(btc: Bars) -> None:
     assert free != capped
     for row in capped:
         strat = make_strategy("sma_cross", {"fast": row["fast"], "slow": row["slow"]})
-        ref = run_backtest(
-            strat, btc, fees=FeeModel.flat(10), slippage=SlippageModel(Decimal(0), Decimal("0.0001"))
-        )
+        slip = SlippageModel(Decimal(0), Decimal("0.0001"))
+        ref = run_backtest(strat, btc, fees=FeeModel.flat(10), slippage=slip)
         assert row["final_equity"] == pytest.approx(float(ref.final_equity), rel=1e-12)
     # a share so small that no fill is possible: nothing trades
     none = run_sweep("sma_cross", btc, grid, workers=1, volume_share=1e-15)

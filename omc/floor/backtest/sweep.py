@@ -1,8 +1,9 @@
 """Parameter sweeps: every combination of a grid, on all cores, ranked.
 
 Each combination is evaluated independently (fast path when the strategy has `signals`
-and fills are not capped by `volume_share`, the event-driven engine otherwise) and results are ordered by (rank metric, grid order), so
-the table is identical whatever the number of worker processes.
+and fills are not capped by `volume_share`, the event-driven engine otherwise) and results
+are ordered by (rank metric, grid order), so the table is identical whatever the number of
+worker processes.
 """
 
 from __future__ import annotations
