@@ -83,7 +83,6 @@ GUARD_DOCS = {
     "capital_step": "Staged capital: how much the cap grows per step.",
     "capital_max": "Staged capital: the largest cap.",
     "capital_clean_days": "Staged capital: days within limits before the cap grows.",
-    "lot_size": "Smallest quantity step of an order.",
     "api_key": "API key (kept secret; never logged).",
     "api_secret": "API secret (kept secret; never logged).",
 }

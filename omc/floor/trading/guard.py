@@ -8,6 +8,10 @@ machine-readable `DenyCode`, and the order manager journals it; nothing reaches 
 Checks, in order (first failure wins):
 
 * `kill_switch` — the database kill switch is on (`omc kill`);
+* `below_instrument_minimum` / `off_step` / `off_tick` — the order breaks its instrument's
+  rules (`omc.floor.instruments.InstrumentSpec`, from the venue): below the minimum quantity,
+  a quantity off the step, a limit price off the tick; and, once the price is known, below
+  the instrument's minimum notional;
 * `stale_price` — no quote, or the quote is older than `max_quote_age_s` or stamped more
   than `max_clock_skew_s` in the future;
 * `min_notional` / `max_order_notional` — order value at the execution price;
@@ -34,7 +38,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import ROUND_DOWN, Decimal
+from decimal import Decimal
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
@@ -44,6 +48,7 @@ from sqlalchemy import Engine, select
 
 from omc.core.db import upsert
 from omc.core.time import utcnow
+from omc.floor.instruments import EIGHT_DECIMALS, InstrumentSpec
 from omc.floor.models import CapitalStage, KillSwitch
 from omc.floor.venues.base import CLOCK_SKEW_S, Side, quote_age_problem
 
@@ -79,7 +84,6 @@ class GuardLimits(BaseModel):
     capital_step: Decimal = Field(default=Decimal(0), ge=0)
     capital_max: Decimal | None = None
     capital_clean_days: int = Field(default=7, ge=1)
-    lot_size: Decimal = Field(default=Decimal("0.00000001"), gt=0)
 
 
 class GuardSettings(GuardLimits, BaseSettings):
@@ -113,6 +117,10 @@ class DenyCode(StrEnum):
     MAX_GROSS_EXPOSURE = "max_gross_exposure"
     CAPITAL_CAP = "capital_cap"
     INVALID = "invalid_order"
+    BELOW_INSTRUMENT_MINIMUM = "below_instrument_minimum"
+    OFF_STEP = "off_step"
+    OFF_TICK = "off_tick"
+    UNKNOWN_INSTRUMENT = "unknown_instrument"
 
 
 # denials that count as a breach of the strategy's limits for staged capital (not the
@@ -161,18 +169,30 @@ class Guard:
         quote_ts: datetime | None,
         now: datetime,
         kill_active: bool,
+        limit_price: Decimal | None = None,
+        instrument: InstrumentSpec | None = None,
     ) -> Denial | None:
+        """`price` is the expected execution price; `limit_price` the order's own limit
+        (checked against the tick); `instrument` the venue's rules for `symbol`."""
         lim = self.limits
         if kill_active:
             return Denial(DenyCode.KILL_SWITCH, "kill switch is on")
         if quantity <= 0:
             return Denial(DenyCode.INVALID, f"quantity must be positive, got {quantity}")
+        if instrument is not None:
+            broken = instrument.violation(quantity, limit_price=limit_price)
+            if broken is not None:
+                return Denial(DenyCode(broken.code), broken.message)
         if price is None or quote_ts is None:
             return Denial(DenyCode.STALE_PRICE, f"no quote for {symbol}")
         stale = quote_age_problem(quote_ts, now, lim.max_quote_age_s, lim.max_clock_skew_s)
         if stale:
             return Denial(DenyCode.STALE_PRICE, f"{symbol} quote {stale}")
         notional = quantity * price
+        if instrument is not None:
+            broken = instrument.minimum_violation(quantity, price)
+            if broken is not None:
+                return Denial(DenyCode(broken.code), broken.message)
         if notional < lim.min_order_notional:
             return Denial(DenyCode.MIN_NOTIONAL, f"order value {notional:.2f} below minimum")
         if notional > lim.max_order_notional:
@@ -240,9 +260,17 @@ class Guard:
                 return Denial(DenyCode.CAPITAL_CAP, f"{strat_gross:.2f} above capital cap {cap}")
         return None
 
-    def headroom(self, state: TradingState, strategy: str, symbol: str, price: Decimal) -> Decimal:
-        """The largest buy quantity (in lots) the size limits allow now (for sizing target
-        weights; `check` still decides)."""
+    def headroom(
+        self,
+        state: TradingState,
+        strategy: str,
+        symbol: str,
+        price: Decimal,
+        instrument: InstrumentSpec | None = None,
+    ) -> Decimal:
+        """The largest buy quantity (a multiple of the instrument's quantity step; 1e-8
+        without one) the size limits allow now (for sizing target weights; `check` still
+        decides)."""
         lim, book = self.limits, state.book
         equity = book.equity()
         pos = book.position(symbol)
@@ -259,8 +287,8 @@ class Guard:
             room = min(room, cap - book.gross_exposure(strategy))
         if room <= 0:
             return ZERO
-        q = room / price
-        return (q / lim.lot_size).to_integral_value(rounding=ROUND_DOWN) * lim.lot_size
+        spec = instrument or InstrumentSpec(symbol, EIGHT_DECIMALS)
+        return spec.floor_quantity(room / price)
 
     def monitor(self, state: TradingState) -> list[tuple[str, dict[str, Any]]]:
         """Drawdown events due now: ("warning", …) at the warn level, ("halt", …) at halt."""

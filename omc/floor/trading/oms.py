@@ -13,8 +13,10 @@ Final states (filled, cancelled, rejected) never change again; any other move ra
 `InvalidTransition`. Fill quantities only grow.
 
 `OrderManager.place` is the one way an order reaches a venue (strategy orders, target
-weights, flattening): kill switch and Guard first (a denial is journaled with its reason
-code and nothing is sent), then an `order` event (state `new`, with a client order id derived
+weights, flattening): kill switch and Guard first, with the venue's instrument rules (a
+denial is journaled with its reason code and nothing is sent; a symbol the venue has no rules
+for is denied `unknown_instrument`; a flattening order is rounded down to the quantity step),
+then an `order` event (state `new`, with a client order id derived
 from the journal position, so the same decision after a crash gets the same id), then
 `venue.submit` — retried with the same client order id when the outcome is unknown, which the
 venue de-duplicates — then an `order_update` event with the venue's cumulative fill. For an
@@ -45,6 +47,7 @@ from omc.floor.venues.base import (
 )
 
 if TYPE_CHECKING:
+    from omc.floor.instruments import InstrumentSpec
     from omc.floor.trading.guard import Denial, Guard, KillSwitchStore
     from omc.floor.trading.journal import Journal
 
@@ -201,6 +204,9 @@ class OrderManager:
         reduce a position and skips the kill-switch check (nothing else)."""
         quote = self._quote(symbol)
         killed = self.kill_active()
+        spec, no_spec = self._instrument(symbol)
+        if flatten and spec is not None:  # sell what can be sold; dust below the step stays
+            quantity = spec.floor_quantity(quantity) or quantity
         denial = self.guard.check(
             self.state,
             strategy=strategy,
@@ -211,7 +217,13 @@ class OrderManager:
             quote_ts=quote.ts if quote is not None else None,
             now=now,
             kill_active=killed and not flatten,
+            limit_price=limit_price if type is VenueOrderType.LIMIT else None,
+            instrument=spec,
         )
+        if denial is None and spec is None:
+            from omc.floor.trading.guard import Denial, DenyCode
+
+            denial = Denial(DenyCode.UNKNOWN_INSTRUMENT, no_spec)
         if denial is None and flatten:
             pos = self.state.book.position(symbol)
             if not pos or (side is Side.BUY) == (pos > 0) or quantity > abs(pos):
@@ -258,6 +270,16 @@ class OrderManager:
         if ack is not None:
             self.record(ack, now)
         return order
+
+    def instrument(self, symbol: str) -> InstrumentSpec | None:
+        """The venue's rules for `symbol`, or None when it has none (or cannot say now)."""
+        return self._instrument(symbol)[0]
+
+    def _instrument(self, symbol: str) -> tuple[InstrumentSpec | None, str]:
+        try:
+            return self.venue.instrument(symbol), ""
+        except VenueError as exc:
+            return None, f"no trading rules for {symbol} at {self.venue.name}: {exc}"
 
     def _quote(self, symbol: str) -> Quote | None:
         try:

@@ -53,6 +53,7 @@ def open_paper_session(
         slippage=SlippageModel(paper.slippage_bps),
         max_quote_age_s=paper.quote_max_age_s,
         clock=replay_clock if isinstance(quotes, ReplayQuotes) else utcnow,
+        instruments=paper.instruments(),
     )
     session = TradingSession(
         engine,

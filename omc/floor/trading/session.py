@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import ROUND_DOWN, Decimal
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
@@ -40,6 +40,7 @@ from sqlalchemy import Engine
 
 from omc.core.time import utcnow
 from omc.floor.data import Bars, align
+from omc.floor.instruments import EIGHT_DECIMALS, InstrumentSpec
 from omc.floor.orders import Order, OrderStatus, OrderType
 from omc.floor.strategy import BarView, Clock, Series, Strategy
 from omc.floor.trading.guard import BREACH_CODES, CapitalStages, Denial, Guard, KillSwitchStore
@@ -313,21 +314,24 @@ class TradingSession:
             q = self.venue.quote(symbol)
         except VenueError:
             return ZERO
+        # no rules at the venue: size on 1e-8 and let the order manager deny (journaled)
+        spec = self.oms.instrument(symbol) or InstrumentSpec(symbol, EIGHT_DECIMALS)
         book = self.state.book
         pos = book.position(symbol)
-        lot = self.guard.limits.lot_size
         rate = getattr(getattr(self.venue, "fees", None), "taker_bps", Decimal(10)) / 10000
         price = q.ask if pct * book.equity() > pos * q.bid else q.bid
         if price <= 0:
             return ZERO
         want = book.equity() * pct / (price * (1 + rate))
-        delta = ((want - pos) / lot).to_integral_value(rounding=ROUND_DOWN) * lot
+        delta = spec.floor_quantity(want - pos)
         if delta > 0:
-            delta = min(delta, self.guard.headroom(self.state, self.strategy_name, symbol, price))
+            room = self.guard.headroom(self.state, self.strategy_name, symbol, price, spec)
+            delta = min(delta, room)
         elif delta < 0:
-            most = self.guard.limits.max_order_notional / price
-            most = (most / lot).to_integral_value(rounding=ROUND_DOWN) * lot
-            delta = max(delta, -max(pos, ZERO), -most)
+            most = spec.floor_quantity(self.guard.limits.max_order_notional / price)
+            delta = max(delta, -spec.floor_quantity(max(pos, ZERO)), -most)
+        if delta and not spec.meets_minimum(delta, price):
+            return ZERO  # below the instrument's minimum: the venue would refuse it
         return delta
 
     def _place(
@@ -344,6 +348,7 @@ class TradingSession:
         if self._shadow:
             return self._dummy(symbol, qty, OrderStatus.CANCELLED, tag)
         now = self.now
+        qty, limit = self._on_grid(symbol, qty, limit, reason)
         if stop is not None:
             self.journal.append(
                 "denial",
@@ -361,7 +366,7 @@ class TradingSession:
             abs(qty),
             now=now,
             type=VenueOrderType.LIMIT if limit is not None else VenueOrderType.MARKET,
-            limit_price=_dec(limit) if limit is not None else None,
+            limit_price=limit,
             tag=tag,
             reason=reason,
         )
@@ -376,12 +381,33 @@ class TradingSession:
             self.clock.i,
             qty,
             None,
-            _dec(limit) if limit is not None else None,
+            limit,
             tag,
         )
         self._orders[result.client_order_id] = order
         self._sync_order(result.client_order_id)
         return order
+
+    def _on_grid(
+        self,
+        symbol: str,
+        qty: Decimal,
+        limit: Decimal | float | None,
+        reason: dict[str, Any],
+    ) -> tuple[Decimal, Decimal | None]:
+        """A strategy's quantity rounded down to the instrument's step and its limit price
+        to the tick (a buy down, a sell up: never a worse price); what was asked for goes
+        into the decision's reason. An order that rounds to nothing is left for the Guard to
+        deny."""
+        price = _dec(limit) if limit is not None else None
+        spec = self.oms.instrument(symbol)
+        if spec is None:
+            return qty, price
+        rounded = spec.floor_quantity(qty) or qty
+        on_tick = spec.round_price(price, buy=qty > 0) if price is not None else None
+        if rounded != qty or on_tick != price:
+            reason["requested"] = {"quantity": qty, "limit": price}
+        return rounded, on_tick
 
     def _sync_order(self, cid: str) -> None:
         order, managed = self._orders.get(cid), self.state.orders.get(cid)

@@ -13,6 +13,10 @@ Conventions every implementation follows
   per base unit, fees in the quote currency unless `VenueFill.fee_currency` says otherwise.
 * **Times** are aware UTC datetimes.
 * **Quantities are unsigned**; the direction is `side`.
+* **Instrument rules** (`instrument(symbol)`, an `omc.floor.instruments.InstrumentSpec`:
+  price tick, quantity step, minimum quantity and notional) come from the exchange; a
+  venue refuses an order that breaks them (`invalid_order` off the step or tick,
+  `below_minimum` below a minimum) instead of silently rounding it.
 * **Client order ids** (`OrderRequest.client_order_id`, at most 36 characters of
   `[A-Za-z0-9_-]`) are chosen by the caller and unique for ever. `submit` is idempotent by
   it: a second `submit` with an id the venue object has already seen sends nothing and
@@ -39,6 +43,8 @@ from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
+
+from omc.floor.instruments import BELOW_INSTRUMENT_MINIMUM, InstrumentSpec, Violation
 
 
 class Side(StrEnum):
@@ -82,6 +88,13 @@ class RejectReason(StrEnum):
     UNKNOWN_SYMBOL = "unknown_symbol"
     UNKNOWN_ORDER = "unknown_order"  # cancel of an order the venue does not know
     EXCHANGE_REJECTED = "exchange_rejected"  # the exchange said no; see `message`
+
+
+def violation_reason(broken: Violation) -> RejectReason:
+    """The rejection code of an order that breaks its instrument's rules."""
+    if broken.code == BELOW_INSTRUMENT_MINIMUM:
+        return RejectReason.BELOW_MINIMUM
+    return RejectReason.INVALID_ORDER
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,6 +242,11 @@ class Venue(Protocol):
 
     def quote(self, symbol: str) -> Quote:
         """Current top of book. Raises `VenueError` when the venue has none for `symbol`."""
+        ...
+
+    def instrument(self, symbol: str) -> InstrumentSpec:
+        """The trading rules of `symbol` here. Raises `VenueError` for a symbol the venue
+        does not trade (`VenueUnavailable` when its rules cannot be fetched now)."""
         ...
 
     def fills_since(self, since: datetime) -> list[VenueFill]:

@@ -12,6 +12,11 @@
   exchange answer → `exchange_rejected`. `NetworkError` (timeouts, 5xx, rate limits) →
   `VenueUnavailable` (outcome unknown); `AuthenticationError` / `PermissionDenied` →
   `VenueError`.
+* **Instrument rules** (`instrument`) come from `load_markets()`: CCXT's `precision` (in the
+  exchange's precision mode) and `limits` (`omc.floor.instruments.spec_from_ccxt_market`).
+  An order off the quantity step or price tick is refused `invalid_order` before it is
+  sent — CCXT would otherwise round it silently (a limit price even to the nearest tick,
+  which can be worse), and the journal would not match what the exchange executed.
 * **Reads.** `open_orders` = `fetch_open_orders`; `balances` = `fetch_balance`; `quote` =
   `fetch_ticker` (bid/ask/last; the order book when the ticker has no bid/ask);
   `fills_since` = `fetch_my_trades` per traded symbol, each trade mapped to its client order
@@ -37,6 +42,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from omc.core.config import Settings
 from omc.core.time import utcnow
+from omc.floor.instruments import InstrumentSpec, spec_from_ccxt_market
 from omc.floor.venues.base import (
     Balance,
     OrderRequest,
@@ -50,6 +56,7 @@ from omc.floor.venues.base import (
     VenueOrderStatus,
     VenueOrderType,
     VenueUnavailable,
+    violation_reason,
 )
 
 log = logging.getLogger(__name__)
@@ -138,6 +145,7 @@ class CcxtVenue:
         self._orders: dict[str, _Tracked] = {}
         self._cid_by_venue_id: dict[str, str | None] = {}
         self._markets_loaded = False
+        self._specs: dict[str, InstrumentSpec] = {}
 
     @classmethod
     def from_settings(
@@ -235,6 +243,19 @@ class CcxtVenue:
         return self._with_fees(order, symbol)
 
     # ------------------------------------------------------------------ Venue
+    def instrument(self, symbol: str) -> InstrumentSpec:
+        spec = self._specs.get(symbol)
+        if spec is None:
+            try:
+                market = self._guard(self.exchange.market, symbol)
+                spec = spec_from_ccxt_market(
+                    market, self.exchange.precisionMode, f"{self.name} markets"
+                )
+            except (ccxt.ExchangeError, ValueError) as exc:
+                raise VenueError(f"{self.name}: no trading rules for {symbol}: {exc}") from exc
+            self._specs[symbol] = spec
+        return spec
+
     def submit(self, order: OrderRequest) -> VenueOrderAck:
         cid = order.client_order_id
         self.symbols.add(order.symbol)
@@ -254,6 +275,16 @@ class CcxtVenue:
         if order.type is VenueOrderType.LIMIT and order.limit_price is None:
             return self._rejected(cid, RejectReason.INVALID_ORDER, "limit order without price")
         market = order.type is VenueOrderType.MARKET
+        try:
+            broken = self.instrument(order.symbol).violation(
+                order.quantity, limit_price=None if market else order.limit_price
+            )
+        except VenueUnavailable:
+            raise
+        except VenueError as exc:
+            return self._rejected(cid, RejectReason.UNKNOWN_SYMBOL, str(exc))
+        if broken is not None:
+            return self._rejected(cid, violation_reason(broken), broken.message)
         try:
             placed = self._guard(
                 self.exchange.create_order,

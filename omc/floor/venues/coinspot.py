@@ -47,6 +47,7 @@ from typing import Any, TypeVar
 from omc.core.config import Settings
 from omc.core.http import HttpError, PayloadError
 from omc.core.time import utcnow
+from omc.floor.instruments import InstrumentSpec
 from omc.floor.venues.base import (
     Balance,
     OrderRequest,
@@ -74,6 +75,9 @@ from omc.ledgers.exchange.coinspot import CoinSpotClient
 
 UNKNOWN_ORDER_ID = "unknown"
 PRECISION = Decimal("0.00000001")  # CoinSpot: amounts and rates to 8 decimal places
+# CoinSpot's API documentation (coinspot.com.au/v2/api) publishes the precision but no minimum
+# order size or value; none is assumed (CoinSpot's own refusal comes back `below_minimum`)
+RULES_SOURCE = "CoinSpot published precision (8 dp amounts and rates; no documented minimum)"
 T = TypeVar("T")
 _SYMBOL = re.compile(r"^([A-Z0-9]+)/([A-Z0-9]+)$")
 
@@ -147,6 +151,11 @@ class CoinSpotVenue:
 
     def __repr__(self) -> str:
         return f"CoinSpotVenue({self.client!r}, orders={len(self._orders)})"
+
+    def instrument(self, symbol: str) -> InstrumentSpec:
+        """CoinSpot's rules: amounts and rates to 8 decimal places, no published minimum."""
+        coin, market = _split(symbol)
+        return InstrumentSpec(f"{coin}/{market}", PRECISION, PRECISION, source=RULES_SOURCE)
 
     # ----------------------------------------------------------------- submit
 
@@ -554,15 +563,15 @@ class CoinSpotVenue:
             message=f"no open CoinSpot order {venue_order_id}",
         )
 
-    @staticmethod
-    def _validate(order: OrderRequest) -> str | None:
+    def _validate(self, order: OrderRequest) -> str | None:
         if not _SYMBOL.match(order.symbol):
             return f"symbol {order.symbol!r} is not BASE/QUOTE"
-        if order.quantity <= 0 or order.quantity != order.quantity.quantize(PRECISION):
+        spec = self.instrument(order.symbol)
+        if order.quantity <= 0 or spec.violation(order.quantity) is not None:
             return "quantity must be positive with at most 8 decimal places"
         if order.type is VenueOrderType.LIMIT:
             price = order.limit_price
-            if price is None or price <= 0 or price != price.quantize(PRECISION):
+            if price is None or price <= 0 or spec.violation(order.quantity, limit_price=price):
                 return "limit price must be positive with at most 8 decimal places"
         elif not order.symbol.endswith("/AUD"):
             return "CoinSpot instant (market) orders trade against AUD only"

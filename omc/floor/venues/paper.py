@@ -11,6 +11,10 @@ replayed candle file — never against a made-up price.
   `stale_quote`; resting orders are not matched against such quotes.
 * Buys need the cash (notional + fee); sells need the coins (no shorting). A resting limit
   order reserves its cash (buy) or coins (sell) from other orders, never from itself.
+* The instrument rules (`instrument`, by default CoinSpot's: 8 decimal places for amounts
+  and prices, no minimum; `OMC_PAPER_QUANTITY_STEP` / `_PRICE_TICK` / `_MIN_QUANTITY` /
+  `_MIN_NOTIONAL`) are enforced like an exchange: an order off the step or tick is rejected
+  `invalid_order`, one below a minimum `below_minimum`.
 
 The venue keeps its balances in memory; after a restart `restore()` sets them from the state
 rebuilt from the journal. Quotes come from a `QuoteSource`: `LedgerQuotes` (point-in-time
@@ -31,6 +35,7 @@ from sqlalchemy import Engine
 
 from omc.core.time import utcnow
 from omc.floor.fills import FeeModel, SlippageModel
+from omc.floor.instruments import EIGHT_DECIMALS, InstrumentSpec, uniform_rules
 from omc.floor.venues.base import (
     CLOCK_SKEW_S,
     Balance,
@@ -45,6 +50,7 @@ from omc.floor.venues.base import (
     VenueOrderStatus,
     VenueOrderType,
     quote_age_problem,
+    violation_reason,
 )
 
 ZERO = Decimal(0)
@@ -64,6 +70,26 @@ class PaperSettings(BaseSettings):
     quote_currency: str = Field(default="AUD", description="Currency of the paper account.")
     slippage_bps: Decimal = Field(default=Decimal(0), ge=0, description="Taker slippage (bps).")
     quote_source: str = Field(default="coinspot", description="Ledger source of quotes.")
+    quantity_step: Decimal = Field(
+        default=EIGHT_DECIMALS, gt=0, description="Quantity step of paper orders (CoinSpot: 8 dp)."
+    )
+    price_tick: Decimal | None = Field(
+        default=EIGHT_DECIMALS, gt=0, description="Price tick of paper limit orders (null: any)."
+    )
+    min_quantity: Decimal = Field(default=Decimal(0), ge=0, description="Minimum order quantity.")
+    min_notional: Decimal = Field(
+        default=Decimal(0), ge=0, description="Minimum paper order value (quote currency)."
+    )
+
+    def instruments(self) -> Callable[[str], InstrumentSpec]:
+        """The paper venue's instrument rules (the same for every symbol)."""
+        return uniform_rules(
+            quantity_step=self.quantity_step,
+            price_tick=self.price_tick,
+            min_quantity=self.min_quantity,
+            min_notional=self.min_notional,
+            source="paper settings",
+        )
 
 
 class QuoteSource(Protocol):
@@ -168,8 +194,10 @@ class PaperVenue:
         max_skew_s: float = CLOCK_SKEW_S,
         clock: Callable[[], datetime] = utcnow,
         name: str = "paper",
+        instruments: Callable[[str], InstrumentSpec] | None = None,
     ) -> None:
         self.name = name
+        self.instruments = instruments or uniform_rules(source="CoinSpot precision (default)")
         self.quotes = quotes
         self.fees = fees or FeeModel()
         self.slippage = slippage or SlippageModel()
@@ -199,6 +227,9 @@ class PaperVenue:
             )
 
     # ---------------------------------------------------------------- Venue
+    def instrument(self, symbol: str) -> InstrumentSpec:
+        return self.instruments(symbol)
+
     def quote(self, symbol: str) -> Quote:
         q = self.quotes.latest(symbol)
         if q is None:
@@ -223,6 +254,11 @@ class PaperVenue:
             order.limit_price is None or order.limit_price <= 0
         ):
             return reject(RejectReason.INVALID_ORDER, "a limit order needs a positive limit price")
+        spec = self.instrument(order.symbol)
+        limit = order.limit_price if order.type is VenueOrderType.LIMIT else None
+        broken = spec.violation(order.quantity, limit_price=limit)
+        if broken is not None:
+            return reject(violation_reason(broken), broken.message)
         q = self.quotes.latest(order.symbol)
         if q is None:
             return reject(RejectReason.NO_QUOTE, f"no quote for {order.symbol}")
@@ -234,6 +270,9 @@ class PaperVenue:
         if touch <= 0:
             return reject(RejectReason.NO_QUOTE, f"no {'ask' if buy else 'bid'} for {order.symbol}")
         price = self.slippage.adjust(touch, buy)
+        broken = spec.minimum_violation(order.quantity, limit or price)
+        if broken is not None:
+            return reject(violation_reason(broken), broken.message)
         if order.type is VenueOrderType.LIMIT:
             assert order.limit_price is not None
             marketable = touch <= order.limit_price if buy else touch >= order.limit_price
