@@ -12,6 +12,10 @@ Endpoints (found by running ccxt against this server with `log` on):
   `DELETE /api/v3/order`, `GET /api/v3/openOrders`, `GET /api/v3/account`,
   `GET /api/v3/myTrades`.
 
+Orders are checked against the served exchangeInfo filters like Binance: LOT_SIZE
+(`minQty`, `stepSize`), PRICE_FILTER (`minPrice`, `tickSize`) and NOTIONAL (`minNotional`),
+each failure a 400 `-1013 "Filter failure: <FILTER>"`.
+
 Matching: a MARKET order fills at once at the ask (buy) / bid (sell); a LIMIT order fills at
 once when marketable (at the book), else rests until `set_book` crosses it. Commission is
 `fee_rate` of the notional in the quote asset. Balances are checked like Binance (`-2010
@@ -42,6 +46,8 @@ from tests.fakes.binance_server import EXCHANGE_INFO
 API_KEY = "fake-binance-key"
 API_SECRET = "fake-binance-secret"
 D = Decimal
+# BTCUSDT's exchange filters, enforced on every order like Binance does
+_FILTERS = {f["filterType"]: f for f in EXCHANGE_INFO["symbols"][0]["filters"]}
 
 
 def _s(value: Decimal) -> str:
@@ -205,9 +211,14 @@ class FakeBinanceTrading:
             return 400, {"code": -1116, "msg": "Invalid orderType."}
         if typ == "LIMIT" and price is None:
             return 400, {"code": -1102, "msg": "Mandatory parameter 'price' was not sent."}
+        lot, tick = _FILTERS["LOT_SIZE"], _FILTERS["PRICE_FILTER"]
+        if qty < D(lot["minQty"]) or qty % D(lot["stepSize"]):
+            return 400, {"code": -1013, "msg": "Filter failure: LOT_SIZE"}
+        if price is not None and (price < D(tick["minPrice"]) or price % D(tick["tickSize"])):
+            return 400, {"code": -1013, "msg": "Filter failure: PRICE_FILTER"}
         exec_price = self.ask if side == "BUY" else self.bid
         ref = price if price is not None else exec_price
-        if qty * ref < D(5):
+        if qty * ref < D(_FILTERS["NOTIONAL"]["minNotional"]):
             return 400, {"code": -1013, "msg": "Filter failure: NOTIONAL"}
         usdt, btc = self.balances["USDT"], self.balances.setdefault("BTC", [D(0), D(0)])
         need = qty * ref * (1 + self.fee_rate) if side == "BUY" else qty
