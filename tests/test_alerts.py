@@ -82,9 +82,9 @@ def test_a_listing_raises_exactly_one_alert_delivered_everywhere(
     assert [a["coins"] for a in raised] == [["RNDR"]]  # raised at once, on the bus
     assert alerts.wait(5)
 
-    # re-polls, a 304, and an edit never raise it again
+    # re-polls, a 304, and an edit that names no new coin never raise it again
     runner.run(collector)
-    zendesk.edit(article, at=NOW + timedelta(seconds=5), title="New Listing: Render (RENDER)")
+    zendesk.edit(article, at=NOW + timedelta(seconds=5), title="New Listing: Render Network (RNDR)")
     runner.run(collector)
     runner.run(collector)
     assert len(raised) == 1 and alert_count(engine) == 1
@@ -107,6 +107,29 @@ def test_a_listing_raises_exactly_one_alert_delivered_everywhere(
         "slack": "ok",
         "telegram": "ok",
     }
+    alerts.close()
+
+
+def test_a_coin_added_by_a_later_edit_raises_its_own_alert_once(
+    engine: Engine, zendesk: FakeZendesk, notify: FakeNotify
+) -> None:
+    runner, collector, alerts, raised = pipeline(engine, make_settings(zendesk, notify))
+    article = zendesk.publish("New Listing: Render (RNDR)", "<p>RNDR/AUD is live</p>")
+    runner.run(collector)
+    assert [(a["coin"], a["coins"]) for a in raised] == [("", ["RNDR"])]
+
+    zendesk.edit(
+        article,
+        at=NOW + timedelta(seconds=5),
+        title="New Listings: Render (RNDR) and Bonk (BONK)",
+    )
+    runner.run(collector)
+    assert [(a["coin"], a["coins"]) for a in raised] == [("", ["RNDR"]), ("BONK", ["BONK"])]
+    runner.run(collector)
+    assert alerts.raise_pending() == []  # another scan (another process) raises nothing
+    assert len(raised) == 2 and alert_count(engine) == 2
+    assert alerts.wait(5)
+    assert sum("BONK" in hook["text"] for hook in notify.webhook) == 1
     alerts.close()
 
 

@@ -267,11 +267,40 @@ def test_every_quote_bad_is_a_failure_not_a_success(engine: Engine, server: Fake
         quote["bid"] = "0"
     summary = run(engine, server)
     assert summary.status == "failed"
-    assert summary.error == f"nothing usable: all {N_PRICES} item(s) quarantined"
+    assert summary.error is not None
+    assert summary.error.startswith(f"no quotes stored: all {N_PRICES} quarantined: ")
+    assert "ans: non-positive price (bid=0, ask=25, last=22.99)" in summary.error
     assert summary.quarantined == N_PRICES and summary.inserted == 0
     assert_record_matches(engine, summary)
     health = coinspot_health(engine, make_settings(server))
     assert health["state"] == "failing"
+
+
+def test_a_renamed_field_that_quarantines_every_quote_fails_the_run_even_with_trades(
+    engine: Engine, server: FakeCoinSpot
+) -> None:
+    for quote in server.prices.values():
+        quote["lastPrice"] = quote.pop("last")
+    summary = run(engine, server, coinspot_trade_coins=["btc"])
+    assert summary.status == "failed"
+    assert summary.inserted == 6 and count(engine, Trade) == 6  # the trades are kept
+    assert summary.error is not None
+    assert summary.error.startswith(f"no quotes stored: all {N_PRICES} quarantined: ")
+    assert "invalid quote: last: Field required" in summary.error
+    assert_record_matches(engine, summary)
+    health = coinspot_health(engine, make_settings(server))
+    assert health["state"] == "failing" and health["last_success"] is None
+
+
+def test_partial_runs_are_not_fresh(engine: Engine, server: FakeCoinSpot) -> None:
+    settings = make_settings(server)
+    assert run(engine, server).status == "ok"
+    ok_at = coinspot_health(engine, settings)["last_success"]
+    server.prices["eth"] = {"bid": "900", "ask": "800", "last": "850"}
+    summary = run(engine, server, clock=lambda: T0 + timedelta(seconds=5))
+    assert summary.status == "partial"
+    health = coinspot_health(engine, settings)
+    assert health["state"] == "degraded" and health["last_success"] == ok_at
 
 
 PAYLOAD_FAULTS = {
@@ -406,7 +435,7 @@ def test_trades_are_stored_and_a_failing_trades_call_keeps_the_prices(
         Decimal("0.5"),
     )
     health = coinspot_health(engine, make_settings(server))
-    assert health["state"] == "fresh" and "eth trades" in health["last_error"]
+    assert health["state"] == "degraded" and "eth trades" in health["last_error"]
 
     again = run(engine, server, coinspot_trade_coins=["btc", "eth"])
     assert (again.status, again.inserted) == ("ok", 6)  # eth's trades, nothing else
@@ -532,7 +561,7 @@ def test_cli_collect_once_and_status_tell_the_truth(
     assert partial.exit_code == 0 and "coinspot: partial" in partial.stdout
     assert "quarantined=1" in partial.stdout
     report = status_of(cli)
-    assert report["state"] == "fresh" and report["quarantined"] == 1
+    assert report["state"] == "degraded" and report["quarantined"] == 1
     from omc.core.db import make_engine
 
     db = make_engine(db_url)

@@ -46,7 +46,9 @@ def register(app: typer.Typer) -> None:
                 summary = runner.run(collector)
             finally:
                 collector.close()
-            colour = {"ok": "green", "partial": "yellow"}.get(summary.status, "red")
+            colour = {"ok": "green", "partial": "yellow", "interrupted": "yellow"}.get(
+                summary.status, "red"
+            )
             console.print(
                 f"[{colour}]{summary.collector}: {summary.status}[/] fetched={summary.fetched} "
                 f"inserted={summary.inserted} updated={summary.updated} "
@@ -102,7 +104,9 @@ def register(app: typer.Typer) -> None:
         ):
             table.add_column(column)
         for row in report["collectors"]:
-            colour = {"fresh": "green", "stale": "yellow"}.get(row["state"], "red")
+            colour = {"fresh": "green", "stale": "yellow", "degraded": "yellow"}.get(
+                row["state"], "red"
+            )
             table.add_row(
                 row["collector"],
                 f"[{colour}]{row['state']}[/]",

@@ -255,11 +255,15 @@ class CatalystEventRevision(_Row):
 
 
 class Alert(Base):
-    """An alert raised from a catalyst event (e.g. a new CoinSpot listing), and its delivery."""
+    """An alert raised from a catalyst event (e.g. a new CoinSpot listing), and its delivery.
+
+    `coin` is '' for the alert raised when the event is first seen (it names all its `coins`);
+    a coin added to the event by a later edit gets its own alert with `coin` set to it.
+    """
 
     __tablename__ = "alerts"
     __table_args__ = (
-        UniqueConstraint("source", "event_id", "kind"),
+        UniqueConstraint("source", "event_id", "kind", "coin"),
         Index("ix_alerts_raised_at", "raised_at"),
     )
 
@@ -267,6 +271,7 @@ class Alert(Base):
     source: Mapped[str] = mapped_column(String(32))
     event_id: Mapped[str] = mapped_column(String(128))
     kind: Mapped[str] = mapped_column(String(32))
+    coin: Mapped[str] = mapped_column(String(32), default="", server_default="")
     title: Mapped[str] = mapped_column(Text)
     coins: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
     url: Mapped[str | None] = mapped_column(Text, nullable=True)
@@ -292,7 +297,12 @@ class HttpValidator(Base):
 
 
 class CollectorRun(Base):
-    """One run of one collector: when, how it ended, and what it counted."""
+    """One run of one collector: when, how it ended, and what it counted.
+
+    `status`: `running`, then `ok`, `partial`, `failed` or `interrupted` (shutdown, or the
+    process died: closed at the next start). `owner` is `host:pid:token` of the process
+    running it, so a later start can tell a dead run from one another process is running.
+    """
 
     __tablename__ = "collector_runs"
     __table_args__ = (Index("ix_collector_runs_collector_started", "collector", "started_at"),)
@@ -308,12 +318,15 @@ class CollectorRun(Base):
     duplicates: Mapped[int] = mapped_column(Integer, default=0)
     quarantined: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    owner: Mapped[str | None] = mapped_column(String(128), nullable=True)
 
 
 class QuarantinedItem(Base):
-    """A payload or item that failed validation, kept verbatim with the reason.
+    """A payload or item that failed validation, kept with the reason.
 
-    The same bad payload seen again is counted (`occurrences`), not stored twice.
+    The payload is stored verbatim up to a size cap (`payload_size` is the full size in bytes,
+    `payload_hash` the SHA-256 of the full payload). The same bad payload seen again is
+    counted (`occurrences`), not stored twice.
     """
 
     __tablename__ = "quarantine"
@@ -325,6 +338,7 @@ class QuarantinedItem(Base):
     reason: Mapped[str] = mapped_column(Text)
     payload: Mapped[str] = mapped_column(Text)
     payload_hash: Mapped[str] = mapped_column(String(64))
+    payload_size: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     first_seen: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_seen: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     occurrences: Mapped[int] = mapped_column(Integer, default=1)

@@ -1,6 +1,12 @@
 """Ledger health: per collector (last success, freshness, error rate, quarantine, last error),
 per table (row counts and time span), gaps in candle and tick series, and the data-quality
-figures of `omc.ledgers.quality` (volume, duplicates, null rates, anomalies)."""
+figures of `omc.ledgers.quality` (volume, duplicates, null rates, anomalies).
+
+A collector's state: `never` (no finished run), `failing` (its latest finished run failed, or
+none ever succeeded), `degraded` (its latest run was `partial`: stored, but something was
+quarantined or a part failed), `stale` (no run at all for `STALE_FACTOR` intervals), `fresh`
+(its latest run was `ok` and recent). Only `ok` runs count as successes (`last_success`); an
+`interrupted` run (shutdown) changes nothing."""
 
 from __future__ import annotations
 
@@ -32,13 +38,16 @@ def collector_health(
         for name in sorted(names):
             last_success = conn.execute(
                 select(func.max(runs.c.finished_at)).where(
-                    runs.c.collector == name, runs.c.status.in_(("ok", "partial"))
+                    runs.c.collector == name, runs.c.status == "ok"
                 )
             ).scalar()
-            # the latest *finished* run: one in progress must not hide a failing state
+            # the latest *finished* run: one in progress (or cut short by a shutdown) must not
+            # hide a failing state
             last = conn.execute(
                 select(runs.c.status, runs.c.error, runs.c.finished_at)
-                .where(runs.c.collector == name, runs.c.status != "running")
+                .where(
+                    runs.c.collector == name, runs.c.status.not_in(("running", "interrupted"))
+                )
                 .order_by(runs.c.id.desc())
                 .limit(1)
             ).first()
@@ -63,12 +72,17 @@ def collector_health(
             ).first()
             interval = INTERVALS[name](settings) if name in INTERVALS else None
             age = (now - last_success).total_seconds() if last_success else None
-            if last_success is None:
-                state = "never" if last is None else "failing"
-            elif last is not None and last.status == "failed":
+            last_age = (now - last.finished_at).total_seconds() if last is not None else None
+            if last is None:
+                state = "never"
+            elif last.status == "failed" or last_success is None and last.status != "partial":
                 state = "failing"
-            elif interval is not None and age is not None and age > STALE_FACTOR * interval:
+            elif interval is not None and last_age is not None and (
+                last_age > STALE_FACTOR * interval
+            ):
                 state = "stale"
+            elif last.status == "partial":
+                state = "degraded"
             else:
                 state = "fresh"
             out.append(

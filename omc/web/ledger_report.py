@@ -126,7 +126,7 @@ def series_chart(engine: Engine, series: Sequence[tuple[str, str, str]]) -> str:
 
 
 def _state_class(state: str) -> str:
-    return {"fresh": "ok", "stale": "warn", "never": "muted"}.get(state, "bad")
+    return {"fresh": "ok", "stale": "warn", "degraded": "warn", "never": "muted"}.get(state, "bad")
 
 
 def _fmt_time(value: datetime | None) -> str:

@@ -4,9 +4,14 @@ Flow: the announcements collector stores events; the runner publishes `collector
 `AlertEngine` (subscribed on the bus) looks for stored events of an alerting kind (default: a
 CoinSpot `listing`) that have no alert yet, published within `max_age` (so a first run over
 years of history does not page anyone), and inserts one `alerts` row per event with
-`INSERT … ON CONFLICT (source, event_id, kind) DO NOTHING`. Only the inserter of a row
+`INSERT … ON CONFLICT (source, event_id, kind, coin) DO NOTHING`. Only the inserter of a row
 publishes `alert.raised` on the bus and hands the alert to the notifiers — so a re-poll, an
 edit of the article, a second process or a race can never raise it twice.
+
+A coin added to an already-alerted event by a later edit (a listing announcement updated to
+name one more coin) raises its own alert, once: `coin` is that coin, `coins` is `[coin]`. The
+first alert of an event has `coin=''` and names all the coins it had then. Edits are looked
+at while the event is recent or was revised within `max_age`.
 
 Delivery runs on a thread pool, one task per notifier: a slow or failing notifier never
 blocks the others nor the collector. Transient failures are retried (HTTP helper), and each
@@ -23,7 +28,7 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Engine, Table, and_, select, update
+from sqlalchemy import Engine, Table, and_, exists, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -31,13 +36,14 @@ from omc.core.config import Settings
 from omc.core.events import EventBus
 from omc.core.time import utcnow
 from omc.ledgers.catalyst.notifiers import Notifier, NotifyError, notifiers_from_settings
-from omc.ledgers.models import Alert, CatalystEvent
+from omc.ledgers.models import Alert, CatalystEvent, CatalystEventRevision
 
 log = logging.getLogger(__name__)
 
 DEFAULT_RULES: tuple[tuple[str, str], ...] = (("announcements", "listing"),)
 ALERTS = cast(Table, Alert.__table__)
 EVENTS = cast(Table, CatalystEvent.__table__)
+REVISIONS = cast(Table, CatalystEventRevision.__table__)
 
 
 def alert_dict(row: Any) -> dict[str, Any]:
@@ -121,9 +127,10 @@ class AlertEngine:
                 with self.engine.connect() as conn:
                     candidates = conn.execute(query).fetchall()
                 for event in candidates:
-                    alert = self._insert(event, kind)
+                    alert = self._insert(event, kind, "", event.coins)
                     if alert is not None:
                         raised.append(alert)
+                raised += self._added_coins(source, kind, since)
         for alert in raised:
             log.warning("ALERT %s: %s %s", alert["kind"], alert["title"], alert.get("coins"))
             if self.bus is not None:
@@ -131,13 +138,63 @@ class AlertEngine:
             self.deliver(alert)
         return raised
 
-    def _insert(self, event: Any, kind: str) -> dict[str, Any] | None:
+    def _added_coins(self, source: str, kind: str, since: datetime) -> list[dict[str, Any]]:
+        """Alerts for coins that edits added to already-alerted, recently revised events."""
+        revised = exists().where(
+            REVISIONS.c.source == EVENTS.c.source,
+            REVISIONS.c.event_id == EVENTS.c.event_id,
+            REVISIONS.c.revision >= since,
+        )
+        alerted = exists().where(
+            ALERTS.c.source == EVENTS.c.source,
+            ALERTS.c.event_id == EVENTS.c.event_id,
+            ALERTS.c.kind == kind,
+        )
+        with self.engine.connect() as conn:
+            events = conn.execute(
+                select(EVENTS)
+                .where(
+                    EVENTS.c.source == source,
+                    EVENTS.c.kind == kind,
+                    alerted,
+                    or_(EVENTS.c.published_at >= since, revised),
+                )
+                .order_by(EVENTS.c.published_at)
+            ).fetchall()
+            ids = [e.event_id for e in events]
+            covered: dict[str, set[str]] = {}
+            if ids:
+                for row in conn.execute(
+                    select(ALERTS.c.event_id, ALERTS.c.coin, ALERTS.c.coins).where(
+                        ALERTS.c.source == source,
+                        ALERTS.c.kind == kind,
+                        ALERTS.c.event_id.in_(ids),
+                    )
+                ):
+                    seen = covered.setdefault(row.event_id, set())
+                    seen.update(row.coins or [])
+                    if row.coin:
+                        seen.add(row.coin)
+        raised = []
+        for event in events:
+            for coin in event.coins or []:
+                if coin in covered.get(event.event_id, set()):
+                    continue
+                alert = self._insert(event, kind, coin, [coin])
+                if alert is not None:
+                    raised.append(alert)
+        return raised
+
+    def _insert(
+        self, event: Any, kind: str, coin: str, coins: list[str] | None
+    ) -> dict[str, Any] | None:
         values = {
             "source": event.source,
             "event_id": event.event_id,
             "kind": kind,
+            "coin": coin,
             "title": event.title,
-            "coins": event.coins,
+            "coins": coins,
             "url": event.url,
             "published_at": event.published_at,
             "raised_at": utcnow(),
@@ -148,7 +205,7 @@ class AlertEngine:
             statement = (
                 dialect_insert(ALERTS)
                 .values(**values)
-                .on_conflict_do_nothing(index_elements=["source", "event_id", "kind"])
+                .on_conflict_do_nothing(index_elements=["source", "event_id", "kind", "coin"])
                 .returning(*ALERTS.c)
             )
             row = conn.execute(statement).first()

@@ -12,7 +12,9 @@ The collector stores one tick per coin per collection slot (`ts` = observation t
 to the collection interval), so a retried or repeated collection in the same slot is a
 duplicate, never a second row. Crossed (bid > ask) or non-positive quotes are quarantined.
 When the recent trades of one coin cannot be fetched, the prices are still stored and the run
-is `partial` with that error.
+is `partial` with that error. When no quote at all could be stored (e.g. CoinSpot renamed a
+field and every quote was quarantined) the run is `failed` with the quarantine reason, even
+if trades were stored.
 """
 
 from __future__ import annotations
@@ -250,6 +252,9 @@ class CoinSpotCollector(Collector):
                 }
             )
         result.rows.append(Rows(cast(Table, Tick.__table__), ticks))
+        # the prices are this source's primary output: none stored is a failed run, even
+        # when the trades below are fine
+        result.fail_if_none_stored("quotes", len(ticks), list(result.rejected))
         for coin in self.trade_coins:
             part = Collected()  # merged only when the whole trades body was usable
             try:
