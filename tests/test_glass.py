@@ -306,9 +306,9 @@ def test_truncated_and_html_bodies_are_quarantined_the_rest_stored(
         Fault("html", path="/protocol/uniswap", status=200),
     )
     summary = run(engine, server)
-    assert summary.status == "partial"
+    assert summary.status == "failed"  # /protocols, the primary output, is missing
     assert summary.quarantined == 2
-    assert "protocols: bad payload: invalid JSON" in (summary.error or "")
+    assert (summary.error or "").startswith("protocols: bad payload: invalid JSON")
     assert "protocol uniswap: bad payload: an HTML page" in (summary.error or "")
     reasons = sorted(q.reason for q in quarantined(engine))
     assert reasons[0].startswith("protocol uniswap: an HTML page")
@@ -365,7 +365,7 @@ def drift(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     v4["chainTvls"]["Ethereum-borrowed"] = 5e8
     v4["chainTvls"]["borrowed"] = 5e8
     bad = [
-        {k: v for k, v in v1.items() if k != "slug"} | {"name": "No slug"},
+        {k: v for k, v in v1.items() if k not in ("slug", "name")},
         {**v1, "slug": "tvl-text", "tvl": "n/a"},
         {**v1, "slug": "tvl-negative", "tvl": -5},
         {**v1, "slug": "no-tvl", "tvl": None, "chainTvls": {}},
@@ -384,7 +384,7 @@ def test_schema_drift_and_bad_items(engine: Engine, server: FakeDefiLlama) -> No
     reasons = sorted(q.reason for q in quarantined(engine))
     assert reasons == sorted(
         [
-            "protocol None: slug: Field required",
+            "protocol None: slug: Field required",  # neither slug nor name
             "protocol 'tvl-text': tvl: Value error, not a decimal number: 'n/a'",
             "protocol 'tvl-negative': negative tvl -5",
             "protocol 'no-tvl': no TVL (tvl null and no chainTvls)",
@@ -411,6 +411,42 @@ def test_schema_drift_and_bad_items(engine: Engine, server: FakeDefiLlama) -> No
     assert again.inserted == 0 and again.quarantined == 6
     assert len(quarantined(engine)) == 6
     assert {q.occurrences for q in quarantined(engine)} == {2}
+
+
+def test_protocols_without_slug_get_the_slug_defillama_derives(
+    engine: Engine, server: FakeDefiLlama
+) -> None:
+    for item in server.protocols:  # an older API shape: no `slug` at all
+        del item["slug"]
+    server.protocols.append({**server.protocols[0], "name": "Curve's Pool"})
+    summary = run(engine, server, defillama_protocols=[], defillama_chains=[])
+    assert (summary.status, summary.quarantined) == ("ok", 0)
+    tvl = {r.protocol for r in rows(engine, ProtocolLatest, metric="tvl", chain="")}
+    assert tvl == {p["slug"] for p in sample_protocols()} | {"curves-pool"}
+
+
+def test_a_fully_quarantined_protocols_snapshot_fails_the_run(
+    engine: Engine, server: FakeDefiLlama
+) -> None:
+    for item in server.protocols:  # renamed fields: no TVL anywhere
+        item["totalValueLocked"] = item.pop("tvl")
+        item["chainTvl"] = item.pop("chainTvls")
+    summary = run(engine, server)  # histories, fees and chains are all fine
+    assert summary.status == "failed"
+    assert summary.error is not None and summary.error.startswith(
+        f"no protocols stored: all {N_SAMPLE} quarantined: "
+    )
+    assert "no TVL (tvl null and no chainTvls)" in summary.error
+    assert summary.inserted > 0  # the good parts are still stored
+    assert_record_matches(engine, summary)
+
+
+def test_an_empty_protocols_snapshot_fails_the_run(engine: Engine, server: FakeDefiLlama) -> None:
+    server.protocols = []
+    summary = run(engine, server)
+    assert summary.status == "failed"
+    assert summary.error == "protocols: empty snapshot (DeFiLlama never lists no protocols)"
+    assert_record_matches(engine, summary)
 
 
 def spoil_history(body: dict[str, Any]) -> dict[str, Any]:

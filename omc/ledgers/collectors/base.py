@@ -419,7 +419,8 @@ def _judge(collected: Collected) -> tuple[str, str | None]:
     stored = sum(len(batch.rows) for batch in collected.rows)
     quarantined = len(collected.rejected)
     if collected.failure:
-        return "failed", "; ".join([collected.failure, *collected.errors])
+        others = [e for e in collected.errors if e != collected.failure]
+        return "failed", "; ".join([collected.failure, *others])
     if quarantined and not stored:
         error = f"nothing usable: all {quarantined} item(s) quarantined"
         if collected.errors:

@@ -36,10 +36,14 @@ What is stored (`source='defillama'`; values are exact `Decimal`s in USD, change
   else the payload's `symbol` (when not `-`).
 * `category` and other text fields are not stored (`protocol_metrics.value` is numeric).
 
-A malformed item (no slug, TVL not a number or negative, a bad history point) is rejected with
+A `/protocols` entry without `slug` (older API shapes) gets the slug DeFiLlama derives from
+the name (`sluggifyString`: lower case, spaces -> `-`, apostrophes dropped). A malformed item
+(neither slug nor name, TVL not a number or negative, a bad history point) is rejected with
 its reason and quarantined by the runner; the rest is stored. When one part of the fetch fails
 (a protocol's fees answer 404, a chain's history times out) the other parts are stored and the
-run is `partial`; when every part fails the run fails.
+run is `partial`; when every part fails the run fails. `/protocols` is the primary output:
+when it fails, lists nothing (DeFiLlama always lists thousands) or every entry of it is
+quarantined, the run is `failed` with that reason, whatever else was stored.
 
 Rate limits: DeFiLlama's free API allows about 300 requests per 5 minutes per IP; the client
 keeps to `RATE_PER_S` (1 request/s) by default. One run makes `1 + 3 × protocols + chains`
@@ -56,7 +60,14 @@ from decimal import Decimal
 from typing import Annotated, Any, cast
 from urllib.parse import quote
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from sqlalchemy import Table
 
 from omc.core.config import Settings
@@ -108,6 +119,11 @@ def split_chain_key(key: str) -> tuple[str, str]:
     return key, "tvl"
 
 
+def sluggify(name: str) -> str:
+    """DeFiLlama's slug of a protocol name (its `sluggifyString`): `Uniswap V3` -> `uniswap-v3`."""
+    return name.strip().lower().replace(" ", "-").replace("'", "")
+
+
 def day_start(value: datetime) -> datetime:
     """00:00 UTC of the day `value` falls in."""
     return floor_time(value, DAY_S)
@@ -140,6 +156,15 @@ class ProtocolItem(BaseModel):
     change_1d: Number | None = None
     change_7d: Number | None = None
     mcap: Number | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _derive_slug(cls, data: Any) -> Any:
+        if isinstance(data, dict) and not data.get("slug"):
+            name = data.get("name")
+            if isinstance(name, str) and name.strip():
+                return {**data, "slug": sluggify(name)}
+        return data
 
     @field_validator("slug")
     @classmethod
@@ -370,7 +395,11 @@ class DefiLlamaCollector(Collector):
                 failures.append(exc)
             return None
 
-        snapshot: set[str] = part("protocols", self._protocols, observed, batch, result) or set()
+        before = len(result.errors)
+        snapshot: set[str] | None = part("protocols", self._protocols, observed, batch, result)
+        if snapshot is None:  # the primary output failed: the run fails, the rest is kept
+            result.failure = result.errors[before]
+        snapshot = snapshot or set()
         for slug in self.protocols:
             in_snapshot = slug in snapshot
             part(f"protocol {slug}", self._history, slug, observed, batch, result, in_snapshot)
@@ -396,6 +425,9 @@ class DefiLlamaCollector(Collector):
         """`/protocols`: the snapshot of every protocol; returns the slugs stored."""
         items = self.client.protocols()
         stored: set[str] = set()
+        rejected_before = len(result.rejected)
+        if not items:
+            result.failure = "protocols: empty snapshot (DeFiLlama never lists no protocols)"
         for raw in items:
             result.fetched += 1
             if not isinstance(raw, dict):
@@ -438,6 +470,7 @@ class DefiLlamaCollector(Collector):
             for metric, figure in extra:
                 if figure is not None:
                     batch.add_snapshot(item.slug, "", metric, observed, figure, coins)
+        result.fail_if_none_stored("protocols", len(stored), result.rejected[rejected_before:])
         return stored
 
     def _series(
