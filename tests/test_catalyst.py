@@ -19,7 +19,7 @@ from omc.core.config import Settings
 from omc.core.events import EventBus
 from omc.ledgers.catalyst.announcements import AnnouncementsCollector
 from omc.ledgers.catalyst.classify import classify_announcement, classify_form, extract_coins
-from omc.ledgers.catalyst.sec import SecClient, SecCollector, SecError, cik10
+from omc.ledgers.catalyst.sec import Filing, SecClient, SecCollector, SecError, cik10
 from omc.ledgers.collectors.base import CollectorRunner
 from omc.ledgers.models import (
     CatalystEvent,
@@ -250,6 +250,63 @@ def test_sec_search_drift_is_quarantined(engine: Engine, sec: FakeSec) -> None:
     assert summary.status == "partial"
     assert any("`hits.hits` missing" in r for r in quarantined(engine))
     assert len(events(engine, "sec")) == SEC_EVENTS - 1
+
+
+def test_acceptance_times_are_new_york_time_stored_as_true_utc(
+    engine: Engine, sec: FakeSec
+) -> None:
+    summary = CollectorRunner(engine).run(sec_collector(sec))
+    assert summary.status == "ok", summary.error
+    stored = events(engine, "sec")
+    # Apple's Q3 FY23 results 8-K: released 4:30 p.m. ET, shown as "16:30:21.000Z"
+    assert stored["0000320193-23-000075"].published_at == datetime(
+        2023, 8, 3, 20, 30, 21, tzinfo=UTC
+    )
+    # Form 4 document wk-form4_1691533817.xml was generated at 22:30:17 UTC; accepted
+    # "18:30:28.000Z" = 22:30:28 UTC
+    assert stored["0000320193-23-000079"].published_at == datetime(
+        2023, 8, 8, 22, 30, 28, tzinfo=UTC
+    )
+
+
+def test_search_hits_are_stamped_when_the_filing_surely_existed(
+    engine: Engine, sec: FakeSec
+) -> None:
+    runner = CollectorRunner(engine)
+    runner.run(sec_collector(sec))
+    # filed 2024-01-05 (EST): accepted by 22:00 New York time, never at midnight before
+    ishares = events(engine, "sec")["0001193125-24-000777"]
+    assert ishares.published_at == datetime(2024, 1, 6, 3, 0, tzinfo=UTC)
+    again = runner.run(sec_collector(sec))
+    assert (again.inserted, again.updated) == (0, 0)  # the stamp is kept, no new revision
+    filing = Filing.model_validate(
+        {"accessionNumber": "0001193125-24-000778", "form": "S-1", "filingDate": "2024-07-01"}
+    )
+    seen = datetime(2024, 7, 1, 15, 0, tzinfo=UTC)  # seen during its filing day
+    assert filing.published_at(seen) == seen
+    assert filing.published_at(seen + timedelta(days=1)) == datetime(
+        2024, 7, 2, 2, 0, tzinfo=UTC  # 22:00 EDT
+    )
+
+
+def test_company_filings_all_timing_out_fail_the_run(engine: Engine, sec: FakeSec) -> None:
+    sec.inject(*[Fault("delay", path="/submissions/", seconds=0.6) for _ in range(4)])
+    summary = CollectorRunner(engine).run(sec_collector(sec, http_max_retries=1))
+    assert summary.status == "failed"
+    assert (summary.error or "").startswith("company filings: every CIK failed: CIK 320193")
+    assert len(events(engine, "sec")) == 2  # the two search hits are still stored
+
+
+def test_a_search_page_repeating_an_earlier_one_ends_the_walk(
+    engine: Engine, sec: FakeSec
+) -> None:
+    sec.search_ignores_from, sec.search_total = True, 1000
+    collector = sec_collector(sec)
+    collector.search_pages = 5
+    summary = CollectorRunner(engine).run(collector)
+    searches = [p for p in sec.paths() if p.startswith("/LATEST/search-index")]
+    assert len(searches) == 2
+    assert "search 'bitcoin': pagination loop" in (summary.error or "")
 
 
 def test_sec_client_from_settings_defaults() -> None:

@@ -17,7 +17,8 @@ Real paths and body shapes:
 
 Data faults (`spoil`): `drift` (renames `filings.recent.form` to `formType`), `short_array`
 (`filingDate` loses its last element), `bad_accession` (row 1's accession becomes `n/a`),
-`no_hits` (search body without `hits`).
+`no_hits` (search body without `hits`). `search_ignores_from` makes every search page answer
+the first one (a paging loop).
 """
 
 from __future__ import annotations
@@ -131,6 +132,10 @@ class FakeSec(FakeHttpServer):
             },
         ]
 
+        # a broken search: every page answers the first one (and claims many more hits)
+        self.search_ignores_from = False
+        self.search_total: int | None = None
+
     def route(self, request: Request) -> Reply:
         parts = urlsplit(request.path)
         path = parts.path
@@ -149,7 +154,7 @@ class FakeSec(FakeHttpServer):
             return Reply(404, SEC_404_XML, "application/xml")
         if path == "/LATEST/search-index":
             query = parse_qs(parts.query)
-            start = int(query.get("from", ["0"])[0])
+            start = 0 if self.search_ignores_from else int(query.get("from", ["0"])[0])
             hits = self.search_hits[start : start + 100]
             return Reply(
                 200,
@@ -157,7 +162,10 @@ class FakeSec(FakeHttpServer):
                     "took": 12,
                     "timed_out": False,
                     "hits": {
-                        "total": {"value": len(self.search_hits), "relation": "eq"},
+                        "total": {
+                            "value": self.search_total or len(self.search_hits),
+                            "relation": "eq",
+                        },
                         "max_score": 9.1,
                         "hits": copy.deepcopy(hits),
                     },

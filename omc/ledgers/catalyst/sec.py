@@ -19,23 +19,43 @@ hits (a Form 4 appears under both the issuer and the insider). A filing whose ar
 incomplete or whose accession/form/date does not validate is quarantined with the reason; a
 page whose `filings` structure drifted is quarantined whole. Filings never change once
 accepted, so each event also gets exactly one revision (keyed by its acceptance time).
+
+Times. `acceptanceDateTime` ends in "Z" but is EDGAR's wall-clock time in New York
+(America/New_York, EST/EDT), not UTC. Evidence in the captured Apple submissions
+(`tests/data/api/sec_submissions_sample.json`): the Form 4 primary documents are named after
+the Unix time they were generated — `wk-form4_1691533817.xml` is 2023-08-08 22:30:17 UTC —
+and EDGAR accepted that filing at "2023-08-08T18:30:28.000Z", eleven seconds later only if
+the "Z" time is EDT (UTC-4); the other eight Form 4s agree to the minute. Apple's 8-K with its
+Q3 FY23 results (items 2.02/9.01) shows "2023-08-03T16:30:21.000Z": Apple released those
+results at 4:30 p.m. ET, after the close. So the time is read as New York time and stored as
+the true UTC instant (20:30:21Z there). Full-text-search hits carry only `file_date`: a
+filing with filing date D was accepted no later than 22:00 New York time on D (EDGAR's last
+acceptance time; filings after 17:30 get the next business day's date, so never later), so a
+search-only filing is stamped with that bound — or with the moment OMC first saw it, if
+earlier — never at midnight before it existed; once stored, that stamp is kept (a later
+company file with the acceptance time replaces it).
+
+The company filings are this source's primary output: when every configured CIK fails (or
+every filing of theirs is quarantined) the run is `failed`, even if search hits were stored.
+Search paging stops when a page brings only hits already seen in the walk (a loop).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time
 from typing import Any, cast
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
-from sqlalchemy import Table
+from sqlalchemy import Engine, Table, select
 
 from omc.core.config import Settings
 from omc.core.http import HttpClient, HttpError, PayloadError, RateLimiter, RetryPolicy
-from omc.core.time import parse_utc
+from omc.core.time import utcnow
 from omc.ledgers.catalyst.classify import classify_form
-from omc.ledgers.collectors.base import Collected, Collector, Rejected, Rows
+from omc.ledgers.collectors.base import Collected, Collector, PageTrail, Rejected, Rows
 from omc.ledgers.models import CatalystEvent, CatalystEventRevision
 
 SOURCE = "sec"
@@ -45,6 +65,22 @@ SEARCH_FORMS = "8-K,S-1,S-3,10-K,10-Q,6-K,20-F,424B4,19B-4,N-1A"
 # scalar columns; coins and payload stay as first seen.
 EVENT_COLUMNS = ("kind", "title", "url", "impact", "published_at")
 KEYWORD_COINS = {"bitcoin": ["BTC"], "ethereum": ["ETH"], "ether": ["ETH"], "solana": ["SOL"]}
+EDGAR_TZ = ZoneInfo("America/New_York")
+LAST_ACCEPTANCE = time(22, 0)  # EDGAR accepts filings until 10 p.m. New York time
+
+
+def accepted_at(value: str) -> datetime:
+    """EDGAR's `acceptanceDateTime` (New York wall time, despite its "Z") -> aware UTC."""
+    text = value.strip().removesuffix("Z").removesuffix("z")
+    wall = datetime.fromisoformat(text)
+    if wall.tzinfo is not None:  # an explicit offset other than "Z" is taken as given
+        return wall.astimezone(UTC)
+    return wall.replace(tzinfo=EDGAR_TZ).astimezone(UTC)
+
+
+def filing_day_end(day: date) -> datetime:
+    """The latest instant a filing with filing date `day` can have been accepted (UTC)."""
+    return datetime.combine(day, LAST_ACCEPTANCE, tzinfo=EDGAR_TZ).astimezone(UTC)
 
 
 class SecError(HttpError):
@@ -86,15 +122,14 @@ class Filing(BaseModel):
     def _accepted(cls, value: Any) -> datetime | None:
         if value in (None, ""):
             return None
-        return parse_utc(str(value))
+        return accepted_at(str(value))
 
-    @property
-    def published_at(self) -> datetime:
+    def published_at(self, seen_at: datetime) -> datetime:
+        """When the filing became public: its acceptance time, else the filing day's bound
+        (never after `seen_at`, when OMC saw it)."""
         if self.acceptanceDateTime is not None:
             return self.acceptanceDateTime
-        return datetime(
-            self.filingDate.year, self.filingDate.month, self.filingDate.day, tzinfo=UTC
-        )
+        return min(filing_day_end(self.filingDate), seen_at)
 
 
 def cik10(cik: str | int) -> str:
@@ -235,6 +270,7 @@ class SecCollector(Collector):
         self.search_pages = search_pages
         self.follow_files = follow_files
         self.files_done: set[str] = set()  # overflow pages already stored (they never change)
+        self.seen_at = utcnow()
 
     @classmethod
     def from_settings(cls, settings: Settings, **kwargs: Any) -> SecCollector:
@@ -255,6 +291,8 @@ class SecCollector(Collector):
         events: dict[str, dict[str, Any]] = {}
         parts = failed = 0
         pending_files: list[str] = []
+        self.seen_at = utcnow()
+        company_errors: list[str] = []
         for cik in self.ciks:
             parts += 1
             try:
@@ -263,10 +301,16 @@ class SecCollector(Collector):
             except PayloadError as exc:
                 failed += 1
                 result.rejected.append(Rejected(f"CIK {cik}: {exc.reason}", exc.raw))
-                result.errors.append(f"CIK {cik}: bad payload: {exc.reason}")
+                company_errors.append(f"CIK {cik}: bad payload: {exc.reason}")
             except (HttpError, ValueError) as exc:
                 failed += 1
-                result.errors.append(f"CIK {cik}: {exc}")
+                company_errors.append(f"CIK {cik}: {exc}")
+        result.errors += company_errors
+        if self.ciks and len(company_errors) == len(self.ciks):
+            result.failure = "company filings: every CIK failed: " + "; ".join(company_errors)
+        elif self.ciks:
+            company_rejects = list(result.rejected)
+            result.fail_if_none_stored("company filings", len(events), company_rejects)
         done_now: list[str] = []
         for name in pending_files:
             parts += 1
@@ -283,10 +327,11 @@ class SecCollector(Collector):
                 failed += 1
                 result.errors.append(f"{name}: {exc}")
         for keyword in self.keywords:
+            trail = PageTrail(f"search {keyword!r}")
             for page_no in range(self.search_pages):
                 parts += 1
                 try:
-                    more = self._search(keyword, page_no * 100, events, result)
+                    more = self._search(keyword, page_no * 100, events, result, trail)
                 except PayloadError as exc:
                     failed += 1
                     result.rejected.append(Rejected(f"search {keyword!r}: {exc.reason}", exc.raw))
@@ -301,11 +346,30 @@ class SecCollector(Collector):
         if parts and failed == parts and not events:
             raise HttpError("sec: every request failed: " + "; ".join(result.errors), url="")
         self.files_done.update(done_now)  # marked only once their rows are in this result
+        self._keep_stored_stamps(events)
         rows = list(events.values())
         result.rows.append(Rows(cast(Table, CatalystEvent.__table__), rows, EVENT_COLUMNS))
         revisions = [{**row, "revision": row["published_at"]} for row in rows]
         result.rows.append(Rows(cast(Table, CatalystEventRevision.__table__), revisions))
         return result
+
+    def _keep_stored_stamps(self, events: dict[str, dict[str, Any]]) -> None:
+        """Search-only filings (no acceptance time) keep the time they were first stored."""
+        bounded = [k for k, e in events.items() if not e["payload"].get("accepted")]
+        db: Engine | None = self.engine
+        if not bounded or db is None:
+            return
+        table = cast(Table, CatalystEvent.__table__)
+        with db.connect() as conn:
+            stored = dict(
+                conn.execute(
+                    select(table.c.event_id, table.c.published_at).where(
+                        table.c.source == SOURCE, table.c.event_id.in_(bounded)
+                    )
+                ).all()
+            )
+        for key, when in stored.items():
+            events[key]["published_at"] = when
 
     def _company(
         self, body: dict[str, Any], cik: str, events: dict[str, dict[str, Any]], result: Collected
@@ -356,12 +420,13 @@ class SecCollector(Collector):
                 filing_url(cik, filing.accessionNumber, filing.primaryDocument),
                 None,
                 impact,
-                filing.published_at,
+                filing.published_at(self.seen_at),
                 {
                     "cik": cik,
                     "company": company,
                     "form": filing.form,
                     "filing_date": filing.filingDate.isoformat(),
+                    "accepted": filing.acceptanceDateTime is not None,
                     "report_date": filing.reportDate or None,
                     "items": filing.items or None,
                     "file_number": filing.fileNumber or None,
@@ -370,7 +435,12 @@ class SecCollector(Collector):
             )
 
     def _search(
-        self, keyword: str, start: int, events: dict[str, dict[str, Any]], result: Collected
+        self,
+        keyword: str,
+        start: int,
+        events: dict[str, dict[str, Any]],
+        result: Collected,
+        trail: PageTrail,
     ) -> bool:
         """One search page; True when another page may follow."""
         body = self.client.search(keyword, start=start)
@@ -378,6 +448,10 @@ class SecCollector(Collector):
         items = hits.get("hits") if isinstance(hits, dict) else None
         if not isinstance(items, list):
             raise PayloadError("`hits.hits` missing", _dump(body))
+        page_key = ",".join(str(h.get("_id")) for h in items if isinstance(h, dict))
+        if items and trail.seen(page_key):  # the same hits as an earlier page: a loop
+            result.errors.append(trail.loop(f"from={start}"))
+            return False
         coins = KEYWORD_COINS.get(keyword.lower(), [])
         for hit in items:
             result.fetched += 1
@@ -416,12 +490,13 @@ class SecCollector(Collector):
                 filing_url(cik, filing.accessionNumber, document),
                 coins or None,
                 impact,
-                filing.published_at,
+                filing.published_at(self.seen_at),
                 {
                     "cik": cik,
                     "company": company,
                     "form": filing.form,
                     "filing_date": filing.filingDate.isoformat(),
+                    "accepted": False,
                     "items": filing.items or None,
                     "keywords": [keyword],
                 },
