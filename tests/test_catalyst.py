@@ -285,7 +285,12 @@ def test_search_hits_are_stamped_when_the_filing_surely_existed(
     seen = datetime(2024, 7, 1, 15, 0, tzinfo=UTC)  # seen during its filing day
     assert filing.published_at(seen) == seen
     assert filing.published_at(seen + timedelta(days=1)) == datetime(
-        2024, 7, 2, 2, 0, tzinfo=UTC  # 22:00 EDT
+        2024,
+        7,
+        2,
+        2,
+        0,
+        tzinfo=UTC,  # 22:00 EDT
     )
 
 
@@ -297,9 +302,7 @@ def test_company_filings_all_timing_out_fail_the_run(engine: Engine, sec: FakeSe
     assert len(events(engine, "sec")) == 2  # the two search hits are still stored
 
 
-def test_a_search_page_repeating_an_earlier_one_ends_the_walk(
-    engine: Engine, sec: FakeSec
-) -> None:
+def test_a_search_page_repeating_an_earlier_one_ends_the_walk(engine: Engine, sec: FakeSec) -> None:
     sec.search_ignores_from, sec.search_total = True, 1000
     collector = sec_collector(sec)
     collector.search_pages = 5

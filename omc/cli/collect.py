@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import sys
 from datetime import datetime
 from typing import Any
 
@@ -15,10 +17,12 @@ from omc.core.time import iso_utc
 from omc.ledgers.catalyst.alerts import AlertEngine
 from omc.ledgers.collectors import registry
 from omc.ledgers.collectors.base import CollectorRunner
-from omc.ledgers.collectors.scheduler import CollectorScheduler
+from omc.ledgers.collectors.scheduler import CollectorScheduler, terminate_as_exit
 from omc.ledgers.exchange.tick_candles import build_tick_candles
 from omc.ledgers.quality import Z_LIMIT
 from omc.ledgers.status import ledger_status
+
+SHUTDOWN_GRACE_S = 5.0  # how long Ctrl-C / SIGTERM waits for runs in flight to return
 
 
 def register(app: typer.Typer) -> None:
@@ -42,8 +46,13 @@ def register(app: typer.Typer) -> None:
             except ValueError as exc:
                 err_console.print(f"[red]{exc}[/]")
                 raise typer.Exit(2) from exc
+            runner.close_abandoned()
             try:
-                summary = runner.run(collector)
+                with terminate_as_exit():
+                    summary = runner.run(collector)
+            except (KeyboardInterrupt, SystemExit) as exc:
+                err_console.print(f"[yellow]{once}: interrupted[/] (recorded as interrupted)")
+                raise typer.Exit(143 if isinstance(exc, SystemExit) else 130) from None
             finally:
                 collector.close()
             colour = {"ok": "green", "partial": "yellow", "interrupted": "yellow"}.get(
@@ -82,6 +91,16 @@ def register(app: typer.Typer) -> None:
             f"collecting {', '.join(started)}; candles from ticks every 60 s — Ctrl-C to stop"
         )
         scheduler.start()
+        if not runner.wait_idle(SHUTDOWN_GRACE_S):
+            # runs still waiting on the network are already recorded as interrupted and will
+            # store nothing: do not wait for their timeouts
+            err_console.print(
+                f"[yellow]runs still in flight after {SHUTDOWN_GRACE_S:g} s were recorded as "
+                "interrupted; exiting[/]"
+            )
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(0)
 
     @app.command("status")
     def status(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:

@@ -45,9 +45,7 @@ def collector_health(
             # hide a failing state
             last = conn.execute(
                 select(runs.c.status, runs.c.error, runs.c.finished_at)
-                .where(
-                    runs.c.collector == name, runs.c.status.not_in(("running", "interrupted"))
-                )
+                .where(runs.c.collector == name, runs.c.status.not_in(("running", "interrupted")))
                 .order_by(runs.c.id.desc())
                 .limit(1)
             ).first()
@@ -75,10 +73,12 @@ def collector_health(
             last_age = (now - last.finished_at).total_seconds() if last is not None else None
             if last is None:
                 state = "never"
-            elif last.status == "failed" or last_success is None and last.status != "partial":
+            elif last.status == "failed" or (last_success is None and last.status != "partial"):
                 state = "failing"
-            elif interval is not None and last_age is not None and (
-                last_age > STALE_FACTOR * interval
+            elif (
+                interval is not None
+                and last_age is not None
+                and (last_age > STALE_FACTOR * interval)
             ):
                 state = "stale"
             elif last.status == "partial":

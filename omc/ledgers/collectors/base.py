@@ -33,6 +33,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 from abc import ABC, abstractmethod
 from collections import Counter
@@ -260,6 +261,17 @@ class CollectorRunner:
             closed += self._close_interrupted(run_id, f"interrupted: {reason}")
         return closed
 
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until no run is in flight in this process; False if some still are."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._lock:
+                if not self._in_flight:
+                    return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)
+
     def _close_interrupted(self, run_id: int, error: str) -> int:
         with self.engine.begin() as conn:
             return conn.execute(
@@ -330,9 +342,7 @@ class CollectorRunner:
         return summary
 
     def _run(self, collector: Collector, run_id: int, started: datetime) -> RunSummary:
-        summary = RunSummary(
-            run_id, collector.name, "ok", 0, 0, 0, 0, 0, None, started, started
-        )
+        summary = RunSummary(run_id, collector.name, "ok", 0, 0, 0, 0, 0, None, started, started)
         collector.engine = self.engine
         try:
             collected = collector.collect()
