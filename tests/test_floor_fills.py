@@ -84,20 +84,18 @@ def test_limit_sell_touch_and_gap() -> None:
     assert [(f.index, f.price) for f in r.fills][-1] == (4, D(110))
 
 
-def test_stop_buy_touch_and_gap_through() -> None:
-    r = run({0: [lambda c: c.order("X", 1, stop=104.5)]})
-    assert (r.fills[0].index, r.fills[0].price, r.fills[0].maker) == (1, D("104.5"), False)
-    r = run({1: [lambda c: c.order("X", 1, stop=106)]})
-    assert (r.fills[0].index, r.fills[0].price) == (4, D(110))  # gapped over 106: the open
+def test_stop_orders_are_refused_as_on_every_venue() -> None:
+    import pytest
 
+    from omc.floor.orders import STOP_REFUSED
 
-def test_stop_sell_touch_and_gap_through() -> None:
-    r = run({0: [lambda c: c.order("X", 1)], 1: [lambda c: c.order("X", -1, stop=98)]})
-    assert [(f.index, f.price) for f in r.fills] == [(1, D(102)), (2, D(98))]
-    r = run({0: [lambda c: c.order("X", 1)], 2: [lambda c: c.order("X", -1, stop=93)]})
-    assert [(f.index, f.price) for f in r.fills][-1] == (3, D(90))
-    (trade,) = r.trades
-    assert (trade.entry_index, trade.exit_index, trade.pnl) == (1, 3, D(-12))
+    for act in (
+        lambda c: c.order("X", 1, stop=104.5),
+        lambda c: c.order_target_percent("X", 0.5, stop=98),
+    ):
+        with pytest.raises(ValueError, match="stop orders are not supported") as err:
+            run({0: [act]})
+        assert str(err.value) == STOP_REFUSED
 
 
 def test_partial_fills_by_volume_share() -> None:

@@ -5,8 +5,18 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal as D
+from pathlib import Path
 
+import pytest
+from sqlalchemy import Engine
+
+from omc.floor.backtest.engine import BacktestResult
+from omc.floor.data import Bars, load_csv, to_decimal
 from omc.floor.fills import FeeModel
+from omc.floor.orders import OrderStatus
+from omc.floor.strategy import Context, Strategy, Targets
+from omc.floor.trading.guard import Guard, GuardLimits, guard_report
+from omc.floor.trading.session import TradingSession
 from omc.floor.venues.base import OrderRequest, Quote, Side, VenueOrderStatus, VenueOrderType
 from omc.floor.venues.paper import PaperVenue, ReplayQuotes
 
@@ -93,3 +103,88 @@ def test_future_stamped_quote_is_stale_for_the_guard() -> None:
     assert "future" in future.message
     ok = g.check(state, **kw, quote_ts=T0 + timedelta(seconds=1), now=T0, kill_active=False)
     assert ok is None
+
+
+# ----------------------------------------------------------------------------- agreement
+CANDLES = Path(__file__).parents[1] / "omc" / "demo" / "data" / "candles"
+
+
+def _guarded_backtest(strategy: str, bars: Bars) -> BacktestResult:
+    from omc.floor.backtest.engine import run_backtest
+    from omc.floor.strategies import make_strategy
+    from omc.floor.trading.guard import Guard
+
+    return run_backtest(
+        make_strategy(strategy), bars, fees=FeeModel.flat(10), guard=Guard(GuardLimits())
+    )
+
+
+def _paper_replay(engine: Engine, strategy: str, bars: Bars) -> tuple[TradingSession, PaperVenue]:
+    from omc.floor.strategies import make_strategy
+
+    quotes = ReplayQuotes()
+    holder: dict[str, TradingSession] = {}
+    venue = PaperVenue(quotes, fees=FeeModel.flat(10), clock=lambda: holder["s"].now)
+    s = TradingSession(
+        engine, f"agree-{strategy}", make_strategy(strategy), (bars.symbol,), venue,
+        Guard(GuardLimits()), initial_cash=D(10000),
+    )  # fmt: skip
+    holder["s"] = s
+    s.start()
+    s.replay(bars, quotes)
+    return s, venue
+
+
+@pytest.mark.parametrize(
+    ("strategy", "csv", "n"),
+    [("sma_cross", "BTC_USDT-5m.csv", 3000), ("rsi_revert", "ETH_BTC-5m.csv", 3000)],
+)
+def test_replay_and_guarded_backtest_make_the_same_fills(
+    engine: Engine, strategy: str, csv: str, n: int
+) -> None:
+    bars = load_csv(CANDLES / csv).slice(0, n)
+    bt = _guarded_backtest(strategy, bars)
+    session, venue = _paper_replay(engine, strategy, bars)
+    paper = [
+        (f.ts, f.price, f.quantity if f.side is Side.BUY else -f.quantity, f.fee)
+        for f in venue.fills_since(datetime.min.replace(tzinfo=UTC))
+    ]
+    ours = [(f.time, f.price, f.quantity, f.fee) for f in bt.fills]
+    assert len(ours) > 4
+    assert ours == paper
+    # every fill is at the open of the bar after the decision
+    opens = {bars.time(i): to_decimal(bars.open[i]) for i in range(len(bars))}
+    assert all(p == opens[t] for t, p, _, _ in ours)
+    eq = session.state.book.equity()
+    assert abs(bt.final_equity - eq) <= D("1e-9") * eq
+    assert bt.metrics["guard"] == guard_report(session.state)
+
+
+class _StopOnce(Strategy):
+    name = "stop_once"
+
+    def on_bar(self, ctx: Context) -> Targets | None:
+        if ctx.index == 1:
+            order = ctx.order(ctx.symbols[0], 1, stop=1.0)
+            assert order.status is OrderStatus.CANCELLED
+        return None
+
+
+def test_paper_refuses_stop_orders_like_the_backtest(engine: Engine) -> None:
+    from omc.floor.backtest.engine import run_backtest
+    from omc.floor.orders import STOP_REFUSED
+
+    bars = load_csv(CANDLES / "BTC_USDT-5m.csv").slice(0, 5)
+    with pytest.raises(ValueError) as err:
+        run_backtest(_StopOnce(), bars)
+    assert str(err.value) == STOP_REFUSED
+    quotes = ReplayQuotes()
+    holder: dict[str, TradingSession] = {}
+    venue = PaperVenue(quotes, clock=lambda: holder["s"].now)
+    s = TradingSession(engine, "stops", _StopOnce(), (bars.symbol,), venue)
+    holder["s"] = s
+    s.start()
+    s.replay(bars, quotes)
+    assert s.state.denials == {"invalid_order": 1} and not s.state.orders
+    (event,) = [e for e in s.journal.stored() if e.kind == "denial"]
+    assert event.data["message"] == STOP_REFUSED

@@ -12,7 +12,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 from rich.table import Table
 
-from omc.cli.context import console, parse_params, settings
+from omc.cli.context import console, guard_lines, parse_params, settings
 from omc.floor.data import Bars, load_csv, load_db
 from omc.web.backtest_report import ROWS, fmt
 
@@ -55,6 +55,12 @@ def register(app: typer.Typer) -> None:
             None, "--volume-share", help="Max share of a bar's volume per fill (partial fills)."
         ),
         cash: str = typer.Option("10000", "--cash", help="Starting cash (quote currency)."),
+        guard: bool = typer.Option(
+            False,
+            "--guard",
+            help="Run the orders through the paper/live Guard limits (OMC_GUARD_*), sized as "
+            "in paper trading: the fills of `omc trade paper --replay` on the same candles.",
+        ),
         out: Path = typer.Option(Path("backtest"), "--out", help="Output directory."),
         grid: list[str] = typer.Option(
             [], "--grid", help="Sweep a parameter: name=start:stop:step or name=a,b,c."
@@ -96,6 +102,8 @@ def register(app: typer.Typer) -> None:
             "workers": workers,
             "rank_by": rank_by,
         }
+        if guard and (walk_forward or grids):
+            raise typer.BadParameter("--guard applies to a single backtest, not --grid sweeps")
         if walk_forward:
             if not grids:
                 raise typer.BadParameter("--walk-forward needs at least one --grid")
@@ -116,7 +124,25 @@ def register(app: typer.Typer) -> None:
             Decimal(str(slippage_bps)),
             None if volume_share is None else Decimal(str(volume_share)),
         )
-        result = run_backtest(strat, bars, cash=Decimal(cash), fees=fees, slippage=slip)
+        limits, rules = None, None
+        if guard:
+            from omc.floor.trading.guard import Guard, GuardSettings
+            from omc.floor.venues.paper import PaperSettings
+
+            limits = Guard(GuardSettings().limits())
+            rules = PaperSettings().instruments()  # the paper venue's instrument rules
+        try:
+            result = run_backtest(
+                strat,
+                bars,
+                cash=Decimal(cash),
+                fees=fees,
+                slippage=slip,
+                guard=limits,
+                instruments=rules,
+            )
+        except ValueError as exc:  # e.g. a strategy placing stop orders
+            raise typer.BadParameter(str(exc)) from exc
         write_all(result, out)
         write_report(result, out / "report.html")
         table = Table(title=f"{strat!r} on {bars.symbol} ({len(bars):,} bars)")
@@ -130,6 +156,9 @@ def register(app: typer.Typer) -> None:
                 fmt(result.benchmark.get(key), pattern),
             )
         console.print(table)
+        if result.guard is not None:
+            for line in guard_lines(result.guard):
+                console.print(line)
         console.print(f"Wrote trades.csv, equity.csv, metrics.json, report.html to {out}")
 
 

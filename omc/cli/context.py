@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from functools import lru_cache
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -50,3 +51,21 @@ def engine() -> Engine:
     db = make_engine(settings().effective_database_url)
     upgrade(db)
     return db
+
+
+def guard_lines(report: dict[str, Any]) -> list[str]:
+    """A Guard report (`omc.floor.trading.guard.guard_report`) as lines for people: every halt
+    with its time and reason, then denials by reason code with their first and last time."""
+    lines = []
+    for h in report.get("halts", []):
+        extra = f", drawdown {float(h['drawdown']):.2%}" if "drawdown" in h else ""
+        lines.append(f"Guard: halted {h.get('strategy', '')} at {h['ts']} ({h['code']}{extra})")
+    denials = report.get("denials", {})
+    if denials:
+        total = sum(d["count"] for d in denials.values())
+        lines.append(f"Guard: denied {total} order(s):")
+        for code, d in denials.items():
+            lines.append(f"  {code}: {d['count']} (first {d['first']}, last {d['last']})")
+    if not lines:
+        lines.append("Guard: no halt, no denial.")
+    return lines

@@ -15,7 +15,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from omc.cli.context import console, engine, parse_params, settings
+from omc.cli.context import console, engine, guard_lines, parse_params, settings
 
 SPEED_HELP = "Replay speed: bars arrive N× faster than real time, or `max`."
 
@@ -70,6 +70,11 @@ def _print_summary(summary: dict[str, Any], as_json: bool, title: str = "P&L") -
     console.print(table)
     if summary["positions"]:
         _positions_table(summary["positions"])
+    if "guard" in summary:
+        for line in guard_lines(summary["guard"]):
+            console.print(line)
+    if summary.get("stopped"):
+        console.print(f"Stopped: {summary['stopped']}")
 
 
 def _positions_table(rows: list[dict[str, Any]]) -> None:

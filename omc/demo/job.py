@@ -187,9 +187,11 @@ def paper_section(engine: Engine, settings: Settings) -> tuple[str, list[str]]:
     section = (
         "<h2>Paper trading replay</h2>"
         f"<p>The same strategy object, replayed bar by bar through the Guard and the paper "
-        f"venue (fills at the replayed quote plus fees), every decision journaled under "
-        f"account <code>{PAPER_ACCOUNT}</code>. Unlike the backtest, every order must pass "
-        f"the Guard's limits (<code>OMC_GUARD_*</code>), so sizes can differ. "
+        f"venue (a decision at a bar's close fills at the next bar's open plus fees, as in "
+        f"the backtest), every decision journaled under account <code>{PAPER_ACCOUNT}</code>. "
+        f"Unlike the plain backtest, every order must pass the Guard's limits "
+        f"(<code>OMC_GUARD_*</code>), so sizes can differ; <code>omc backtest --guard</code> "
+        f"applies the same limits and makes the same fills. "
         f"See <code>omc pnl</code>, <code>omc positions</code>, <code>omc orders</code>.</p>"
         + html_table(["", "value"], rows, numeric=(1,))
         + (

@@ -6,8 +6,7 @@ eligible on bar i+1 — never on the bar that produced the signal):
 * market: fills at the bar's open (± slippage), taker fee;
 * limit buy at L: open ≤ L gaps through and fills at the open, else fills at L if low ≤ L;
   limit sell mirrors with high; maker fee, no slippage;
-* stop buy at S: open ≥ S gaps through and fills at the open, else at S if high ≥ S;
-  stop sell mirrors with low; becomes a market order, so taker fee and slippage;
+* stop orders are refused on every venue (`orders.STOP_REFUSED`);
 * a volume cap (`SlippageModel.volume_share`) limits a fill to that share of the bar's volume;
   the rest stays working (partial fills).
 """
@@ -73,27 +72,15 @@ def match(order: Order, buy: bool, o: float, h: float, lo: float) -> tuple[Decim
     assert order.price is not None
     p = order.price
     pf = float(p)
-    if order.type is OrderType.LIMIT:
-        if buy:
-            if o <= pf:
-                return to_decimal(o), True
-            if lo <= pf:
-                return p, True
-        else:
-            if o >= pf:
-                return to_decimal(o), True
-            if h >= pf:
-                return p, True
-        return None
-    # stop
+    # a limit order (the only other type)
     if buy:
-        if o >= pf:
-            return to_decimal(o), False
-        if h >= pf:
-            return p, False
-    else:
         if o <= pf:
-            return to_decimal(o), False
+            return to_decimal(o), True
         if lo <= pf:
-            return p, False
+            return p, True
+    else:
+        if o >= pf:
+            return to_decimal(o), True
+        if h >= pf:
+            return p, True
     return None

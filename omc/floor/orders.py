@@ -11,7 +11,16 @@ from enum import StrEnum
 class OrderType(StrEnum):
     MARKET = "market"
     LIMIT = "limit"
-    STOP = "stop"
+
+
+# Stop orders are refused everywhere — backtest, paper and live — so a strategy behaves the same
+# on every venue: CoinSpot's API has no stop orders, CCXT exchanges differ in whether and how
+# they take them, and a stop simulated only in backtests would promise a protection live
+# trading does not give.
+STOP_REFUSED = (
+    "stop orders are not supported on any venue (backtest, paper, CoinSpot, CCXT): exit with a "
+    "market or limit order when your own stop level is crossed"
+)
 
 
 class OrderStatus(StrEnum):

@@ -4,6 +4,11 @@ positions in exact decimals, one `Context` implementation for `Strategy`.
 Per bar i: (1) working orders placed on earlier bars are matched against bar i;
 (2) the book is marked at bar i's close; (3) the strategy sees data up to bar i and decides.
 So an order can never fill on the bar whose close produced it.
+
+With `guard=Guard(limits)` the orders also pass the paper/live Guard (`backtest.guarded`):
+sized and checked at the open they first meet, the book marked at every close, so the run
+makes the fills a paper replay of the same candles makes. Stop orders are refused
+(`orders.STOP_REFUSED`), as on every venue.
 """
 
 from __future__ import annotations
@@ -11,16 +16,21 @@ from __future__ import annotations
 import decimal
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from omc.floor.data import Bars, FloatArray, align, to_decimal
 from omc.floor.fills import FeeModel, SlippageModel, match
-from omc.floor.orders import Fill, Order, OrderStatus, OrderType, TradeRecord
+from omc.floor.orders import STOP_REFUSED, Fill, Order, OrderStatus, OrderType, TradeRecord
 from omc.floor.strategy import BarView, Clock, Series, Strategy, check_causal
+
+if TYPE_CHECKING:
+    from omc.floor.backtest.guarded import BacktestGuard
+    from omc.floor.instruments import InstrumentSpec
+    from omc.floor.trading.guard import Guard
 
 DEFAULT_LOT = Decimal("0.00000001")
 
@@ -53,6 +63,7 @@ class BacktestResult:
     slippage: SlippageModel
     metrics: dict[str, Any] = field(default_factory=dict)
     benchmark: dict[str, Any] = field(default_factory=dict)
+    guard: dict[str, Any] | None = None  # what the Guard did (`guard_report`), when guarded
 
     @property
     def bar_seconds(self) -> float:
@@ -74,7 +85,11 @@ class Backtest:
         lot_size: Decimal = DEFAULT_LOT,
         allow_short: bool = False,
         check_lookahead: bool = True,
+        guard: Guard | None = None,
+        instruments: Callable[[str], InstrumentSpec] | None = None,
     ) -> None:
+        if guard is not None and allow_short:
+            raise ValueError("a guarded backtest is long-only, like paper trading")
         raw = {data.symbol: data} if isinstance(data, Bars) else dict(data)
         if not raw:
             raise ValueError("no data")
@@ -104,6 +119,9 @@ class Backtest:
         self.fills: list[Fill] = []
         self.fees_paid = Decimal(0)
         self.traded_notional = Decimal(0)
+        self.guard = guard
+        self.instruments = instruments
+        self._gb: BacktestGuard | None = None
 
     # ------------------------------------------------------------------ Context
     @property
@@ -160,14 +178,10 @@ class Backtest:
     ) -> Order:
         if symbol not in self._pos:
             raise KeyError(f"unknown symbol {symbol!r}")
-        if limit is not None and stop is not None:
-            raise ValueError("an order is a limit or a stop order, not both")
-        kind = (
-            OrderType.LIMIT
-            if limit is not None
-            else (OrderType.STOP if stop is not None else OrderType.MARKET)
-        )
-        price = _dec(limit) if limit is not None else (_dec(stop) if stop is not None else None)
+        if stop is not None:
+            raise ValueError(STOP_REFUSED)
+        kind = OrderType.LIMIT if limit is not None else OrderType.MARKET
+        price = _dec(limit) if limit is not None else None
         order = Order(self._next_id, symbol, kind, self.clock.i, quantity, percent, price, tag)
         self._next_id += 1
         self._orders.append(order)
@@ -201,6 +215,8 @@ class Backtest:
     def cancel(self, order: Order) -> None:
         if order.status is OrderStatus.OPEN:
             order.status = OrderStatus.CANCELLED
+            if self._gb is not None:
+                self._gb.sync(order, self.now)
 
     def open_orders(self, symbol: str | None = None) -> list[Order]:
         return [
@@ -223,6 +239,8 @@ class Backtest:
                 continue
             if self._try_fill(order, i):
                 working.append(order)
+            if self._gb is not None:
+                self._gb.sync(order, self.bars[order.symbol].time(i))
         self._orders = working
 
     def _try_fill(self, order: Order, i: int) -> bool:
@@ -231,6 +249,10 @@ class Backtest:
         b = self.bars[sym]
         o, h, lo, v = b.open[i], b.high[i], b.low[i], b.volume[i]
         pos = self._pos[sym]
+        if self._gb is not None and not self._gb.admit(
+            order, to_decimal(o), b.time(i), self.fee_model.rate(False), self.slip
+        ):
+            return False
         if order.quantity is None:
             assert order.target_percent is not None
             # direction from the current value against the target (exact size at fill price)
@@ -311,6 +333,8 @@ class Backtest:
         when = self.bars[sym].time(i)
         fill = Fill(order.id, sym, i, when, qty, price, fee, maker)
         self.fills.append(fill)
+        if self._gb is not None:
+            self._gb.fill(order, qty, price, fee)
         # round-trip bookkeeping (split a fill that flips the position through zero)
         parts: list[tuple[Decimal, Decimal]] = []
         if old and (new == 0 or (old > 0) != (new > 0)):
@@ -355,6 +379,17 @@ class Backtest:
         strategy = self.strategy
         n, start = self.n, self.start
         self.clock.i = start - 1
+        if self.guard is not None:
+            from omc.floor.backtest.guarded import BacktestGuard
+
+            self._gb = BacktestGuard(
+                self.guard,
+                strategy.name,
+                self.initial_cash,
+                self.bars[self._syms[0]].time(start),
+                self.instruments,
+            )
+        bar_len = timedelta(seconds=next(iter(self.bars.values())).bar_seconds)
         strategy.init(self)
         equity = np.empty(n - start)
         syms = self._syms
@@ -385,6 +420,12 @@ class Backtest:
                         held = True
                 equity[i - start] = e
                 in_market += held
+            if self._gb is not None:
+                self._gb.mark(
+                    i,
+                    self.bars[sym0].time(i) + bar_len,
+                    {s: to_decimal(c[i]) for s, c in zip(syms, closes, strict=True)},
+                )
             out = on_bar(self)
             if out:
                 self._targets(out)
@@ -420,6 +461,7 @@ class Backtest:
             bars_in_market=in_market,
             fees=self.fee_model,
             slippage=self.slip,
+            guard=self._gb.report() if self._gb is not None else None,
         )
 
     def _targets(self, targets: Mapping[str, float | Decimal]) -> None:
@@ -447,6 +489,8 @@ def run_backtest(
     allow_short: bool = False,
     check_lookahead: bool = True,
     with_metrics: bool = True,
+    guard: Guard | None = None,
+    instruments: Callable[[str], InstrumentSpec] | None = None,
 ) -> BacktestResult:
     """Run `strategy` over `data` event by event; metrics and buy-and-hold baseline attached."""
     result = Backtest(
@@ -459,6 +503,8 @@ def run_backtest(
         lot_size=lot_size,
         allow_short=allow_short,
         check_lookahead=check_lookahead,
+        guard=guard,
+        instruments=instruments,
     ).run()
     if with_metrics:
         from omc.floor.backtest.metrics import attach_metrics

@@ -132,6 +132,8 @@ def attach_metrics(result: BacktestResult) -> dict[str, Any]:
     m["final_equity"] = float(result.final_equity)
     m["final_equity_exact"] = str(result.final_equity)
     m["initial_cash"] = initial
+    if result.guard is not None:
+        m["guard"] = result.guard
     curve, final, fees = buy_and_hold(result)
     b = performance(curve, initial, bar_s)
     b.update(

@@ -301,6 +301,25 @@ class Guard:
         return out
 
 
+def guard_report(state: TradingState) -> dict[str, Any]:
+    """What the Guard did to an account (paper, live or a guarded backtest): denials by reason
+    code (count, first and last time, ISO-8601) and every halt (time, strategy, code and the
+    drawdown that caused it)."""
+    denials = {}
+    for code, count in sorted(state.denials.items()):
+        first, last = state.denial_times.get(code, (None, None))
+        denials[code] = {
+            "count": count,
+            "first": first.isoformat() if first else None,
+            "last": last.isoformat() if last else None,
+        }
+    halts = [
+        {k: (v.isoformat() if isinstance(v, datetime) else str(v)) for k, v in h.items()}
+        for h in state.halts
+    ]
+    return {"denials": denials, "halts": halts}
+
+
 # ---------------------------------------------------------------------- kill switch
 @dataclass(frozen=True, slots=True)
 class KillState:

@@ -93,6 +93,8 @@ class TradingState:
     halted: dict[str, str] = field(default_factory=dict)
     warned: set[str] = field(default_factory=set)
     denials: dict[str, int] = field(default_factory=dict)
+    denial_times: dict[str, tuple[datetime, datetime]] = field(default_factory=dict)
+    halts: list[dict[str, Any]] = field(default_factory=list)
     started: dict[str, Any] | None = None
     last_bar: int = -1
     last_bar_ts: datetime | None = None
@@ -154,8 +156,11 @@ class TradingState:
         elif kind == "denial":
             code = d["code"]
             self.denials[code] = self.denials.get(code, 0) + 1
+            first = self.denial_times.get(code, (e.ts, e.ts))[0]
+            self.denial_times[code] = (first, e.ts)
         elif kind == "halt":
             self.halted[e.strategy or ""] = d.get("code", "halt")
+            self.halts.append({"ts": e.ts, "strategy": e.strategy or "", **d})
         elif kind == "warning":
             self.warned.add(d.get("code", "warning"))
         elif kind == "start" and self.started is None:

@@ -1,6 +1,7 @@
 """Paper trading sessions: the strategy, the Guard, the paper venue and the journal wired
 together — on the ledger's latest quotes, or replaying a candle file (its candles become the
-quotes: bid = ask = close ± spread).
+quotes: bid = ask = open, then close, ± spread; decisions at a close fill at the next open,
+like the backtest).
 
 Used by `omc trade paper` and by the demo. A session is journaled under its account: running
 the same replay again resumes from the journal and changes nothing.
@@ -19,7 +20,7 @@ from omc.core.time import utcnow
 from omc.floor.data import Bars
 from omc.floor.fills import FeeModel, SlippageModel
 from omc.floor.strategy import Strategy
-from omc.floor.trading.guard import Guard, GuardLimits
+from omc.floor.trading.guard import Guard, GuardLimits, guard_report
 from omc.floor.trading.session import TradingSession
 from omc.floor.venues.paper import LedgerQuotes, PaperSettings, PaperVenue, ReplayQuotes
 
@@ -72,10 +73,12 @@ def open_paper_session(
 
 
 def session_summary(session: TradingSession) -> dict[str, Any]:
-    """The P&L summary of a session (exact decimals), with its account and Guard denials."""
+    """The P&L summary of a session (exact decimals), with its account, Guard denials by code
+    and the Guard's report (`guard_report`: when and why it halted or denied)."""
     summary: dict[str, Any] = session.state.book.summary()
     summary["account"] = session.account
     summary["denials"] = dict(session.state.denials)
+    summary["guard"] = guard_report(session.state)
     if session.stopped:
         summary["stopped"] = session.stopped
     return summary

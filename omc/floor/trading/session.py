@@ -11,11 +11,19 @@ backtest run here unchanged. Per bar:
    flattened if asked, and the session stops;
 3. resting paper orders are matched; positions are marked at the latest quotes (a `bar`
    event, which also carries the resume point); the Guard's drawdown monitor may warn/halt;
-4. the strategy decides; target weights become orders sized at the current quote (buys
+4. the strategy decides; target weights become orders sized by `sizing.target_delta` (buys
    clipped to the Guard's size headroom), each with a `decision` event carrying the reason
    (targets and the strategy's indicator values);
 5. the bar's events are committed in one transaction (external venues also commit each order
    before it is sent).
+
+On live ticks (`run_ticks`) orders go out at once, at the current quote. A candle replay
+(`replay`) follows the backtest's convention instead: what the strategy decides at bar i's
+close is sized, checked by the Guard and filled at bar i+1's *open* (the replay quotes the
+open, then the close of every bar), so a replay and a guarded backtest (`omc backtest
+--guard`) make the same fills. Both phases of a bar are committed together.
+
+Stop orders are refused on every venue (`orders.STOP_REFUSED`), as in the backtest.
 
 After a crash, `start()` rebuilds the state from the journal; a replay re-feeds the bars it
 had already processed to the strategy in *shadow* mode (its internal state evolves exactly as
@@ -41,11 +49,12 @@ from sqlalchemy import Engine
 from omc.core.time import utcnow
 from omc.floor.data import Bars, align
 from omc.floor.instruments import EIGHT_DECIMALS, InstrumentSpec
-from omc.floor.orders import Order, OrderStatus, OrderType
+from omc.floor.orders import STOP_REFUSED, Order, OrderStatus, OrderType
 from omc.floor.strategy import BarView, Clock, Series, Strategy
 from omc.floor.trading.guard import BREACH_CODES, CapitalStages, Denial, Guard, KillSwitchStore
 from omc.floor.trading.journal import Journal
 from omc.floor.trading.oms import ManagedOrder, OrderManager, OrderState
+from omc.floor.trading.sizing import target_delta
 from omc.floor.venues.base import Quote, Side, Venue, VenueError, VenueOrder, VenueOrderType
 from omc.floor.venues.paper import PaperVenue, ReplayQuotes
 
@@ -63,6 +72,17 @@ class LiveSettings(BaseSettings):
     live_trading: bool = Field(
         default=False, description="Allow `omc trade live` to send real orders."
     )
+
+
+@dataclass(slots=True)
+class _Deferred:
+    """An order decided at a bar's close, sent at the next bar's open (replay)."""
+
+    order: Order
+    weight: Decimal | None
+    limit: Decimal | float | None
+    tag: str
+    reason: dict[str, Any]
 
 
 @dataclass
@@ -132,6 +152,8 @@ class TradingSession:
         self._indicators: list[_Indicator] = []
         self._orders: dict[str, Order] = {}
         self._shadow = False
+        self._defer = False  # replay: orders wait for the next bar's open
+        self._deferred: list[_Deferred] = []
         self._since_flush = 0
         self.stopped: str | None = None
         self._initialised = False
@@ -261,7 +283,11 @@ class TradingSession:
         q = _dec(quantity)
         if not q:
             raise ValueError("order quantity must be non-zero")
-        return self._place(symbol, q, limit, stop, tag, {"tag": tag})
+        if self._refuse(symbol, stop, q, tag):
+            return self._dummy(symbol, q, OrderStatus.CANCELLED, tag)
+        if self._defer:
+            return self._queue(symbol, q, None, limit, tag, {"tag": tag})
+        return self._place(symbol, q, limit, tag, {"tag": tag})
 
     def order_target_percent(
         self,
@@ -273,20 +299,29 @@ class TradingSession:
         tag: str = "",
     ) -> Order:
         pct = _dec(percent)
-        qty = self._target_delta(symbol, pct)
         reason = {"target_percent": pct, "tag": tag}
+        if self._refuse(symbol, stop, None, tag):
+            return self._dummy(symbol, None, OrderStatus.CANCELLED, tag)
+        if self._defer:
+            return self._queue(symbol, None, pct, limit, tag, reason)
+        qty = self._target_delta(symbol, pct)
         if not qty:
             return self._dummy(symbol, None, OrderStatus.FILLED, tag)
-        return self._place(symbol, qty, limit, stop, tag, reason)
+        return self._place(symbol, qty, limit, tag, reason)
 
     def cancel(self, order: Order) -> None:
+        for d in self._deferred:
+            if d.order is order:
+                self._deferred.remove(d)
+                order.status = OrderStatus.CANCELLED
+                return
         cid = next((c for c, o in self._orders.items() if o is order), None)
         if cid is not None and not self._shadow:
             self.oms.cancel(cid, self.now)
             self._sync_order(cid)
 
     def open_orders(self, symbol: str | None = None) -> list[Order]:
-        out = []
+        out = [d.order for d in self._deferred if symbol is None or d.order.symbol == symbol]
         for o in self.state.open_orders(symbol):
             self._sync_order(o.client_order_id)
             if o.client_order_id in self._orders:
@@ -316,48 +351,88 @@ class TradingSession:
             return ZERO
         # no rules at the venue: size on 1e-8 and let the order manager deny (journaled)
         spec = self.oms.instrument(symbol) or InstrumentSpec(symbol, EIGHT_DECIMALS)
-        book = self.state.book
-        pos = book.position(symbol)
-        rate = getattr(getattr(self.venue, "fees", None), "taker_bps", Decimal(10)) / 10000
-        price = q.ask if pct * book.equity() > pos * q.bid else q.bid
-        if price <= 0:
-            return ZERO
-        want = book.equity() * pct / (price * (1 + rate))
-        delta = spec.floor_quantity(want - pos)
-        if delta > 0:
-            room = self.guard.headroom(self.state, self.strategy_name, symbol, price, spec)
-            delta = min(delta, room)
-        elif delta < 0:
-            most = spec.floor_quantity(self.guard.limits.max_order_notional / price)
-            delta = max(delta, -spec.floor_quantity(max(pos, ZERO)), -most)
-        if delta and not spec.meets_minimum(delta, price):
-            return ZERO  # below the instrument's minimum: the venue would refuse it
-        return delta
+        fees = getattr(self.venue, "fees", None)
+        rate = fees.rate(False) if fees is not None else Decimal(10) / 10000
+        return target_delta(
+            self.state,
+            self.guard,
+            self.strategy_name,
+            symbol,
+            pct,
+            bid=q.bid,
+            ask=q.ask,
+            fee_rate=rate,
+            instrument=spec,
+            slippage=getattr(self.venue, "slippage", None),
+        )
+
+    def _refuse(
+        self, symbol: str, stop: Decimal | float | None, qty: Decimal | None, tag: str
+    ) -> bool:
+        """Stop orders are refused on every venue (journaled as an `invalid_order` denial)."""
+        if symbol not in self._views:
+            raise KeyError(f"unknown symbol {symbol!r}")
+        if stop is None:
+            return False
+        if not self._shadow:
+            self.journal.append(
+                "denial",
+                {"code": "invalid_order", "message": STOP_REFUSED, "quantity": qty, "tag": tag},
+                ts=self.now,
+                strategy=self.strategy_name,
+                symbol=symbol,
+            )
+        return True
+
+    def _queue(
+        self,
+        symbol: str,
+        qty: Decimal | None,
+        weight: Decimal | None,
+        limit: Decimal | float | None,
+        tag: str,
+        reason: dict[str, Any],
+    ) -> Order:
+        kind = OrderType.LIMIT if limit is not None else OrderType.MARKET
+        price = _dec(limit) if limit is not None else None
+        order = Order(-1, symbol, kind, self.clock.i, qty, weight, price, tag)
+        self._deferred.append(_Deferred(order, weight, limit, tag, reason))
+        return order
+
+    def open_bar(self, ts: datetime) -> None:
+        """The open of a replayed bar at `ts` (its open quote is set): resting paper orders are
+        matched, then the orders decided at the previous bar's close are sized and sent."""
+        self._now = ts
+        if isinstance(self.venue, PaperVenue):
+            for ack in self.venue.match():
+                self.oms.record(ack, ts)
+        due, self._deferred = self._deferred, []
+        for d in due:
+            order = d.order
+            qty = order.quantity
+            if d.weight is not None:
+                qty = self._target_delta(order.symbol, d.weight)
+                if not qty:
+                    order.status = OrderStatus.FILLED
+                    continue
+            assert qty is not None
+            self._place(order.symbol, qty, d.limit, d.tag, d.reason, order)
 
     def _place(
         self,
         symbol: str,
         qty: Decimal,
         limit: Decimal | float | None,
-        stop: Decimal | float | None,
         tag: str,
         reason: dict[str, Any],
+        order: Order | None = None,
     ) -> Order:
-        if symbol not in self._views:
-            raise KeyError(f"unknown symbol {symbol!r}")
+        """Send one order through the order manager; `order` (a queued placeholder) is updated
+        in place, otherwise a new `Order` is returned."""
         if self._shadow:
             return self._dummy(symbol, qty, OrderStatus.CANCELLED, tag)
         now = self.now
-        qty, limit = self._on_grid(symbol, qty, limit, reason)
-        if stop is not None:
-            self.journal.append(
-                "denial",
-                {"code": "invalid_order", "message": "stop orders are not supported live"},
-                ts=now,
-                strategy=self.strategy_name,
-                symbol=symbol,
-            )
-            return self._dummy(symbol, qty, OrderStatus.CANCELLED, tag)
+        qty, limit_price = self._on_grid(symbol, qty, limit, reason)
         reason = {**reason, "signals": self._signals()}
         result = self.oms.place(
             self.strategy_name,
@@ -365,25 +440,29 @@ class TradingSession:
             Side.BUY if qty > 0 else Side.SELL,
             abs(qty),
             now=now,
-            type=VenueOrderType.LIMIT if limit is not None else VenueOrderType.MARKET,
-            limit_price=limit,
+            type=VenueOrderType.LIMIT if limit_price is not None else VenueOrderType.MARKET,
+            limit_price=limit_price,
             tag=tag,
             reason=reason,
         )
+        if order is None:
+            order = Order(
+                -1,
+                symbol,
+                OrderType.LIMIT if limit_price is not None else OrderType.MARKET,
+                self.clock.i,
+                qty,
+                None,
+                limit_price,
+                tag,
+            )
+        order.quantity, order.price = qty, limit_price
         if isinstance(result, Denial):
             if result.code in BREACH_CODES:
                 self._breach(now, str(result.code))
-            return self._dummy(symbol, qty, OrderStatus.CANCELLED, tag)
-        order = Order(
-            result.number,
-            symbol,
-            OrderType.LIMIT if limit is not None else OrderType.MARKET,
-            self.clock.i,
-            qty,
-            None,
-            limit,
-            tag,
-        )
+            order.status = OrderStatus.CANCELLED
+            return order
+        order.id = result.number
         self._orders[result.client_order_id] = order
         self._sync_order(result.client_order_id)
         return order
@@ -471,9 +550,13 @@ class TradingSession:
         self._now = ts
         i = self._add_bar(ts, bar)
         if shadow:
+            self._deferred.clear()  # a re-fed bar's queued orders were sent before the crash
             self._shadow = True
             try:
-                self.strategy.on_bar(self)
+                targets = self.strategy.on_bar(self)
+                if targets and self._defer:  # queued for the next open, as when it ran live
+                    for s, w in targets.items():
+                        self.order_target_percent(s, w, tag="target")
             finally:
                 self._shadow = False
             return
@@ -557,33 +640,49 @@ class TradingSession:
         spread_bps: Decimal = ZERO,
         on_bar: Callable[[int], None] | None = None,
     ) -> None:
-        """Replay candles: each bar closes at open time + bar length, quoting its close
-        (± half `spread_bps`). `speed`: bars arrive `speed` times faster than real time;
-        None: as fast as possible. Resumes after the last bar the journal has."""
+        """Replay candles. Bar i opens at its open time, quoting its open (± half
+        `spread_bps`): the orders decided at bar i-1's close are sent (`open_bar`); it closes
+        at open time + bar length, quoting its close, and the strategy decides (`step`).
+        `speed`: bars arrive `speed` times faster than real time; None: as fast as possible.
+        Resumes after the last bar the journal has (the bars before are re-fed in shadow mode,
+        so the orders decided at the last one are still sent at the next open)."""
         bars = align({data.symbol: data} if isinstance(data, Bars) else dict(data))
         first = next(iter(bars.values()))
         n, step_s = len(first), first.bar_seconds
         half = spread_bps / 20000
         resume = self.state.last_bar
-        for i in range(n):
-            ts = first.time(i) + timedelta(seconds=step_s)
-            row = {
-                s: (b.open[i], b.high[i], b.low[i], b.close[i], b.volume[i])
-                for s, b in bars.items()
-            }
-            if i <= resume:
-                self.step(ts, row, shadow=True)
-                continue
-            for s, b in bars.items():
-                c = Decimal(repr(float(b.close[i])))
+        self._defer = True
+
+        def quote(ts: datetime, prices: dict[str, float]) -> None:
+            for s, price in prices.items():
+                c = Decimal(repr(float(price)))
                 quotes.set(Quote(s, c * (1 - half), c * (1 + half), c, ts))
-            self.step(ts, row)
-            if on_bar is not None:
-                on_bar(i)
-            if self.stopped:
-                break
-            if speed:
-                time.sleep(step_s / speed)
+
+        try:
+            for i in range(n):
+                ts = first.time(i) + timedelta(seconds=step_s)
+                row = {
+                    s: (b.open[i], b.high[i], b.low[i], b.close[i], b.volume[i])
+                    for s, b in bars.items()
+                }
+                if i <= resume:
+                    self.step(ts, row, shadow=True)
+                    continue
+                if self._deferred or self.state.open_orders():
+                    opened = first.time(i)
+                    quote(opened, {s: b.open[i] for s, b in bars.items()})
+                    self.open_bar(opened)
+                quote(ts, {s: b.close[i] for s, b in bars.items()})
+                self.step(ts, row)
+                if on_bar is not None:
+                    on_bar(i)
+                if self.stopped:
+                    break
+                if speed:
+                    time.sleep(step_s / speed)
+        finally:
+            self._defer = False
+            self._deferred.clear()
         self.journal.flush()
 
     def run_ticks(
