@@ -397,7 +397,8 @@ def test_news_faults_and_recovery(engine: Engine, feeds: FakeFeeds) -> None:
         Fault("truncated", "/decrypt"),
     )
     summary = run(engine, "news", s)
-    assert summary.status == "partial"
+    # an HTML page and half a feed whose only parsed entry is cut off: nothing stored
+    assert summary.status == "failed" and summary.inserted == 0
     reasons = [q.reason for q in quarantine(engine)]
     assert any("not an RSS/Atom feed" in r for r in reasons)
     assert any(

@@ -9,10 +9,16 @@ are one item. Stories carried by several outlets (or by CryptoPanic) are linked 
 `story_key` and counted once in the hourly aggregate.
 
 Sentiment = VADER with the crypto lexicon over the title (70 %) and summary (30 %); coins =
-tags of title and summary. An entry without a title, or without any id or link, is
+tags of title and summary. The summary is the first non-empty one of the entry's
+summary / description, its content (`content:encoded`, Atom `content`) — feeds such as
+CoinDesk's put an empty `<dc:description/>` beside the real `<description>`, and feedparser
+then files one of them as content. An entry without a title, or without any id or link, is
 quarantined; one without a date takes the time it was first seen. A feed that cannot be
 fetched or is not a feed (an HTML error page, truncated XML) is reported on the run (and its
-body quarantined); the other feeds are still stored. Feeds ask for polite polling: the default
+body quarantined); the other feeds are still stored. Of a malformed feed (e.g. truncated
+mid-item) only complete entries are kept — closed in the body, with link, id and date parsed —
+the others are quarantined: a cut-off entry would otherwise be stored with a truncated URL as
+its key and "now" as its date. Feeds ask for polite polling: the default
 interval is 10 minutes and each feed is fetched once per run.
 """
 
@@ -20,6 +26,7 @@ from __future__ import annotations
 
 import calendar
 import hashlib
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -67,13 +74,31 @@ def _entry_time(entry: Any) -> datetime | None:
     return None
 
 
+def _summary(entry: Any) -> str | None:
+    """The first non-empty summary, description or content of an entry."""
+    candidates: list[Any] = [entry.get("summary"), entry.get("description")]
+    detail = entry.get("summary_detail")
+    if isinstance(detail, dict):
+        candidates.append(detail.get("value"))
+    content = entry.get("content")
+    if isinstance(content, list):
+        candidates += [c.get("value") for c in content if isinstance(c, dict)]
+    for value in candidates:
+        if isinstance(value, str) and clean_text(value):
+            return value
+    return None
+
+
 def _plain(entry: Any) -> dict[str, Any]:
     """The JSON-safe part of an entry, kept as `raw` and quarantined when refused."""
     out: dict[str, Any] = {}
-    for name in ("id", "title", "link", "published", "updated", "author", "summary"):
+    for name in ("id", "title", "link", "published", "updated", "author"):
         value = entry.get(name)
         if isinstance(value, str):
             out[name] = value[:MAX_SUMMARY]
+    summary = _summary(entry)
+    if summary is not None:
+        out["summary"] = summary[:MAX_SUMMARY]
     tags = entry.get("tags")
     if isinstance(tags, list):
         out["tags"] = [t.get("term") for t in tags if isinstance(t, dict) and t.get("term")]
@@ -106,6 +131,25 @@ def entry_row(entry: Any, source: str, seen_at: datetime) -> dict[str, Any] | st
         "story_key": None,
         "raw": raw,
     }
+
+
+_CLOSED_ENTRY = re.compile(rb"</(?:[\w.-]+:)?(?:item|entry)\s*>")
+
+
+def incomplete_entry(entry: Any, index: int, closed: int) -> str | None:
+    """Why entry `index` of a malformed feed (with `closed` closed entries) is not whole."""
+    if index >= closed:
+        return "entry cut off (not closed in the body)"
+    missing = [
+        name
+        for name, ok in (
+            ("link", bool((entry.get("link") or "").strip())),
+            ("id", bool((entry.get("id") or "").strip())),
+            ("date", _entry_time(entry) is not None),
+        )
+        if not ok
+    ]
+    return f"entry without {', '.join(missing)}" if missing else None
 
 
 # Bozo warnings about labels, not content: the feed itself parsed fine.
@@ -193,8 +237,15 @@ class NewsFeedCollector(HumanCollector):
                     failed.append(url)
                     continue
             links: set[str] = set()
-            for entry in parsed.entries:
+            closed = len(_CLOSED_ENTRY.findall(response.content)) if problem else 0
+            for index, entry in enumerate(parsed.entries):
                 result.fetched += 1
+                damage = incomplete_entry(entry, index, closed) if problem else None
+                if damage:
+                    result.rejected.append(
+                        Rejected(f"{source}: malformed feed: {damage}", _plain(entry))
+                    )
+                    continue
                 row = entry_row(entry, source, seen_at)
                 if isinstance(row, str):
                     result.rejected.append(Rejected(row, _plain(entry)))
