@@ -436,6 +436,29 @@ def test_pagination_with_shifting_pages_loses_and_duplicates_nothing(engine: Eng
         assert summary.inserted == 0 and len(events(engine, "announcements")) == 13
 
 
+def test_a_next_page_pointing_back_to_page_one_is_fetched_once(
+    engine: Engine, zendesk: FakeZendesk
+) -> None:
+    for i in range(12):
+        zendesk.publish(f"New Listing: Coin{i} (CX{i})", created_at=NOW - timedelta(hours=i))
+    zendesk.loop_next = True
+    summary = CollectorRunner(engine).run(ann_collector(zendesk, engine, per_page=5))
+    assert summary.status == "partial"
+    assert "category: pagination loop" in (summary.error or "")
+    assert len([p for p in zendesk.paths() if "categories" in p]) == 1  # not max_pages
+
+
+def test_cursor_pagination_is_followed(engine: Engine, zendesk: FakeZendesk) -> None:
+    for i in range(12):
+        zendesk.publish(f"New Listing: Coin{i} (CX{i})", created_at=NOW - timedelta(hours=i))
+    zendesk.cursor = True
+    summary = CollectorRunner(engine).run(ann_collector(zendesk, engine, per_page=5))
+    assert summary.status == "ok", summary.error
+    assert len(events(engine, "announcements")) == 12
+    pages = [p for p in zendesk.paths() if "categories" in p]
+    assert len(pages) == 3 and "page%5Bafter%5D=c10" in pages[-1]
+
+
 CATEGORY = "/api/v2/help_center/en-us/categories"
 ZENDESK_TRANSIENT = [
     Fault("reset", path=CATEGORY),

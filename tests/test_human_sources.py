@@ -235,7 +235,9 @@ def test_cryptopanic_bad_token_and_config(engine: Engine, cp: FakeCryptoPanic) -
 
 
 def test_reddit_oauth_listings_comments(engine: Engine, rd: FakeReddit) -> None:
-    s = settings(reddit_base_url=rd.url, reddit_auth_base_url=rd.url)
+    s = settings(
+        reddit_base_url=rd.url, reddit_auth_base_url=rd.url, reddit_max_comment_fetches=100
+    )
     summary = run(engine, "reddit", s)
     assert summary.status == "ok", summary.error
     token_calls = [r for r in rd.requests if r.path == "/api/v1/access_token"]
@@ -266,6 +268,24 @@ def test_reddit_oauth_listings_comments(engine: Engine, rd: FakeReddit) -> None:
     assert again.inserted == 0 and len(rows(engine, SocialPost)) == len(stored)
     assert len([r for r in rd.requests if r.path == "/api/v1/access_token"]) == 2  # new collector
     assert_aggregate_consistent(engine)
+
+
+def test_reddit_comment_fetches_per_run_are_capped_highest_scores_first(
+    engine: Engine, rd: FakeReddit
+) -> None:
+    s = settings(
+        reddit_base_url=rd.url,
+        reddit_auth_base_url=rd.url,
+        reddit_comment_score_threshold=0,  # every post qualifies
+        reddit_max_comment_fetches=3,
+    )
+    summary = run(engine, "reddit", s)
+    assert summary.status == "ok", summary.error
+    fetched = [r.path for r in rd.requests if "/comments/" in r.path]
+    assert len(fetched) == 3
+    posts = rd.subreddits["CryptoCurrency"] + rd.subreddits["Bitcoin"]
+    top = sorted(posts, key=lambda p: p["score"], reverse=True)[:3]
+    assert sorted(p.rsplit("/", 1)[-1] for p in fetched) == sorted(p["id"] for p in top)
 
 
 def test_reddit_expired_token_refreshes_once(engine: Engine, rd: FakeReddit) -> None:

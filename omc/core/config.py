@@ -195,6 +195,9 @@ class Settings(BaseSettings):
         default=500, ge=0, description="Collect top comments of posts scoring at least this."
     )
     reddit_max_pages: int = Field(default=3, ge=1, description="Pages followed through `after`.")
+    reddit_max_comment_fetches: int = Field(
+        default=20, ge=0, description="Comment fetches per run at most (highest scores first)."
+    )
     reddit_interval_s: float = Field(
         default=300.0, ge=30, description="Seconds between Reddit collections."
     )

@@ -16,7 +16,9 @@ Real paths, query parameters and body shapes (the article objects follow the rea
 `publish(...)` adds an article now (or at `created_at`), `edit(id, ...)` changes one and
 bumps `updated_at`. Data faults (`spoil`): `drift` (articles renamed `items`),
 `bad_article` (the first article loses its `id`), `string_ids` (ids as strings, as some
-proxies re-encode them), `extra_fields`.
+proxies re-encode them), `extra_fields`. `loop_next` makes every `next_page` point back to
+page 1; `cursor` answers with cursor pagination (`meta.has_more`, `links.next` carrying
+`page[after]`) instead of offset pages.
 """
 
 from __future__ import annotations
@@ -58,6 +60,8 @@ class FakeZendesk(FakeHttpServer):
         self.articles: dict[int, dict[str, Any]] = {}
         self.sections = {ANNOUNCEMENT_SECTION: ANNOUNCEMENTS, HELP_SECTION: "115000000000"}
         self.next_id = 360000000000
+        self.loop_next = False  # every `next_page` points back to page 1 (a paging loop)
+        self.cursor = False  # answer with cursor pagination (`meta.has_more`, `links.next`)
         self.data_lock = threading.Lock()
         self.published: dict[int, float] = {}  # article id -> monotonic time of publication
 
@@ -136,8 +140,29 @@ class FakeZendesk(FakeHttpServer):
         def link(number: int) -> str | None:
             if number < 1 or number > page_count:
                 return None
+            if self.loop_next:
+                number = 1
             return f"{self.url}{parts.path}?{urlencode({**query, 'page': number})}"
 
+        if self.cursor:  # cursor pagination: `page[after]` is the offset, as an opaque text
+            after = int(query.get("page[after]", "c0")[1:])
+            chunk = articles[after : after + per_page]
+            more = after + per_page < count
+            next_query = {**query, "page[after]": f"c{after + per_page}"}
+            cursor_body: dict[str, Any] = {
+                "articles": chunk,
+                "meta": {
+                    "has_more": more,
+                    "after_cursor": f"c{after + per_page}" if more else None,
+                    "before_cursor": f"c{after}",
+                },
+                "links": {
+                    "first": f"{self.url}{parts.path}",
+                    "next": f"{self.url}{parts.path}?{urlencode(next_query)}" if more else None,
+                    "prev": None,
+                },
+            }
+            return Reply(200, cursor_body)
         body = {
             "articles": chunk,
             "count": count,

@@ -4,8 +4,12 @@ Two feeds are polled every `OMC_ANNOUNCEMENTS_INTERVAL_S` (20 s default, 5 s min
 
 * the Announcements category, `GET /api/v2/help_center/{locale}/categories/{id}/articles.json`
   with `sort_by=created_at&sort_order=desc` (newest first)
-  — every article is kept; `next_page` (an absolute URL, offset paging) is followed while a
-  whole page is new to OMC (first run: up to `max_pages`), so nothing between polls is missed;
+  — every article is kept; the next page — `next_page` (an absolute URL, offset paging) or,
+  when the help centre answers with cursor pagination, `links.next` while `meta.has_more` —
+  is followed while a whole page is new to OMC (first run: up to `max_pages`), so nothing
+  between polls is missed. A next page already fetched in this walk (e.g. `next_page`
+  pointing back to page 1), or a page repeating an earlier one's articles, ends the walk with
+  a pagination-loop error on the run;
 * the whole help centre, `GET /api/v2/help_center/{locale}/articles.json` newest first, first
   page only — an article outside the category is kept when it classifies as a catalyst
   (listing, delisting, halt, maintenance, feature), not when it is a general help article.
@@ -26,7 +30,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from typing import Any, cast
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import httpx
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
@@ -41,7 +45,7 @@ from omc.ledgers.catalyst.classify import (
     extract_coins,
     strip_html,
 )
-from omc.ledgers.collectors.base import Collected, Collector, Rejected, Rows
+from omc.ledgers.collectors.base import Collected, Collector, PageTrail, Rejected, Rows
 from omc.ledgers.models import CatalystEvent, CatalystEventRevision, HttpValidator
 
 SOURCE = "announcements"
@@ -265,6 +269,8 @@ class AnnouncementsCollector(Collector):
     ) -> None:
         path: str | None = feed.path
         page = 0
+        trail = PageTrail(feed.name)
+        trail.seen(_page_key(feed.path))
         while path is not None and page < feed.max_pages:
             response, body = self._page(path, conditional=page == 0)
             if body is None:
@@ -302,10 +308,16 @@ class AnnouncementsCollector(Collector):
                 events[event["event_id"]] = event
                 key = (event["event_id"], article.updated_at)
                 revisions[key] = {**event, "revision": article.updated_at}
-            next_page = body.get("next_page")
+            if trail.seen("articles:" + ",".join(ids)):
+                result.errors.append(trail.loop(f"{page} (the same articles again)"))
+                return
+            next_page = _next_page(body)
             if not next_page or not ids or self._stored_ids(ids):
                 return  # an article we already have: everything older is stored too
-            path = self._relative(str(next_page))
+            path = self._relative(next_page)
+            if trail.seen(_page_key(path)):
+                result.errors.append(trail.loop(path))
+                return
 
     @staticmethod
     def _event(article: Article) -> dict[str, Any]:
@@ -330,6 +342,26 @@ class AnnouncementsCollector(Collector):
                 "excerpt": " ".join(strip_html(body).split())[:500],
             },
         }
+
+
+def _next_page(body: dict[str, Any]) -> str | None:
+    """The next page's URL: cursor pagination (`links.next` while `meta.has_more`), else the
+    offset `next_page`."""
+    meta, links = body.get("meta"), body.get("links")
+    if isinstance(meta, dict) and isinstance(links, dict) and links.get("next"):
+        return str(links["next"]) if meta.get("has_more") else None
+    following = body.get("next_page")
+    return str(following) if following else None
+
+
+def _page_key(path: str) -> str:
+    """A page's identity: path and sorted query, `page=1` when no page or cursor is named."""
+    parts = urlsplit(path)
+    query = dict(parse_qsl(parts.query))
+    query.pop("page[size]", None)
+    if not any(k == "page" or k.startswith("page[") for k in query):
+        query["page"] = "1"
+    return parts.path + "?" + urlencode(sorted(query.items()))
 
 
 def _short(exc: ValidationError) -> str:

@@ -12,7 +12,8 @@ a descriptive User-Agent: `GET /r/{sub}/hot?limit=100&raw_json=1[&after=t3_…]`
 Listing (`data.children[].data`, `data.after` for the next page; followed up to
 `reddit_max_pages`, stopping on a repeated cursor). Posts scoring at least
 `reddit_comment_score_threshold` get `GET /r/{sub}/comments/{id}?sort=top&limit=10&depth=1`
-(a two-Listing array: the post, then its comments; `kind: more` stubs are skipped).
+(a two-Listing array: the post, then its comments; `kind: more` stubs are skipped) — at most
+`reddit_max_comment_fetches` per run, the highest-scoring posts of all subreddits first.
 
 Rows go to `social_posts` (`platform` reddit, `post_id` the fullname `t3_…` / `t1_…`,
 comments carry `parent_id`); score and comment count update on later runs. A post or comment
@@ -223,6 +224,7 @@ class RedditCollector(HumanCollector):
         subreddits: list[str],
         comment_score_threshold: int = 500,
         max_pages: int = 3,
+        max_comment_fetches: int = 20,
         interval_s: float = 300.0,
         engine: Engine | None = None,
         clock: Callable[[], datetime] = utcnow,
@@ -234,6 +236,7 @@ class RedditCollector(HumanCollector):
         self.subreddits = subreddits
         self.comment_score_threshold = comment_score_threshold
         self.max_pages = max_pages
+        self.max_comment_fetches = max_comment_fetches
         self.interval_s = interval_s
         self.sleep = sleep
         self.redactor = Redactor(auth.client_secret)
@@ -286,6 +289,7 @@ class RedditCollector(HumanCollector):
             subreddits=settings.reddit_subreddits,
             comment_score_threshold=settings.reddit_comment_score_threshold,
             max_pages=settings.reddit_max_pages,
+            max_comment_fetches=settings.reddit_max_comment_fetches,
             interval_s=settings.reddit_interval_s,
             **kwargs,
         )
@@ -332,9 +336,10 @@ class RedditCollector(HumanCollector):
         result = Collected()
         rows: dict[str, dict[str, Any]] = {}
         failures = 0
+        candidates: list[tuple[str, dict[str, Any]]] = []  # (subreddit, post) worth comments
         for subreddit in self.subreddits:
             try:
-                self._subreddit(subreddit, result, rows)
+                candidates += self._subreddit(subreddit, result, rows)
             except RedditAuthError:
                 raise
             except HttpError as exc:
@@ -352,6 +357,9 @@ class RedditCollector(HumanCollector):
                 raw = "\n\n".join(str(r.payload) for r in result.rejected)
                 raise PayloadError(f"every subreddit failed: {summary}", raw)
             raise HttpError(f"reddit: every subreddit failed: {summary}", url="/r/")
+        candidates.sort(key=lambda c: c[1]["score"] or 0, reverse=True)
+        for subreddit, post in candidates[: self.max_comment_fetches]:
+            self._comments(subreddit, post, result, rows)
         return self.finish(result, social=list(rows.values()))
 
     def _listing(self, body: Any, what: str) -> tuple[list[Any], str | None]:
@@ -364,7 +372,8 @@ class RedditCollector(HumanCollector):
 
     def _subreddit(
         self, subreddit: str, result: Collected, rows: dict[str, dict[str, Any]]
-    ) -> None:
+    ) -> list[tuple[str, dict[str, Any]]]:
+        """Store the hot posts; return those scoring enough for their comments."""
         after: str | None = None
         seen_cursors: set[str] = set()
         posts: list[dict[str, Any]] = []
@@ -400,9 +409,11 @@ class RedditCollector(HumanCollector):
                 result.errors.append(f"r/{subreddit}: pagination loop at cursor {after}")
                 break
             seen_cursors.add(after)
-        for post in posts:
-            if (post["score"] or 0) >= self.comment_score_threshold:
-                self._comments(subreddit, post, result, rows)
+        return [
+            (subreddit, post)
+            for post in posts
+            if (post["score"] or 0) >= self.comment_score_threshold
+        ]
 
     def _comments(
         self,
