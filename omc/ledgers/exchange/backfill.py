@@ -41,7 +41,7 @@ from omc.core.time import (
     to_epoch_ms,
     utcnow,
 )
-from omc.ledgers.collectors.base import quarantine
+from omc.ledgers.collectors.base import quarantine, run_owner
 from omc.ledgers.exchange.candle_files import candle_problem
 from omc.ledgers.models import Candle, CollectorRun
 
@@ -254,7 +254,7 @@ def backfill(
     with engine.begin() as conn:
         report.run_id = conn.execute(
             insert(runs)
-            .values(collector=name, started_at=utcnow(), status="running")
+            .values(collector=name, started_at=utcnow(), status="running", owner=run_owner())
             .returning(runs.c.id)
         ).scalar_one()
 

@@ -44,7 +44,7 @@ from omc.core.time import (
     timeframe_seconds,
     utcnow,
 )
-from omc.ledgers.collectors.base import quarantine
+from omc.ledgers.collectors.base import quarantine, run_owner
 from omc.ledgers.models import Candle, CollectorRun
 
 COLLECTOR = "import"
@@ -425,7 +425,7 @@ def import_candles(
     with engine.begin() as conn:
         report.run_id = conn.execute(
             insert(runs)
-            .values(collector=COLLECTOR, started_at=started, status="running")
+            .values(collector=COLLECTOR, started_at=started, status="running", owner=run_owner())
             .returning(runs.c.id)
         ).scalar_one()
         result = upsert(conn, cast(Table, Candle.__table__), rows)
