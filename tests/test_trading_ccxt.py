@@ -152,7 +152,7 @@ def test_order_manager_retries_a_timeout_into_one_order(
     venue.exchange.timeout = 400
     venue.quote(SYM)
     fake.delay_next_orders, fake.delay_s = 1, 1.0
-    journal = Journal.open(engine, "ccxt-oms")
+    journal = Journal.open(engine, "ccxt-oms", write=True)
     journal.append("start", {"initial_cash": D(10000)}, ts=datetime.now(UTC))
     oms = OrderManager(journal, venue, Guard(GuardLimits()))
     res = oms.place("s", SYM, Side.BUY, D("0.01"), now=datetime.now(UTC))

@@ -136,7 +136,7 @@ def test_kill_cancels_at_a_live_ccxt_venue(engine: Engine) -> None:
         settings = Settings(ccxt_base_url=fake.url, http_timeout_s=5)
         creds = CcxtCredentials(api_key=API_KEY, api_secret=API_SECRET)
         venue = CcxtVenue.from_settings("binance", settings, creds, symbols=("BTC/USDT",))
-        journal = Journal.open(engine, "ccxt:binance-x")
+        journal = Journal.open(engine, "ccxt:binance-x", write=True)
         now = datetime.now(UTC)
         journal.append("start", {"initial_cash": D(10000), "venue": venue.name}, ts=now)
         journal.flush()
@@ -153,7 +153,7 @@ def test_kill_cancels_at_a_live_ccxt_venue(engine: Engine) -> None:
             type=VenueOrderType.LIMIT,
             limit_price=D(29000),
         )
-        journal.flush()
+        journal.close()  # one writer per account: kill_account takes the lease next
         assert not isinstance(order, Denial) and order.state is OrderState.SUBMITTED
         fresh = CcxtVenue.from_settings("binance", settings, creds, symbols=("BTC/USDT",))
         report = kill_account(engine, "ccxt:binance-x", reason="test", venue=fresh)

@@ -8,6 +8,8 @@ Paper and live trading run a registered strategy through the Guard and the order
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,18 @@ from rich.table import Table
 from omc.cli.context import console, engine, guard_lines, parse_params, settings
 
 SPEED_HELP = "Replay speed: bars arrive N× faster than real time, or `max`."
+
+
+@contextmanager
+def _one_writer() -> Iterator[None]:
+    """Another process writes the account (its lease): one clear line, exit code 2."""
+    from omc.floor.trading.lease import JournalWriterError
+
+    try:
+        yield
+    except JournalWriterError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
 
 
 def _speed(text: str) -> float | None:
@@ -110,6 +124,7 @@ def register(app: typer.Typer) -> None:
     app.add_typer(trade_app, name="trade")
 
     @trade_app.command("paper")
+    @_one_writer()
     def paper(
         strategy: str = typer.Option(..., "--strategy", "-s", help="Registered strategy name."),
         param: list[str] = typer.Option([], "--param", "-p", help="Strategy parameter k=v."),
@@ -175,6 +190,7 @@ def register(app: typer.Typer) -> None:
         _print_summary(summary, as_json, title=f"Paper P&L — {summary['account']}")
 
     @trade_app.command("live")
+    @_one_writer()
     def live(
         venue_name: str = typer.Option(..., "--venue", help="coinspot or ccxt:<exchange id>."),
         strategy: str = typer.Option(..., "--strategy", "-s"),
@@ -217,8 +233,11 @@ def register(app: typer.Typer) -> None:
             venue,
             Guard(gs.limits()),
         )
-        session.start()
-        session.run_ticks(poll_s=poll_s, max_bars=max_bars)
+        try:
+            session.start()
+            session.run_ticks(poll_s=poll_s, max_bars=max_bars)
+        finally:
+            session.close()
         _print_summary(session.state.book.summary(), False, title=f"Live P&L — {session.account}")
 
     @app.command("kill")
@@ -227,9 +246,14 @@ def register(app: typer.Typer) -> None:
         flatten: bool = typer.Option(False, "--flatten", help="Also flatten positions."),
         reason: str = typer.Option("manual", "--reason"),
         as_json: bool = typer.Option(False, "--json", help="Print what was done as JSON."),
+        wait: float = typer.Option(
+            30.0, "--wait", min=0, help="Seconds to wait for running sessions to confirm."
+        ),
     ) -> None:
         """Kill switch: stop every strategy, cancel open orders now and, with --flatten,
-        close positions (stored in the database: survives restarts)."""
+        close positions (stored in the database: survives restarts). An account a running
+        session writes is handled by that session (one writer per account): this waits up
+        to --wait seconds for it to confirm."""
         from omc.floor.trading.guard import KillSwitchStore
 
         db = engine()
@@ -238,8 +262,7 @@ def register(app: typer.Typer) -> None:
             store.set(False, reason=f"cleared: {reason}")
             console.print("Kill switch [green]cleared[/green]: trading may resume.")
             return
-        store.set(True, flatten=flatten, reason=reason)
-        reports = _kill_accounts(db, store, flatten=flatten, reason=reason)
+        reports = _kill_accounts(db, store, flatten=flatten, reason=reason, wait_s=wait)
         if as_json:
             console.print_json(json.dumps(_jsonable(reports)))
             return
@@ -250,11 +273,16 @@ def register(app: typer.Typer) -> None:
             + " `omc kill --clear` to resume."
         )
         for r in reports:
-            line = f"  {r['account']} ({r['venue']}): {r.get('cancelled', 0)} order(s) cancelled"
-            if flatten:
-                line += f", {len(r.get('flattened', []))} position(s) flattened"
+            line = f"  {r['account']} ({r['venue']}): "
+            if r.get("acknowledged") is not False:
+                line += f"{r.get('cancelled', 0)} order(s) cancelled"
+                if flatten:
+                    line += f", {len(r.get('flattened', []))} position(s) flattened"
+                if r.get("acknowledged"):
+                    line += f" by its running session {r['session']}"
             if r.get("error"):
-                line += f" [yellow]— {r['error']}[/yellow]"
+                sep = "" if r.get("acknowledged") is False else " — "
+                line += f"[yellow]{sep}{r['error']}[/yellow]"
             console.print(line)
 
     @app.command("pnl")
@@ -339,36 +367,50 @@ def register(app: typer.Typer) -> None:
             console.print(table)
 
 
-def _kill_accounts(db: Any, store: Any, *, flatten: bool, reason: str) -> list[dict[str, Any]]:
-    """Cancel (and flatten) every journaled account now: paper accounts on their journal
-    book, live accounts at their venue when it can be reached with the configured
-    credentials (otherwise their running session reacts at its next bar)."""
-    from omc.floor.trading.journal import Journal, accounts
-    from omc.floor.trading.kill import kill_account
+def _kill_accounts(
+    db: Any, store: Any, *, flatten: bool, reason: str, wait_s: float
+) -> list[dict[str, Any]]:
+    """Switch the kill switch on and cancel (and flatten) every journaled account now. One
+    writer per account: an account a running session holds is left to that session (the
+    switch is its command; we wait up to `wait_s` for it to confirm). The others are acted on
+    here: paper accounts on their journal book, live accounts at their venue when it can be
+    reached with the configured credentials (otherwise their session reacts when it runs)."""
+    from omc.floor.trading.journal import Journal, accounts, last_event
+    from omc.floor.trading.kill import kill_account, kill_or_command
     from omc.floor.venues.paper import LedgerQuotes, PaperSettings
 
+    names = accounts(db)
+    marks = {}
+    for name in names:  # where each journal stood before the switch went on
+        last = last_event(db, name)
+        marks[name] = last.ordinal if last is not None else -1
+    store.set(True, flatten=flatten, reason=reason)
     reports = []
-    for name in accounts(db):
+    for name in names:
         state = Journal.open(db, name).state
         venue_name = str((state.started or {}).get("venue", "paper"))
-        if venue_name == "paper":
-            ledger = LedgerQuotes(db, source=PaperSettings().quote_source) if flatten else None
-            reports.append(
-                kill_account(db, name, reason=reason, flatten=flatten, kill=store, ledger=ledger)
-            )
-            continue
-        if not flatten and not any(o.open for o in state.orders.values()):
-            reports.append({"account": name, "venue": venue_name, "cancelled": 0})
-            continue
-        try:
-            venue = _live_venue(venue_name)
-        except Exception as exc:  # no credentials / unknown venue: the session will react
-            reports.append(
-                {"account": name, "venue": venue_name, "error": f"venue not reachable: {exc}"}
-            )
-            continue
+
+        def act(name: str = name, venue_name: str = venue_name) -> dict[str, Any]:
+            if venue_name == "paper":
+                ledger = LedgerQuotes(db, source=PaperSettings().quote_source) if flatten else None
+                return kill_account(
+                    db, name, reason=reason, flatten=flatten, kill=store, ledger=ledger
+                )
+            state = Journal.open(db, name).state
+            if not flatten and not any(o.open for o in state.orders.values()):
+                return {"account": name, "venue": venue_name, "cancelled": 0}
+            try:
+                venue = _live_venue(venue_name)
+            except Exception as exc:  # no credentials / unknown venue: the session will react
+                return {
+                    "account": name,
+                    "venue": venue_name,
+                    "error": f"venue not reachable: {exc}",
+                }
+            return kill_account(db, name, reason=reason, flatten=flatten, venue=venue, kill=store)
+
         reports.append(
-            kill_account(db, name, reason=reason, flatten=flatten, venue=venue, kill=store)
+            kill_or_command(db, name, act, venue=venue_name, after=marks[name], wait_s=wait_s)
         )
     return reports
 

@@ -1,10 +1,13 @@
-"""Floor tables: the append-only trading journal, the kill switch and staged capital.
+"""Floor tables: the append-only trading journal, its leases, the kill switch and staged capital.
 
 * `floor_journal` — every decision, order, order update (fill), denial, warning, kill and
   reconciliation of every trading account, in `seq` order. Rows are only ever inserted
-  (`omc.floor.trading.journal.Journal` is the one writer); `event_id` is unique, so re-writing an
-  event after a crash or a retry never duplicates it. Positions, cash and open orders are
-  rebuilt from it (`omc.floor.trading.journal.rebuild`).
+  (`omc.floor.trading.journal.Journal`, only while holding the account's lease); `event_id`
+  is unique, so re-writing an event after a crash or a retry never duplicates it. Positions,
+  cash and open orders are rebuilt from it (`omc.floor.trading.journal.rebuild`).
+* `floor_account_leases` — one row per account being written: its one writer (`holder`,
+  `host:pid:token`), when it took the lease and until when it holds it
+  (`omc.floor.trading.lease`).
 * `floor_kill_switch` — one row per scope (`global`): on/off, why, since when. Survives
   restarts; every order path reads it.
 * `floor_capital_stages` — per strategy: current capital stage, cap, when the stage began and
@@ -42,6 +45,19 @@ class JournalEntry(Base):
     symbol: Mapped[str | None] = mapped_column(String(32), nullable=True)
     client_order_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     data: Mapped[str] = mapped_column(Text)
+
+
+class AccountLease(Base):
+    """The lease of an account's journal: its one writer until `expires_at`."""
+
+    __tablename__ = "floor_account_leases"
+
+    account: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(160))
+    token: Mapped[int] = mapped_column(Integer)
+    acquired_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class KillSwitch(Base):

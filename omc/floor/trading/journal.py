@@ -7,10 +7,15 @@ changed by applying journal events — while running (`Journal.append` applies t
 once) and after a crash (`Journal.open` replays the stored events) — so a rebuilt state is
 exactly the state the process had at its last committed event.
 
-Writes are buffered and committed by `flush()` in one transaction through `omc.core.db.upsert`
-(INSERT … ON CONFLICT (event_id) DO NOTHING). Event ids are `<account>:<ordinal>`, the
-ordinal being the event's position in the account's journal, so rewriting events after a
-crash or a retried flush never duplicates one. Rows are never updated or deleted.
+One writer per account: only a journal opened with `write=True` — holding the account's
+lease (`omc.floor.trading.lease`) — may flush; readers (`omc pnl`, `omc orders`, …) need none.
+Writes are buffered and committed by `flush()` in one transaction, which first renews the
+lease (the fence: a writer that lost it writes nothing) and then inserts through
+`omc.core.db.upsert` (INSERT … ON CONFLICT (event_id) DO NOTHING). Event ids are
+`<account>:<ordinal>`, the ordinal being the event's position in the account's journal. A
+flush that inserted fewer rows than it had is never ignored: the stored rows are compared,
+and unless they are exactly these events (a retried flush whose commit had succeeded) it
+raises `JournalConflict` and writes nothing. Rows are never updated or deleted.
 
 Event kinds: `start`, `decision`, `order`, `order_update`, `denial`, `warning`, `halt`,
 `bar`, `kill`, `reconcile`. `data` is JSON; decimals are stored as strings.
@@ -27,16 +32,23 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Engine, Table, func, select
+from sqlalchemy.engine import Connection
 
 from omc.core.db import upsert
 from omc.core.time import parse_utc
 from omc.floor.models import JournalEntry
+from omc.floor.trading.lease import LEASE_TTL_S, JournalWriterError, Lease
 from omc.floor.trading.oms import ManagedOrder, OrderState
 from omc.floor.trading.pnl import Book
 from omc.floor.venues.base import Side, VenueOrderType
 
 TABLE: Table = JournalEntry.__table__  # type: ignore[assignment]
 ZERO = Decimal(0)
+ROW_COLUMNS = ("event_id", "account", "ts", "kind", "strategy", "symbol", "client_order_id", "data")
+
+
+class JournalConflict(JournalWriterError):
+    """Events with this flush's ids are stored with other content: another writer."""
 
 
 def _default(value: Any) -> Any:
@@ -171,20 +183,35 @@ class TradingState:
 class Journal:
     """The journal of one account: append (buffered), flush (one transaction), replay."""
 
-    def __init__(self, engine: Engine, account: str) -> None:
+    def __init__(self, engine: Engine, account: str, lease: Lease | None = None) -> None:
         self.engine = engine
         self.account = account
+        self.lease = lease
         self.state = TradingState()
         self.pending: list[Event] = []
         self.next_ordinal = 0
 
     @classmethod
-    def open(cls, engine: Engine, account: str) -> Journal:
-        """The account's journal with its state rebuilt from every stored event."""
-        journal = cls(engine, account)
-        for event in journal.stored():
-            journal.state.apply(event)
-            journal.next_ordinal = event.ordinal + 1
+    def open(
+        cls,
+        engine: Engine,
+        account: str,
+        *,
+        write: bool = False,
+        lease_ttl_s: float = LEASE_TTL_S,
+    ) -> Journal:
+        """The account's journal with its state rebuilt from every stored event. `write`:
+        take the account's lease first (`LeaseHeld` when another process writes it)."""
+        lease = Lease.acquire(engine, account, ttl_s=lease_ttl_s) if write else None
+        journal = cls(engine, account, lease)
+        try:
+            for event in journal.stored():
+                journal.state.apply(event)
+                journal.next_ordinal = event.ordinal + 1
+        except BaseException:
+            if lease is not None:
+                lease.release()
+            raise
         return journal
 
     def append(
@@ -208,14 +235,59 @@ class Journal:
         return event
 
     def flush(self) -> int:
-        """Commit the buffered events in one transaction; returns how many were new."""
+        """Commit the buffered events in one transaction; returns how many were new.
+        Raises `LeaseLost` / `JournalConflict` (writing nothing) when another process
+        writes this account."""
         if not self.pending:
             return 0
+        if self.lease is None:
+            raise JournalWriterError(
+                f"journal {self.account!r} is read-only: open it with write=True (the "
+                "account's lease) to write"
+            )
         rows = [e.row() for e in self.pending]
         with self.engine.begin() as conn:
+            self.lease.renew(conn)
             result = upsert(conn, TABLE, rows, key=("event_id",))
+            if result.inserted != len(rows):
+                self._verify_stored(conn, rows)
         self.pending.clear()
         return result.inserted
+
+    def _verify_stored(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
+        """Rows the insert skipped must be stored exactly as given (an idempotent re-write);
+        anything else is another writer's event under our id."""
+        t = TABLE.c
+        stored: dict[str, dict[str, Any]] = {}
+        for i in range(0, len(rows), 500):
+            ids = [r["event_id"] for r in rows[i : i + 500]]
+            query = select(*(t[c] for c in ROW_COLUMNS)).where(t.event_id.in_(ids))
+            stored.update((m["event_id"], dict(m)) for m in conn.execute(query).mappings())
+        for row in rows:
+            if stored.get(row["event_id"]) != row:
+                raise JournalConflict(
+                    f"journal {self.account!r}: event {row['event_id']} is already stored with "
+                    "other content — another process wrote this account's journal; nothing "
+                    "of this flush was written"
+                )
+
+    def heartbeat(self) -> None:
+        """Keep the lease while nothing is flushed (a writer calls this every bar or poll)."""
+        if self.lease is not None:
+            self.lease.heartbeat()
+
+    def close(self, *, flush: bool = True) -> None:
+        """Flush (unless `flush=False`) and release the lease; the journal is read-only after."""
+        lease, self.lease = self.lease, None
+        if lease is None:
+            return
+        try:
+            if flush and self.pending:
+                self.lease = lease
+                self.flush()
+        finally:
+            self.lease = None
+            lease.release()
 
     def discard(self) -> None:
         """Forget unflushed events (tests: simulate a crash)."""
@@ -248,6 +320,26 @@ class Journal:
                 last_seq = seq
             if len(rows) < batch:
                 return
+
+
+def last_event(engine: Engine, account: str, kind: str | None = None) -> Event | None:
+    """The account's latest stored event (of `kind`, when given)."""
+    t = TABLE.c
+    query = (
+        select(t.event_id, t.ts, t.kind, t.strategy, t.symbol, t.client_order_id, t.data)
+        .where(t.account == account)
+        .order_by(t.seq.desc())
+        .limit(1)
+    )
+    if kind is not None:
+        query = query.where(t.kind == kind)
+    with engine.connect() as conn:
+        row = conn.execute(query).first()
+    if row is None:
+        return None
+    event_id, ts, kind, strategy, symbol, cid, data = row
+    ordinal = int(event_id[len(account) + 1 :])
+    return Event(ordinal, account, ts, kind, json.loads(data), strategy, symbol, cid)
 
 
 def accounts(engine: Engine) -> list[str]:

@@ -1,9 +1,16 @@
 """The kill switch acting on one account right away (`omc kill`), outside any session:
 cancel the journaled open orders (paper book or live venue) and, with flatten, close the
-positions — journaled as a `kill` event. Running sessions also react at their next bar."""
+positions — journaled as a `kill` event. Running sessions also react at their next bar.
+
+One writer per account: `kill_account` takes the account's lease (`LeaseHeld` while a
+session runs it). `kill_or_command` is what `omc kill` does per account: when a live session
+holds the lease, the (already set) kill switch is the command — it waits, bounded, for the
+session to journal its own `kill` event and reports that; otherwise it acts itself."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -12,7 +19,8 @@ from sqlalchemy import Engine
 
 from omc.core.time import utcnow
 from omc.floor.trading.guard import Guard, KillSwitchStore
-from omc.floor.trading.journal import Journal
+from omc.floor.trading.journal import Journal, last_event
+from omc.floor.trading.lease import LeaseHeld, current_holder
 from omc.floor.trading.oms import OrderManager
 from omc.floor.trading.session import _result, _venue_status
 from omc.floor.venues.base import Quote, Side, Venue, VenueError, VenueOrder
@@ -56,8 +64,23 @@ def kill_account(
     venue), else on the paper book — and with `flatten`, sell every long position (paper:
     at the ledger's latest quote, or the last journaled mark). Journaled as a `kill` event."""
     now = now or utcnow()
-    journal = Journal.open(engine, account)
-    state = journal.state
+    journal = Journal.open(engine, account, write=True)
+    try:
+        return _kill(journal, reason, flatten, venue, kill, now, ledger)
+    finally:
+        journal.close()
+
+
+def _kill(
+    journal: Journal,
+    reason: str,
+    flatten: bool,
+    venue: Venue | None,
+    kill: KillSwitchStore | None,
+    now: datetime,
+    ledger: Any | None,
+) -> dict[str, Any]:
+    account, state = journal.account, journal.state
     if venue is None:
         paper = PaperVenue(
             JournalMarks(state, ledger),
@@ -135,3 +158,48 @@ def kill_account(
     )
     journal.flush()
     return report
+
+
+def kill_or_command(
+    engine: Engine,
+    account: str,
+    act: Callable[[], dict[str, Any]],
+    *,
+    venue: str,
+    after: int,
+    wait_s: float = 30.0,
+    poll_s: float = 0.2,
+) -> dict[str, Any]:
+    """`omc kill` for one account once the kill switch is on (`after`: the account's last
+    journal ordinal before it was set): while a live session holds the account's lease, wait
+    up to `wait_s` for a `kill` event after `after` — the session acting on the switch — and
+    report what it did; when no session holds it (or it exits without acting), `act()`
+    (`kill_account`) acts itself."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        done = last_event(engine, account, "kill")
+        if done is not None and done.ordinal > after:
+            return {
+                "account": account,
+                "venue": venue,
+                "session": done.data.get("holder"),
+                "acknowledged": True,
+                "cancelled": done.data.get("cancelled", 0),
+                "flattened": done.data.get("flattened", []),
+            }
+        holder = current_holder(engine, account)
+        if holder is None:
+            try:
+                return act()
+            except LeaseHeld:  # a session took it just now: it obeys the switch
+                continue
+        if time.monotonic() >= deadline:
+            return {
+                "account": account,
+                "venue": venue,
+                "session": holder,
+                "acknowledged": False,
+                "error": f"running session {holder} has not confirmed within {wait_s:g} s; "
+                "the switch blocks its orders and it acts at its next bar",
+            }
+        time.sleep(poll_s)

@@ -68,7 +68,11 @@ def open_paper_session(
         flush_every=1,
     )
     holder["s"] = session
-    session.start()
+    try:
+        session.start()
+    except BaseException:
+        session.journal.close(flush=False)  # give the account's lease back
+        raise
     return session
 
 

@@ -25,6 +25,11 @@ open, then the close of every bar), so a replay and a guarded backtest (`omc bac
 
 Stop orders are refused on every venue (`orders.STOP_REFUSED`), as in the backtest.
 
+The session is its account's one writer: it holds the account's lease
+(`omc.floor.trading.lease`) from construction to `close()`, renewing it every bar; a second
+session or `omc kill` on the same account cannot write its journal (`omc kill` sets the kill
+switch and waits for this session to act on it, which it does at its next bar or poll).
+
 After a crash, `start()` rebuilds the state from the journal; a replay re-feeds the bars it
 had already processed to the strategy in *shadow* mode (its internal state evolves exactly as
 before, its orders are dropped) and continues live from the first unprocessed bar.
@@ -53,6 +58,7 @@ from omc.floor.orders import STOP_REFUSED, Order, OrderStatus, OrderType
 from omc.floor.strategy import BarView, Clock, Series, Strategy
 from omc.floor.trading.guard import BREACH_CODES, CapitalStages, Denial, Guard, KillSwitchStore
 from omc.floor.trading.journal import Journal
+from omc.floor.trading.lease import LEASE_TTL_S
 from omc.floor.trading.oms import ManagedOrder, OrderManager, OrderState
 from omc.floor.trading.sizing import target_delta
 from omc.floor.venues.base import Quote, Side, Venue, VenueError, VenueOrder, VenueOrderType
@@ -116,6 +122,7 @@ class TradingSession:
         clock: Callable[[], datetime] = utcnow,
         window: int | None = None,
         flush_every: int = 1,
+        lease_ttl_s: float = LEASE_TTL_S,
     ) -> None:
         self.engine = engine
         self.account = account
@@ -128,7 +135,7 @@ class TradingSession:
         if capital is None and self.guard.limits.capital_initial is not None:
             capital = CapitalStages(engine, self.guard.limits)
         self.capital = capital
-        self.journal = Journal.open(engine, account)
+        self.journal = Journal.open(engine, account, write=True, lease_ttl_s=lease_ttl_s)
         self.state = self.journal.state
         self.oms = OrderManager(self.journal, venue, self.guard, self.kill)
         self.initial_cash = initial_cash
@@ -231,7 +238,8 @@ class TradingSession:
             self.capital.breach(self.strategy_name, now)
 
     def close(self) -> None:
-        self.journal.flush()
+        """Flush and release the account's lease (the session writes nothing after)."""
+        self.journal.close()
 
     # ------------------------------------------------------------------ Context
     @property
@@ -548,6 +556,7 @@ class TradingSession:
     ) -> None:
         """Process one closed bar at time `ts` (see module docstring)."""
         self._now = ts
+        self.journal.heartbeat()
         i = self._add_bar(ts, bar)
         if shadow:
             self._deferred.clear()  # a re-fed bar's queued orders were sent before the crash
@@ -621,9 +630,15 @@ class TradingSession:
                         reason={"kill": reason},
                     )
                     flattened.append({"symbol": sym, "result": _result(res)})
+        lease = self.journal.lease
         self.journal.append(
             "kill",
-            {"reason": reason, "cancelled": cancelled, "flattened": flattened},
+            {
+                "reason": reason,
+                "cancelled": cancelled,
+                "flattened": flattened,
+                "holder": lease.holder if lease is not None else None,
+            },
             ts=now,
             strategy=self.strategy_name,
         )
@@ -705,6 +720,11 @@ class TradingSession:
             if fresh and latest is not None:
                 self.step(max(latest, self.clock_fn()), fresh)
                 bars += 1
+                continue
+            self.journal.heartbeat()
+            kill = self.kill.get()  # a quiet market still obeys the kill switch at once
+            if kill.active:
+                self._handle_kill(kill.flatten, kill.reason)
             else:
                 time.sleep(poll_s)
         self.journal.flush()
