@@ -97,10 +97,11 @@ def _setup(
     venue = PaperVenue(
         quotes, cash=cash, fees=FeeModel.flat(10), slippage=SlippageModel(), clock=lambda: now[0]
     )
-    if engine is not None:
-        j = Journal.open(engine, "acct", write=True)  # the account's one writer
-    else:
-        j = Journal(None, "acct")  # type: ignore[arg-type]
+    j = (
+        Journal.open(engine, "acct", write=True)  # the account's one writer
+        if engine is not None
+        else Journal(None, "acct")  # type: ignore[arg-type]
+    )
     j.append("start", {"initial_cash": cash}, ts=T0)
     oms = OrderManager(j, venue, Guard(limits), kill)
     return j, venue, quotes, oms, now

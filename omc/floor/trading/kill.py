@@ -192,7 +192,7 @@ def kill_or_command(
             try:
                 return act()
             except LeaseHeld:  # a session took it just now: it obeys the switch
-                continue
+                holder = current_holder(engine, account)
         if time.monotonic() >= deadline:
             return {
                 "account": account,
