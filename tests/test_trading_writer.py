@@ -95,7 +95,7 @@ def _stop(proc: subprocess.Popen[str]) -> None:
         proc.wait(10)
 
 
-def _wait_for(cond: Any, timeout: float = 60, what: str = "condition") -> None:
+def _wait_for(cond: Any, timeout: float = 120, what: str = "condition") -> None:
     deadline = time.monotonic() + timeout
     while not cond():
         if time.monotonic() > deadline:
@@ -240,7 +240,7 @@ def test_omc_kill_beside_a_running_session_commands_it(
         assert report["acknowledged"] is True and report["session"]
         assert report["cancelled"] >= 1
         assert report["flattened"][0]["result"]["state"] == "filled"
-        out, err = proc.communicate(timeout=60)
+        out, err = proc.communicate(timeout=180)
         assert proc.returncode == 0, err
     finally:
         _stop(proc)
@@ -313,7 +313,7 @@ def test_sigkill_of_the_lease_holder_then_takeover(engine: Engine, db_url: str) 
     time.sleep(2.2)  # its TTL (2 s from its last flush) runs out
     again = _spawn(db_url, "crash", 600, "max")
     try:
-        out, err = again.communicate(timeout=120)
+        out, err = again.communicate(timeout=300)
         assert again.returncode == 0, err
     finally:
         _stop(again)
