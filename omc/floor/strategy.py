@@ -8,12 +8,16 @@ A strategy is a `Strategy` subclass with two hooks:
   `{symbol: fraction_of_equity}` (executed as market orders at the next bar's open), or place
   orders with `ctx.order(...)` / `ctx.order_target_percent(...)`, or return None.
 
-Everything the strategy can see is point-in-time. `ctx.data(symbol).close`, and every
-indicator, are `Series` views that end at the current bar: `s[-1]` is now, `s[-2]` the bar
-before, `s[k]` for k beyond now raises `LookAheadError`, and `s.values` is a read-only array
-ending now. The backtester additionally recomputes every indicator on prefixes of the data
-and raises `LookAheadError` if the values differ (an indicator that peeks ahead, e.g. a
-centred window or `shift(-1)`, is caught before the first trade).
+Everything the strategy can see is point-in-time. The context it gets (`omc.floor.context`)
+offers exactly the `Context` protocol below — no handle to the engine, its data, the venue,
+the order manager or the journal. `ctx.data(symbol).close`, and every indicator, are
+`Series` views that end at the current bar: `s[-1]` is now, `s[-2]` the bar before, `s[k]`
+for k beyond now raises `LookAheadError`, and `s.values` is a read-only array ending now;
+the buffers behind them are filled bar by bar, so they never hold a later bar. The
+backtester also recomputes every indicator on prefixes of the data, and reruns the whole
+strategy on prefixes, and raises `LookAheadError` if any value or decision changes when later
+bars are added (`omc.floor.lookahead`): a `shift(-1)`, a centred window, or any route around
+the context is caught. The fast path checks `signals(bars)` the same way.
 
 Optionally a strategy implements `signals(bars)`: the same decisions as `on_bar`, as arrays
 (NaN = no order at that bar). The vectorised/compiled fast path and parameter sweeps use it;
@@ -202,27 +206,3 @@ class Strategy(ABC):
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
         return f"{type(self).__name__}({args})"
-
-
-def check_causal(
-    fn: Callable[..., Any],
-    arrays: tuple[Any, ...],
-    kwargs: Mapping[str, Any],
-    full: npt.NDArray[Any],
-    name: str,
-) -> None:
-    """Recompute `fn` on prefixes of its inputs; raise `LookAheadError` if any value up to the
-    cut differs from the full-data computation (the indicator used later data)."""
-    n = len(full)
-    if n < 8:
-        return
-    cuts = sorted({n // 3, n // 2, (2 * n) // 3, n - 2})
-    for cut in cuts:
-        sub = tuple(a[:cut] if isinstance(a, np.ndarray) and len(a) == n else a for a in arrays)
-        part = np.asarray(fn(*sub, **kwargs), dtype=np.float64)
-        ref = full[:cut]
-        if part.shape != ref.shape or not np.allclose(part, ref, rtol=1e-9, atol=0, equal_nan=True):
-            raise LookAheadError(
-                f"indicator {name!r} is not causal: its values up to bar {cut} change when "
-                "later bars are added (it uses future data)"
-            )

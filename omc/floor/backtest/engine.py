@@ -1,5 +1,6 @@
 """The event-driven backtester: bars in time order, orders filled by `fills`, cash and
-positions in exact decimals, one `Context` implementation for `Strategy`.
+positions in exact decimals; the `Executor` behind the shared strategy context
+(`omc.floor.context`), which reveals each bar to the strategy as it closes.
 
 Per bar i: (1) working orders placed on earlier bars are matched against bar i;
 (2) the book is marked at bar i's close; (3) the strategy sees data up to bar i and decides.
@@ -22,10 +23,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from omc.floor.context import MarketData, make_context, to_dec
 from omc.floor.data import Bars, FloatArray, align, to_decimal
 from omc.floor.fills import FeeModel, SlippageModel, match
+from omc.floor.lookahead import Trace, check_prefixes, first_log_difference, fresh, prefix_copy
 from omc.floor.orders import STOP_REFUSED, Fill, Order, OrderStatus, OrderType, TradeRecord
-from omc.floor.strategy import BarView, Clock, Series, Strategy, check_causal
+from omc.floor.strategy import LookAheadError, Strategy
 
 if TYPE_CHECKING:
     from omc.floor.backtest.guarded import BacktestGuard
@@ -33,10 +36,6 @@ if TYPE_CHECKING:
     from omc.floor.trading.guard import Guard
 
 DEFAULT_LOT = Decimal("0.00000001")
-
-
-def _dec(value: Decimal | float | int | str) -> Decimal:
-    return value if isinstance(value, Decimal) else Decimal(str(value))
 
 
 @dataclass
@@ -71,7 +70,9 @@ class BacktestResult:
 
 
 class Backtest:
-    """One event-driven run; also the strategy's `Context`."""
+    """One event-driven run; the strategy gets `self.ctx`, never the engine itself. With
+    `check_lookahead`, `run()` also runs fresh copies of the strategy on prefixes of the data
+    and fails with `LookAheadError` if any decision changes (`omc.floor.lookahead`)."""
 
     def __init__(
         self,
@@ -100,14 +101,18 @@ class Backtest:
             raise ValueError(f"start={start} outside 0..{self.n - 1}")
         self.strategy = strategy
         self.start = start
-        self.initial_cash = _dec(cash)
+        self.initial_cash = to_dec(cash)
         self.fee_model = fees or FeeModel.from_settings()
         self.slip = slippage or SlippageModel()
         self.lot = lot_size
         self.allow_short = allow_short
         self.check_lookahead = check_lookahead
-        self.clock = Clock()
-        self._views = {s: BarView(b, self.clock) for s, b in self.bars.items()}
+        self.market = MarketData(
+            self._syms, source=self.bars, check_lookahead=check_lookahead, warmup=strategy.warmup()
+        )
+        self.clock = self.market.clock
+        self.ctx = make_context(self.market, self)
+        self._log: list[tuple[Any, ...]] | None = None  # decisions, for the look-ahead check
         self._cash = self.initial_cash
         self._pos: dict[str, Decimal] = {s: Decimal(0) for s in self._syms}
         self._cash_f = float(self._cash)
@@ -123,18 +128,10 @@ class Backtest:
         self.instruments = instruments
         self._gb: BacktestGuard | None = None
 
-    # ------------------------------------------------------------------ Context
+    # ------------------------------------------------------------------ Executor
     @property
     def now(self) -> datetime:
         return self.bars[self._syms[0]].time(self.clock.i)
-
-    @property
-    def index(self) -> int:
-        return self.clock.i
-
-    @property
-    def symbols(self) -> tuple[str, ...]:
-        return self._syms
 
     @property
     def cash(self) -> Decimal:
@@ -148,71 +145,34 @@ class Backtest:
             Decimal(0),
         )
 
-    def data(self, symbol: str) -> BarView:
-        return self._views[symbol]
-
     def position(self, symbol: str) -> Decimal:
         return self._pos[symbol]
 
-    def indicator(
-        self, fn: Callable[..., Any], *args: Any, name: str = "", **kwargs: Any
-    ) -> Series:
-        arrays = tuple(a._a if isinstance(a, Series) else a for a in args)
-        full = np.asarray(fn(*arrays, **kwargs), dtype=np.float64)
-        label = name or getattr(fn, "__name__", "indicator")
-        if len(full) != self.n:
-            raise ValueError(f"indicator {label!r} returned {len(full)} rows for {self.n} bars")
-        if self.check_lookahead:
-            check_causal(fn, arrays, kwargs, full, label)
-        full.flags.writeable = False
-        return Series(full, self.clock, label)
-
-    def _place(
+    def place(
         self,
         symbol: str,
         quantity: Decimal | None,
         percent: Decimal | None,
-        limit: Decimal | float | None,
-        stop: Decimal | float | None,
+        limit: Decimal | None,
+        stop: Decimal | None,
         tag: str,
     ) -> Order:
-        if symbol not in self._pos:
-            raise KeyError(f"unknown symbol {symbol!r}")
         if stop is not None:
             raise ValueError(STOP_REFUSED)
         kind = OrderType.LIMIT if limit is not None else OrderType.MARKET
-        price = _dec(limit) if limit is not None else None
+        price = limit
         order = Order(self._next_id, symbol, kind, self.clock.i, quantity, percent, price, tag)
         self._next_id += 1
         self._orders.append(order)
+        if self._log is not None:
+            self._log.append(
+                (self.clock.i, "order", order.id, symbol, kind, quantity, percent, price, tag)
+            )
         return order
 
-    def order(
-        self,
-        symbol: str,
-        quantity: Decimal | float,
-        *,
-        limit: Decimal | float | None = None,
-        stop: Decimal | float | None = None,
-        tag: str = "",
-    ) -> Order:
-        q = _dec(quantity)
-        if not q:
-            raise ValueError("order quantity must be non-zero")
-        return self._place(symbol, q, None, limit, stop, tag)
-
-    def order_target_percent(
-        self,
-        symbol: str,
-        percent: Decimal | float,
-        *,
-        limit: Decimal | float | None = None,
-        stop: Decimal | float | None = None,
-        tag: str = "",
-    ) -> Order:
-        return self._place(symbol, None, _dec(percent), limit, stop, tag)
-
     def cancel(self, order: Order) -> None:
+        if self._log is not None:
+            self._log.append((self.clock.i, "cancel", order.id))
         if order.status is OrderStatus.OPEN:
             order.status = OrderStatus.CANCELLED
             if self._gb is not None:
@@ -371,14 +331,64 @@ class Backtest:
 
     # ------------------------------------------------------------------ run
     def run(self) -> BacktestResult:
+        """The run; with `check_lookahead` also on prefixes of the data (`lookahead`)."""
         with decimal.localcontext() as dctx:
             dctx.prec = 40
-            return self._run()
+            if not self.check_lookahead:
+                return self._run()
+            result: BacktestResult = check_prefixes(
+                self._attempt,
+                first_log_difference,
+                n=self.n,
+                start=self.start,
+                warmup=self.strategy.warmup(),
+                what=f"strategy {self.strategy.name!r}",
+                when=self._when,
+            )
+            return result
+
+    def _when(self, i: int) -> str:
+        if i < self.start:
+            return "in init, before the first bar"
+        return f"{self.bars[self._syms[0]].time(i):%Y-%m-%d %H:%M} UTC"
+
+    def _attempt(self, cut: int | None) -> Trace:
+        """This run (`cut` None) or a fresh one on the first `cut` bars, with its decisions."""
+        bt = self
+        if cut is not None:
+            bt = Backtest(
+                fresh(self.strategy),
+                {s: prefix_copy(b, cut) for s, b in self.bars.items()},
+                cash=self.initial_cash,
+                fees=self.fee_model,
+                slippage=self.slip,
+                start=self.start,
+                lot_size=self.lot,
+                allow_short=self.allow_short,
+                check_lookahead=False,
+                guard=self.guard,
+                instruments=self.instruments,
+            )
+        log: list[tuple[Any, ...]] = []
+        bt._log = log
+        try:
+            result = bt._run()
+        except LookAheadError as exc:
+            return Trace(cut, error=exc)
+        except Exception as exc:  # compared with the full run below
+            at = bt.clock.i
+            return Trace(
+                cut, error=exc, error_bar=at, inconclusive=cut is not None and at < bt.start
+            )
+        finally:
+            bt._log = None
+        return Trace(cut, bars=[d[0] for d in log], decisions=log, result=result)
 
     def _run(self) -> BacktestResult:
         strategy = self.strategy
         n, start = self.n, self.start
-        self.clock.i = start - 1
+        if start:
+            self.market.reveal_until(start - 1)
         if self.guard is not None:
             from omc.floor.backtest.guarded import BacktestGuard
 
@@ -390,7 +400,9 @@ class Backtest:
                 self.instruments,
             )
         bar_len = timedelta(seconds=next(iter(self.bars.values())).bar_seconds)
-        strategy.init(self)
+        ctx = self.ctx
+        strategy.init(ctx)
+        reveal = self.market.reveal
         equity = np.empty(n - start)
         syms = self._syms
         closes = [self.bars[s].close for s in syms]
@@ -399,10 +411,9 @@ class Backtest:
         close0 = closes[0]
         pos_f = self._pos_f
         on_bar = strategy.on_bar
-        clock = self.clock
         in_market = 0
         for i in range(start, n):
-            clock.i = i
+            reveal(i)
             if self._orders:
                 self._process(i)
             if single:
@@ -426,7 +437,7 @@ class Backtest:
                     self.bars[sym0].time(i) + bar_len,
                     {s: to_decimal(c[i]) for s, c in zip(syms, closes, strict=True)},
                 )
-            out = on_bar(self)
+            out = on_bar(ctx)
             if out:
                 self._targets(out)
         last = n - 1
@@ -474,7 +485,7 @@ class Backtest:
                     and o.type is OrderType.MARKET
                 ):
                     o.status = OrderStatus.CANCELLED
-            self.order_target_percent(sym, weight)
+            self.ctx.order_target_percent(sym, weight)
 
 
 def run_backtest(

@@ -1,8 +1,8 @@
 """The trading runner: one strategy, driven bar by bar (a replayed candle or a live tick),
 through the Guard and the order manager to a venue (paper, CoinSpot or CCXT).
 
-`TradingSession` implements the part-1 `Context`, so the very strategy objects that
-backtest run here unchanged. Per bar:
+The strategy gets the shared context (`omc.floor.context`) with this session as its
+`Executor`, so the very strategy objects that backtest run here unchanged. Per bar:
 
 1. the bar joins the point-in-time buffers and every indicator gets its value for this bar
    (the indicator function runs on a trailing window of `window` bars; earlier values are
@@ -46,16 +46,17 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-import numpy as np
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import Engine
 
 from omc.core.time import utcnow
+from omc.floor.context import MarketData, make_context
+from omc.floor.context import to_dec as _dec
 from omc.floor.data import Bars, align
 from omc.floor.instruments import EIGHT_DECIMALS, InstrumentSpec
 from omc.floor.orders import STOP_REFUSED, Order, OrderStatus, OrderType
-from omc.floor.strategy import BarView, Clock, Series, Strategy
+from omc.floor.strategy import Strategy
 from omc.floor.trading.guard import BREACH_CODES, CapitalStages, Denial, Guard, KillSwitchStore
 from omc.floor.trading.journal import Journal
 from omc.floor.trading.lease import LEASE_TTL_S
@@ -65,7 +66,6 @@ from omc.floor.venues.base import Quote, Side, Venue, VenueError, VenueOrder, Ve
 from omc.floor.venues.paper import PaperVenue, ReplayQuotes
 
 ZERO = Decimal(0)
-FIELDS = ("open", "high", "low", "close", "volume")
 
 
 class LiveSettings(BaseSettings):
@@ -89,19 +89,6 @@ class _Deferred:
     limit: Decimal | float | None
     tag: str
     reason: dict[str, Any]
-
-
-@dataclass
-class _Indicator:
-    fn: Callable[..., Any]
-    args: tuple[Any, ...]
-    kwargs: dict[str, Any]
-    series: Series
-    out: np.ndarray | None = None
-
-
-def _dec(value: Decimal | float | int | str) -> Decimal:
-    return value if isinstance(value, Decimal) else Decimal(str(value))
 
 
 class TradingSession:
@@ -142,21 +129,10 @@ class TradingSession:
         self.clock_fn = clock
         self.window = window or max(256, 4 * strategy.warmup())
         self.flush_every = max(1, flush_every)
-        self.clock = Clock()
-        self._cap = 1024
-        self._buf = {s: {f: np.full(self._cap, np.nan) for f in FIELDS} for s in self._syms}
+        self.market = MarketData(self._syms, window=self.window)
+        self.clock = self.market.clock
+        self.ctx = make_context(self.market, self)
         self._ts: list[datetime] = []
-        self._views: dict[str, BarView] = {}
-        self._series: list[tuple[Series, str, str]] = []  # (series, symbol, field)
-        for s in self._syms:
-            view = object.__new__(BarView)
-            view.symbol = s
-            for f in FIELDS:
-                ser = Series(self._buf[s][f], self.clock, f)
-                setattr(view, f, ser)
-                self._series.append((ser, s, f))
-            self._views[s] = view
-        self._indicators: list[_Indicator] = []
         self._orders: dict[str, Order] = {}
         self._shadow = False
         self._defer = False  # replay: orders wait for the next bar's open
@@ -211,7 +187,7 @@ class TradingSession:
         self._update_cap(now)
         self.journal.flush()
         if not self._initialised:
-            self.strategy.init(self)
+            self.strategy.init(self.ctx)
             self._initialised = True
 
     def _update_cap(self, now: datetime) -> None:
@@ -241,14 +217,10 @@ class TradingSession:
         """Flush and release the account's lease (the session writes nothing after)."""
         self.journal.close()
 
-    # ------------------------------------------------------------------ Context
+    # ------------------------------------------------------------------ Executor
     @property
     def now(self) -> datetime:
         return self._now or self.clock_fn()
-
-    @property
-    def symbols(self) -> tuple[str, ...]:
-        return self._syms
 
     @property
     def cash(self) -> Decimal:
@@ -258,61 +230,31 @@ class TradingSession:
     def equity(self) -> Decimal:
         return self.state.book.equity()
 
-    @property
-    def index(self) -> int:
-        return self.clock.i
-
-    def data(self, symbol: str) -> BarView:
-        return self._views[symbol]
-
     def position(self, symbol: str) -> Decimal:
         return self.state.book.position(symbol)
 
-    def indicator(
-        self, fn: Callable[..., Any], *args: Any, name: str = "", **kwargs: Any
-    ) -> Series:
-        label = name or getattr(fn, "__name__", "indicator")
-        arr = np.full(self._cap, np.nan)
-        ind = _Indicator(fn, args, kwargs, Series(arr, self.clock, label), None)
-        self._indicators.append(ind)
-        for i in range(self.clock.i + 1):  # created mid-run: fill the bars so far
-            self._compute(ind, i)
-        return ind.series
-
-    def order(
+    def place(
         self,
         symbol: str,
-        quantity: Decimal | float,
-        *,
-        limit: Decimal | float | None = None,
-        stop: Decimal | float | None = None,
-        tag: str = "",
+        quantity: Decimal | None,
+        percent: Decimal | None,
+        limit: Decimal | None,
+        stop: Decimal | None,
+        tag: str,
     ) -> Order:
-        q = _dec(quantity)
-        if not q:
-            raise ValueError("order quantity must be non-zero")
-        if self._refuse(symbol, stop, q, tag):
-            return self._dummy(symbol, q, OrderStatus.CANCELLED, tag)
-        if self._defer:
-            return self._queue(symbol, q, None, limit, tag, {"tag": tag})
-        return self._place(symbol, q, limit, tag, {"tag": tag})
-
-    def order_target_percent(
-        self,
-        symbol: str,
-        percent: Decimal | float,
-        *,
-        limit: Decimal | float | None = None,
-        stop: Decimal | float | None = None,
-        tag: str = "",
-    ) -> Order:
-        pct = _dec(percent)
-        reason = {"target_percent": pct, "tag": tag}
+        if quantity is not None:
+            if self._refuse(symbol, stop, quantity, tag):
+                return self._dummy(symbol, quantity, OrderStatus.CANCELLED, tag)
+            if self._defer:
+                return self._queue(symbol, quantity, None, limit, tag, {"tag": tag})
+            return self._place(symbol, quantity, limit, tag, {"tag": tag})
+        assert percent is not None
+        reason = {"target_percent": percent, "tag": tag}
         if self._refuse(symbol, stop, None, tag):
             return self._dummy(symbol, None, OrderStatus.CANCELLED, tag)
         if self._defer:
-            return self._queue(symbol, None, pct, limit, tag, reason)
-        qty = self._target_delta(symbol, pct)
+            return self._queue(symbol, None, percent, limit, tag, reason)
+        qty = self._target_delta(symbol, percent)
         if not qty:
             return self._dummy(symbol, None, OrderStatus.FILLED, tag)
         return self._place(symbol, qty, limit, tag, reason)
@@ -341,16 +283,7 @@ class TradingSession:
         return Order(-1, symbol, OrderType.MARKET, self.clock.i, qty, None, None, tag, ZERO, status)
 
     def _signals(self) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for ind in self._indicators:
-            i = self.clock.i
-            if i < 0 or ind.out is None:
-                continue
-            value = ind.out[i]
-            out[ind.series.name] = (
-                float(value) if np.ndim(value) == 0 else [float(x) for x in np.ravel(value)]
-            )
-        return out
+        return self.market.values()
 
     def _target_delta(self, symbol: str, pct: Decimal) -> Decimal:
         try:
@@ -378,7 +311,7 @@ class TradingSession:
         self, symbol: str, stop: Decimal | float | None, qty: Decimal | None, tag: str
     ) -> bool:
         """Stop orders are refused on every venue (journaled as an `invalid_order` denial)."""
-        if symbol not in self._views:
+        if symbol not in self.market.views:
             raise KeyError(f"unknown symbol {symbol!r}")
         if stop is None:
             return False
@@ -507,49 +440,9 @@ class TradingSession:
             order.status = OrderStatus.CANCELLED
 
     # ------------------------------------------------------------------ bars
-    def _grow(self) -> None:
-        self._cap *= 2
-        for s in self._syms:
-            for f in FIELDS:
-                old = self._buf[s][f]
-                new = np.full(self._cap, np.nan)
-                new[: len(old)] = old
-                self._buf[s][f] = new
-        for ser, s, f in self._series:
-            ser._a = self._buf[s][f]
-        for ind in self._indicators:
-            if ind.out is not None:
-                new = np.full((self._cap, *ind.out.shape[1:]), np.nan)
-                new[: len(ind.out)] = ind.out
-                ind.out = new
-                ind.series._a = new
-
-    def _compute(self, ind: _Indicator, i: int) -> None:
-        lo = max(0, i + 1 - self.window)
-        args = tuple(a._a[lo : i + 1] if isinstance(a, Series) else a for a in ind.args)
-        res = np.asarray(ind.fn(*args, **ind.kwargs), dtype=np.float64)
-        if ind.out is None:
-            ind.out = np.full((self._cap, *res.shape[1:]), np.nan)
-            ind.series._a = ind.out
-        ind.out[i] = res[-1]
-
     def _add_bar(self, ts: datetime, bar: Mapping[str, tuple[float, ...]]) -> int:
-        i = self.clock.i + 1
-        if i >= self._cap:
-            self._grow()
-        for s in self._syms:
-            row = bar.get(s)
-            buf = self._buf[s]
-            if row is None:  # no new data for this symbol: carry the last close
-                last = buf["close"][i - 1] if i else np.nan
-                row = (last, last, last, last, 0.0)
-            for f, v in zip(FIELDS, row, strict=True):
-                buf[f][i] = v
         self._ts.append(ts)
-        self.clock.i = i
-        for ind in self._indicators:
-            self._compute(ind, i)
-        return i
+        return self.market.append(bar)
 
     def step(
         self, ts: datetime, bar: Mapping[str, tuple[float, ...]], *, shadow: bool = False
@@ -562,10 +455,10 @@ class TradingSession:
             self._deferred.clear()  # a re-fed bar's queued orders were sent before the crash
             self._shadow = True
             try:
-                targets = self.strategy.on_bar(self)
+                targets = self.strategy.on_bar(self.ctx)
                 if targets and self._defer:  # queued for the next open, as when it ran live
                     for s, w in targets.items():
-                        self.order_target_percent(s, w, tag="target")
+                        self.ctx.order_target_percent(s, w, tag="target")
             finally:
                 self._shadow = False
             return
@@ -588,7 +481,7 @@ class TradingSession:
             self.journal.append(kind, data, ts=ts, strategy=self.strategy_name)
             self._breach(ts, str(data.get("code", kind)))
         self._update_cap(ts)
-        targets = self.strategy.on_bar(self)
+        targets = self.strategy.on_bar(self.ctx)
         if targets:
             self.journal.append(
                 "decision",
@@ -601,7 +494,7 @@ class TradingSession:
                 strategy=self.strategy_name,
             )
             for s, w in targets.items():
-                self.order_target_percent(s, w, tag="target")
+                self.ctx.order_target_percent(s, w, tag="target")
         self._since_flush += 1
         if self._since_flush >= self.flush_every:
             self.journal.flush()
