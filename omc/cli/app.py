@@ -7,6 +7,7 @@ from pydantic import ValidationError
 
 from omc.cli import alerts, backtest, collect, data, db, demo, floor, trade
 from omc.cli.context import err_console, setup_logging
+from omc.floor.strategy import LookAheadError
 
 app = typer.Typer(
     name="omc",
@@ -30,3 +31,6 @@ def main() -> None:
     except ValidationError as exc:  # a bad OMC_* setting: say which and why, no traceback
         err_console.print(f"[red]configuration error[/]: {exc}")
         raise SystemExit(2) from None
+    except LookAheadError as exc:  # a strategy read later bars (backtest, paper, live)
+        err_console.print(f"[red]error:[/] look-ahead: {exc}", soft_wrap=True, highlight=False)
+        raise SystemExit(1) from None

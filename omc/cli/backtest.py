@@ -12,7 +12,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 from rich.table import Table
 
-from omc.cli.context import console, guard_lines, parse_params, settings
+from omc.cli.context import STRATEGY_HELP, console, fail, guard_lines, parse_params, settings
 from omc.floor.data import Bars, load_csv, load_db
 from omc.web.backtest_report import ROWS, fmt
 
@@ -45,7 +45,7 @@ def register(app: typer.Typer) -> None:
         symbol: str | None = typer.Option(None, "--symbol", help="Symbol in the Candle table."),
         timeframe: str = typer.Option("5m", "--timeframe", help="Candle timeframe (DB)."),
         exchange: str | None = typer.Option(None, "--exchange", help="Exchange (DB)."),
-        strategy: str = typer.Option("sma_cross", "--strategy", help="Strategy name."),
+        strategy: str = typer.Option("sma_cross", "--strategy", help=STRATEGY_HELP),
         param: list[str] = typer.Option([], "--param", help="Strategy parameter k=v."),
         fee_bps: float | None = typer.Option(
             None, "--fee-bps", help="Fee (bps) for maker and taker; default CoinSpot's."
@@ -76,21 +76,23 @@ def register(app: typer.Typer) -> None:
         """Backtest a strategy; sweep its parameters; or walk it forward."""
         from omc.floor.backtest.sweep import parse_grid
         from omc.floor.fills import FeeModel, SlippageModel
-        from omc.floor.strategies import STRATEGIES, make_strategy
+        from omc.floor.strategies import make_strategy, strategy_class
+        from omc.floor.strategy import LookAheadError
 
         try:
             bars = _load(data, symbol, timeframe, exchange)
         except (LookupError, ValueError, OSError) as exc:
             raise typer.BadParameter(str(exc)) from exc
         params = parse_params(param)
-        if strategy not in STRATEGIES:
-            raise typer.BadParameter(f"unknown strategy {strategy!r}; known: {sorted(STRATEGIES)}")
+        try:
+            defaults = strategy_class(strategy).defaults
+        except ValueError as exc:
+            fail(str(exc))
         fees = (
             FeeModel.flat(Decimal(str(fee_bps)))
             if fee_bps is not None
             else FeeModel.from_settings(settings())
         )
-        defaults = STRATEGIES[strategy].defaults
         grids = dict(parse_grid(g, defaults.get(g.partition("=")[0].strip(), 0.0)) for g in grid)
         out.mkdir(parents=True, exist_ok=True)
         common: dict[str, Any] = {
@@ -104,18 +106,21 @@ def register(app: typer.Typer) -> None:
         }
         if guard and (walk_forward or grids):
             raise typer.BadParameter("--guard applies to a single backtest, not --grid sweeps")
-        if walk_forward:
-            if not grids:
-                raise typer.BadParameter("--walk-forward needs at least one --grid")
-            _walk_forward(strategy, bars, grids, folds, out, common)
-            return
-        if grids:
-            _sweep(strategy, bars, grids, out, top, common)
-            return
+        try:
+            if walk_forward:
+                if not grids:
+                    raise typer.BadParameter("--walk-forward needs at least one --grid")
+                _walk_forward(strategy, bars, grids, folds, out, common)
+                return
+            if grids:
+                _sweep(strategy, bars, grids, out, top, common)
+                return
+        except LookAheadError as exc:
+            fail(f"look-ahead: {exc}", 1)
         try:
             strat = make_strategy(strategy, params)
         except ValueError as exc:
-            raise typer.BadParameter(str(exc)) from exc
+            fail(str(exc))
         from omc.floor.backtest.engine import run_backtest
         from omc.floor.backtest.export import write_all
         from omc.web.backtest_report import write_report
@@ -141,6 +146,8 @@ def register(app: typer.Typer) -> None:
                 guard=limits,
                 instruments=rules,
             )
+        except LookAheadError as exc:
+            fail(f"look-ahead: {exc}", 1)
         except ValueError as exc:  # e.g. a strategy placing stop orders
             raise typer.BadParameter(str(exc)) from exc
         write_all(result, out)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from functools import lru_cache
-from typing import Any
+from typing import Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -32,6 +32,15 @@ def setup_logging() -> None:
     )
     for noisy in ("alembic", "matplotlib", "apscheduler.scheduler", "httpx"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    """A user's mistake: one red line on stderr, exit `code`, no traceback."""
+    err_console.print(f"[red]error:[/] {message}", soft_wrap=True, markup=True, highlight=False)
+    raise typer.Exit(code)
+
+
+STRATEGY_HELP = "A registered strategy (sma_cross, rsi_revert) or your own: path/to/file.py:Class."
 
 
 def parse_params(items: list[str]) -> dict[str, str]:

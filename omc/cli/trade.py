@@ -1,8 +1,9 @@
 """`omc trade paper|live`, `omc kill`, `omc pnl`, `omc positions`, `omc orders`.
 
-Paper and live trading run a registered strategy through the Guard and the order manager
-(`omc.floor.trading.session.TradingSession`); state lives in the journal of an *account* (default
-`paper-<strategy>` / `<venue>-<strategy>`), so a restarted command resumes where it stopped.
+Paper and live trading run a registered strategy, or your own (`--strategy file.py:Class`),
+through the Guard and the order manager (`omc.floor.trading.session.TradingSession`); state
+lives in the journal of an *account* (default `paper-<strategy>` / `<venue>-<strategy>`), so a
+restarted command resumes where it stopped.
 """
 
 from __future__ import annotations
@@ -17,7 +18,15 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from omc.cli.context import console, engine, guard_lines, parse_params, settings
+from omc.cli.context import (
+    STRATEGY_HELP,
+    console,
+    engine,
+    fail,
+    guard_lines,
+    parse_params,
+    settings,
+)
 
 SPEED_HELP = "Replay speed: bars arrive N× faster than real time, or `max`."
 
@@ -126,7 +135,7 @@ def register(app: typer.Typer) -> None:
     @trade_app.command("paper")
     @_one_writer()
     def paper(
-        strategy: str = typer.Option(..., "--strategy", "-s", help="Registered strategy name."),
+        strategy: str = typer.Option(..., "--strategy", "-s", help=STRATEGY_HELP),
         param: list[str] = typer.Option([], "--param", "-p", help="Strategy parameter k=v."),
         replay: Path | None = typer.Option(None, "--replay", help="Candle CSV to replay."),
         speed: str = typer.Option("max", "--speed", help=SPEED_HELP),
@@ -154,10 +163,10 @@ def register(app: typer.Typer) -> None:
         try:
             strat = make_strategy(strategy, parse_params(param))
         except ValueError as exc:
-            raise typer.BadParameter(str(exc)) from None
+            fail(str(exc))
         ps = PaperSettings()
         common: dict[str, Any] = {
-            "account": account or f"paper-{strategy}",
+            "account": account or f"paper-{strat.name}",
             "settings": settings(),
             "limits": GuardSettings().limits(),
             "paper": ps,
@@ -193,7 +202,7 @@ def register(app: typer.Typer) -> None:
     @_one_writer()
     def live(
         venue_name: str = typer.Option(..., "--venue", help="coinspot or ccxt:<exchange id>."),
-        strategy: str = typer.Option(..., "--strategy", "-s"),
+        strategy: str = typer.Option(..., "--strategy", "-s", help=STRATEGY_HELP),
         param: list[str] = typer.Option([], "--param", "-p"),
         symbol: list[str] = typer.Option(..., "--symbol", help="Symbols, e.g. BTC/AUD."),
         live_flag: bool = typer.Option(False, "--live", help="Required: really send orders."),
@@ -223,11 +232,11 @@ def register(app: typer.Typer) -> None:
         try:
             strat = make_strategy(strategy, parse_params(param))
         except ValueError as exc:
-            raise typer.BadParameter(str(exc)) from None
+            fail(str(exc))
         venue = _live_venue(venue_name)
         session = TradingSession(
             engine(),
-            account or f"{venue.name}-{strategy}",
+            account or f"{venue.name}-{strat.name}",
             strat,
             tuple(s.upper() for s in symbol),
             venue,

@@ -1,5 +1,5 @@
 """Built-in strategies (`sma_cross`, `rsi_revert`), the ML-model strategy adapter, and the
-registry the CLI and sweeps look strategies up in."""
+registry the CLI and sweeps look strategies up in (a name, or a file `path.py:ClassName`)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import numpy as np
 from omc.floor.data import Bars, FloatArray
 from omc.floor.indicators import rsi, sma
 from omc.floor.strategy import Context, Series, Strategy, Targets
+from omc.floor.strategy_files import is_file_spec, load_strategy_class
 
 
 def _cross_targets(
@@ -219,12 +220,23 @@ def parse_value(text: str, default: Any) -> Any:
     return text
 
 
-def make_strategy(name: str, params: Mapping[str, Any] | None = None) -> Strategy:
-    """Build a registered strategy; string parameter values are converted to their types."""
+def strategy_class(name: str) -> type[Strategy]:
+    """A registered strategy's class, or the class of a strategy file `path.py:ClassName`
+    (`omc.floor.strategy_files`); ValueError (one line) when there is none."""
+    if is_file_spec(name):
+        return load_strategy_class(name)
     try:
-        cls = STRATEGIES[name]
+        return STRATEGIES[name]
     except KeyError:
-        raise ValueError(f"unknown strategy {name!r}; known: {sorted(STRATEGIES)}") from None
+        raise ValueError(
+            f"unknown strategy {name!r}; known: {sorted(STRATEGIES)}, or a file: path.py:ClassName"
+        ) from None
+
+
+def make_strategy(name: str, params: Mapping[str, Any] | None = None) -> Strategy:
+    """Build a registered strategy or one from a file (`path.py:ClassName`); string
+    parameter values are converted to the types of the defaults."""
+    cls = strategy_class(name)
     kwargs: dict[str, Any] = {}
     for k, v in (params or {}).items():
         if k not in cls.defaults:

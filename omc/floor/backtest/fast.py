@@ -282,7 +282,6 @@ def checked_signals(strategy: Strategy, bars: Bars, start: int = 0) -> dict[str,
         warmup=strategy.warmup(),
         what=f"strategy {strategy.name!r} (signals)",
         when=lambda b: f"{bars.time(b):%Y-%m-%d %H:%M} UTC",
-        last=2,
     )
     return result
 
