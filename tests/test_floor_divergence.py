@@ -79,7 +79,7 @@ def _scripted(
     """A journal written by hand from the backtest's fills, altered as asked; returns the
     number of backtest executions. Dropped round trips are journaled as denials."""
     bt = run_backtest(make_strategy("sma_cross", PARAMS), bars, cash=D(10000))
-    j = Journal(engine, account)
+    j = Journal.open(engine, account, write=True)
     step = timedelta(seconds=bars.bar_seconds)
     params = {k: repr(v) for k, v in PARAMS.items()}
     start = {"initial_cash": D(10000), "venue": "coinspot", "strategy": "sma_cross"}
@@ -106,7 +106,7 @@ def _scripted(
                           "fee": notional * fee_bps / 10000, "status": "filled"}  # fmt: skip
                 j.append("order_update", update, ts=ts, client_order_id=cid)
         j.append("bar", {"index": i, "marks": {"BTC/USDT": to_decimal(bars.close[i])}}, ts=ts)
-    j.flush()
+    j.close()
     return len(bt.fills)
 
 
@@ -184,12 +184,12 @@ def test_match_pairs_nearest_by_symbol_and_side_within_tolerance() -> None:
 def test_errors(engine: Engine, tmp_path: Path) -> None:
     with pytest.raises(LookupError, match="no journal for account 'nope'"):
         divergence_report(engine, "nope")
-    j = Journal(engine, "idle")
+    j = Journal.open(engine, "idle", write=True)
     j.append("start", {"initial_cash": D(100), "strategy": "sma_cross", "params": {},
                        "symbols": ["BTC/USDT"], "venue": "paper"},
              ts=datetime(2024, 1, 1, tzinfo=UTC))  # fmt: skip
     j.append("bar", {"index": 0, "marks": {}}, ts=datetime(2024, 1, 1, 0, 5, tzinfo=UTC))
-    j.flush()
+    j.close()
     with pytest.raises(LookupError, match="no fills and no denials"):
         divergence_report(engine, "idle")
     bars = load_csv(_candles(tmp_path))
