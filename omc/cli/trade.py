@@ -214,6 +214,7 @@ def register(app: typer.Typer) -> None:
         from omc.floor.strategies import make_strategy
         from omc.floor.trading.guard import REQUIRED_FOR_LIVE, Guard, GuardSettings
         from omc.floor.trading.session import LiveSettings, TradingSession
+        from omc.floor.venues.base import VenueError
 
         problems = []
         if not LiveSettings().live_trading:
@@ -243,7 +244,15 @@ def register(app: typer.Typer) -> None:
             Guard(gs.limits()),
         )
         try:
-            session.start()
+            try:
+                session.start()
+            except VenueError as exc:
+                console.print(f"[red]Cannot start live trading:[/red] {exc}", soft_wrap=True)
+                raise typer.Exit(1) from None
+            if session.stopped:  # the start-up reconciliation found a difference
+                line = f"[red]Not trading[/red] {session.account}: {session.stopped}"
+                console.print(line, soft_wrap=True)
+                raise typer.Exit(1)
             session.run_ticks(poll_s=poll_s, max_bars=max_bars)
         finally:
             session.close()
@@ -382,8 +391,9 @@ def _kill_accounts(
     """Switch the kill switch on and cancel (and flatten) every journaled account now. One
     writer per account: an account a running session holds is left to that session (the
     switch is its command; we wait up to `wait_s` for it to confirm). The others are acted on
-    here: paper accounts on their journal book, live accounts at their venue when it can be
-    reached with the configured credentials (otherwise their session reacts when it runs)."""
+    here: paper accounts on their journal book, live accounts at their venue — every order
+    working there, also ones the journal does not know — when it can be reached with the
+    configured credentials (otherwise their session reacts when it runs)."""
     from omc.floor.trading.journal import Journal, accounts, last_event
     from omc.floor.trading.kill import kill_account, kill_or_command
     from omc.floor.venues.paper import LedgerQuotes, PaperSettings
@@ -405,9 +415,6 @@ def _kill_accounts(
                 return kill_account(
                     db, name, reason=reason, flatten=flatten, kill=store, ledger=ledger
                 )
-            state = Journal.open(db, name).state
-            if not flatten and not any(o.open for o in state.orders.values()):
-                return {"account": name, "venue": venue_name, "cancelled": 0}
             try:
                 venue = _live_venue(venue_name)
             except Exception as exc:  # no credentials / unknown venue: the session will react

@@ -19,6 +19,8 @@ Checks, in order (first failure wins):
 
 and for orders that *add* exposure (reducing a position is always allowed past these):
 
+* `unknown_order_outcome` — an order on the symbol has an unknown outcome (sent, no answer;
+  see `omc.floor.trading.oms`) until it is resolved;
 * `strategy_halted` — the strategy was halted (drawdown from peak ≥ `drawdown_halt_pct`);
 * `drawdown` — drawdown from peak equity ≥ `drawdown_halt_pct` (warned at `drawdown_warn_pct`);
 * `daily_loss` — today's loss (realised + unrealised, net of fees) ≥ `max_daily_loss` or
@@ -121,6 +123,7 @@ class DenyCode(StrEnum):
     OFF_STEP = "off_step"
     OFF_TICK = "off_tick"
     UNKNOWN_INSTRUMENT = "unknown_instrument"
+    UNKNOWN_ORDER_OUTCOME = "unknown_order_outcome"
 
 
 # denials that count as a breach of the strategy's limits for staged capital (not the
@@ -214,6 +217,10 @@ class Guard:
         after = pos + signed
         if abs(after) <= abs(pos) and (after == 0 or (after > 0) == (pos > 0)):
             return None  # reduces (or closes) a position: always allowed past this point
+        unsettled = [o for o in state.open_orders(symbol) if o.unsettled]
+        if unsettled:
+            ids = ", ".join(o.client_order_id for o in unsettled)
+            return Denial(DenyCode.UNKNOWN_ORDER_OUTCOME, f"{symbol}: outcome unknown of {ids}")
         if strategy in state.halted:
             return Denial(DenyCode.STRATEGY_HALTED, f"strategy {strategy} is halted")
         dd = book.drawdown()

@@ -1,6 +1,8 @@
 """The kill switch acting on one account right away (`omc kill`), outside any session:
-cancel the journaled open orders (paper book or live venue) and, with flatten, close the
-positions — journaled as a `kill` event. Running sessions also react at their next bar.
+cancel the journaled open orders (paper book) or every order working at the live venue (also
+ones the journal does not know; unknown-outcome orders are resolved first, never cancelled
+only locally) and, with flatten, close the positions — journaled as a `kill` event. Running
+sessions also react at their next bar.
 
 One writer per account: `kill_account` takes the account's lease (`LeaseHeld` while a
 session runs it). `kill_or_command` is what `omc kill` does per account: when a live session
@@ -60,9 +62,10 @@ def kill_account(
     ledger: Any | None = None,
 ) -> dict[str, Any]:
     """What `omc kill` does to one account right away (running sessions also react at their
-    next bar): cancel every open order the journal records — at `venue` when given (a live
-    venue), else on the paper book — and with `flatten`, sell every long position (paper:
-    at the ledger's latest quote, or the last journaled mark). Journaled as a `kill` event."""
+    next bar): cancel every open order — at `venue` when given (a live venue: every order
+    working there, see `OrderManager.cancel_all`), else the journal's on the paper book —
+    and with `flatten`, sell every long position (paper: at the ledger's latest quote, or
+    the last journaled mark). Journaled as a `kill` event."""
     now = now or utcnow()
     journal = Journal.open(engine, account, write=True)
     try:

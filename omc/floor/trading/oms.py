@@ -6,8 +6,10 @@ State machine (`OrderState`)::
      │          │  │             │  └────────► cancelled
      │          │  └──► filled   └──► (more partial fills)
      │          └──► cancelled / rejected
-     └──► rejected / filled / partially_filled / cancelled (a venue may answer a submit
-                                                             with any of these at once)
+     ├──► rejected / filled / partially_filled / cancelled (a venue may answer a submit
+     │                                                      with any of these at once)
+     └──► unknown ──► submitted / partially_filled / filled / cancelled / rejected
+                      (only on evidence from the venue, see below)
 
 Final states (filled, cancelled, rejected) never change again; any other move raises
 `InvalidTransition`. Fill quantities only grow.
@@ -20,8 +22,17 @@ then an `order` event (state `new`, with a client order id derived
 from the journal position, so the same decision after a crash gets the same id), then
 `venue.submit` — retried with the same client order id when the outcome is unknown, which the
 venue de-duplicates — then an `order_update` event with the venue's cumulative fill. For an
-external venue the `order` event is committed *before* the submit (write-ahead), so a crash
-in between leaves a `new` order that `reconcile()` resolves against the venue at start-up.
+external venue the `order` event is committed *before* the submit (write-ahead).
+
+**Unknown outcomes.** When the retries are exhausted without an answer (or a `new` order is
+found at start-up: the process died while sending it), the order becomes `unknown`: open,
+never sent again, never cancelled only locally, and the Guard denies new entries on its symbol
+(`unknown_order_outcome`; reducing orders pass) until `resolve` settles it on the venue's
+evidence. `reconcile` is the start-up check. Both live in `omc.floor.trading.recovery`.
+
+`cancel_all` (the kill switch) resolves unknown orders first, cancels every open order at the
+venue — also the ones the journal does not know — and journals a warning for what it could
+not settle.
 """
 
 from __future__ import annotations
@@ -57,6 +68,7 @@ ZERO = Decimal(0)
 
 class OrderState(StrEnum):
     NEW = "new"
+    UNKNOWN = "unknown"  # sent, but whether the venue has it is not known (see module doc)
     SUBMITTED = "submitted"
     PARTIALLY_FILLED = "partially_filled"
     FILLED = "filled"
@@ -71,6 +83,7 @@ class OrderState(StrEnum):
 FINAL = frozenset({OrderState.FILLED, OrderState.CANCELLED, OrderState.REJECTED})
 ALLOWED: dict[OrderState, frozenset[OrderState]] = {
     OrderState.NEW: frozenset(OrderState) - {OrderState.NEW},
+    OrderState.UNKNOWN: frozenset(OrderState) - {OrderState.NEW},
     OrderState.SUBMITTED: frozenset(
         {
             OrderState.SUBMITTED,
@@ -117,6 +130,11 @@ class ManagedOrder:
     @property
     def open(self) -> bool:
         return not self.state.final
+
+    @property
+    def unsettled(self) -> bool:
+        """Sent (or about to be) without an answer: `new` or `unknown`."""
+        return self.state in (OrderState.NEW, OrderState.UNKNOWN)
 
     @property
     def average_price(self) -> Decimal | None:
@@ -267,8 +285,12 @@ class OrderManager:
             self.journal.flush()  # write-ahead: the intent is durable before it is sent
         order = self.state.orders[cid]
         ack = self._submit(order)
-        if ack is not None:
+        if isinstance(ack, VenueOrderAck):
             self.record(ack, now)
+        else:
+            self.mark_unknown(order, now, ack)
+            if self.external:
+                self.journal.flush()
         return order
 
     def instrument(self, symbol: str) -> InstrumentSpec | None:
@@ -296,7 +318,8 @@ class OrderManager:
             price = min(price, limit) if side is Side.BUY else max(price, limit)
         return price
 
-    def _submit(self, order: ManagedOrder) -> VenueOrderAck | None:
+    def _submit(self, order: ManagedOrder) -> VenueOrderAck | str:
+        """The venue's answer, or why the outcome is unknown."""
         request = OrderRequest(
             order.client_order_id,
             order.symbol,
@@ -305,15 +328,18 @@ class OrderManager:
             order.type,
             order.limit_price,
         )
+        problem = "not sent"
         for attempt in range(self.submit_retries + 1):
             try:
                 return self.venue.submit(request)
             except VenueUnavailable as exc:
+                problem = str(exc)
                 log.warning("submit %s: %s (attempt %d)", order.client_order_id, exc, attempt + 1)
             except VenueError as exc:
+                problem = str(exc)
                 log.error("submit %s failed: %s", order.client_order_id, exc)
                 break
-        return None  # outcome unknown: stays `new` until reconcile()
+        return problem  # outcome unknown: `unknown` until resolve() finds evidence
 
     def record(self, ack: VenueOrderAck, now: datetime) -> None:
         """Journal the venue's view of an order when it changed anything."""
@@ -354,12 +380,42 @@ class OrderManager:
             client_order_id=order.client_order_id,
         )
 
+    def mark_unknown(self, order: ManagedOrder, now: datetime, message: str) -> None:
+        """Journal that `order`'s outcome is unknown (once) and why."""
+        if order.state is OrderState.UNKNOWN:
+            return
+        self.journal.append(
+            "order_update",
+            {
+                "client_order_id": order.client_order_id,
+                "status": str(OrderState.UNKNOWN),
+                "venue_order_id": order.venue_order_id,
+                "filled": order.filled,
+                "notional": order.notional,
+                "fee": order.fee,
+                "reason": "outcome_unknown",
+                "message": message,
+            },
+            ts=now,
+            strategy=order.strategy,
+            symbol=order.symbol,
+            client_order_id=order.client_order_id,
+        )
+
     # ------------------------------------------------------------------ cancel / sync
     def cancel(self, client_order_id: str, now: datetime) -> None:
+        """Cancel at the venue. An order that may exist there is never cancelled only
+        locally: an unsettled one is resolved first and left alone while still unknown."""
         order = self.state.orders[client_order_id]
         if not order.open:
             return
+        if order.unsettled and self.external:
+            self.resolve(now, [order])
+            if not order.open or order.unsettled:
+                return
         if order.venue_order_id is None:
+            if self.external:
+                return
             ack = VenueOrderAck(order.client_order_id, None, VenueOrderStatus.CANCELLED, now)
         else:
             ack = self.venue.cancel(order.venue_order_id, symbol=order.symbol, side=order.side)
@@ -378,70 +434,62 @@ class OrderManager:
         self.record(ack, now)
 
     def cancel_all(self, now: datetime) -> int:
-        open_ids = [o.client_order_id for o in self.state.orders.values() if o.open]
-        for cid in open_ids:
-            self.cancel(cid, now)
-        return len(open_ids)
+        """The kill switch: cancel every open order — the journal's and, at an external
+        venue, every other order it lists as working. Returns how many were cancelled;
+        what could not be settled is journaled as a warning."""
+        problems: list[str] = []
+        count = 0
+        for order in [o for o in self.state.orders.values() if o.open]:
+            try:
+                self.cancel(order.client_order_id, now)
+            except VenueError as exc:
+                problems.append(f"{order.client_order_id}: {exc}")
+            count += not order.open
+        if self.external:
+            try:
+                working = self.venue.open_orders()
+            except VenueError as exc:
+                working = []
+                problems.append(f"open orders unreadable: {exc}")
+            foreign = []
+            for listed in working:
+                try:
+                    ack = self.venue.cancel(
+                        listed.venue_order_id, symbol=listed.symbol, side=listed.side
+                    )
+                except VenueError as exc:
+                    problems.append(f"{listed.venue_order_id}: {exc}")
+                    continue
+                mine = self.state.orders.get(listed.client_order_id or "")
+                if mine is not None and mine.open:
+                    self.record(ack, now)
+                if ack.status is VenueOrderStatus.CANCELLED:
+                    count += 1
+                    if mine is None:
+                        foreign.append(listed.venue_order_id)
+            if foreign:
+                self.journal.append(
+                    "warning", {"code": "foreign_orders_cancelled", "orders": foreign}, ts=now
+                )
+        unsettled = [o.client_order_id for o in self.state.orders.values() if o.unsettled]
+        if unsettled or problems:
+            self.journal.append(
+                "warning",
+                {"code": "kill_incomplete", "unknown_orders": unsettled, "problems": problems},
+                ts=now,
+            )
+        return count
+
+    # ------------------------------------------------------------------ recovery
+    def resolve(self, now: datetime, orders: list[ManagedOrder] | None = None) -> int:
+        """Settle `new` / `unknown` orders on evidence (`recovery.resolve`); returns how
+        many are still unsettled."""
+        from omc.floor.trading import recovery
+
+        return recovery.resolve(self, now, orders)
 
     def reconcile(self, now: datetime) -> dict[str, Any]:
-        """Start-up: bring every journaled open order in line with the venue, and journal how
-        the venue's balances compare with the book."""
-        venue_open = {o.client_order_id: o for o in self.venue.open_orders() if o.client_order_id}
-        by_venue_id = {o.venue_order_id: o for o in self.venue.open_orders()}
-        changed = 0
-        mine = [o for o in self.state.orders.values() if o.open]
-        since = min((o.created for o in mine), default=now)
-        fills = self.venue.fills_since(since) if mine else []
-        for order in mine:
-            listed = venue_open.get(order.client_order_id) or (
-                by_venue_id.get(order.venue_order_id) if order.venue_order_id else None
-            )
-            if listed is not None:
-                state = VenueOrderStatus(str(listed.status))
-                filled = listed.filled_quantity
-                vid: str | None = listed.venue_order_id
-            else:
-                own = [
-                    f
-                    for f in fills
-                    if f.client_order_id == order.client_order_id
-                    or (order.venue_order_id and f.venue_order_id == order.venue_order_id)
-                ]
-                filled = sum((f.quantity for f in own), ZERO)
-                vid = own[0].venue_order_id if own else order.venue_order_id
-                state = (
-                    VenueOrderStatus.FILLED
-                    if filled >= order.quantity
-                    else VenueOrderStatus.CANCELLED
-                )
-            own_fills = [f for f in fills if f.client_order_id == order.client_order_id]
-            notional = sum((f.quantity * f.price for f in own_fills), ZERO)
-            fee = sum((f.fee for f in own_fills), ZERO)
-            avg = notional / filled if filled and own_fills else order.average_price
-            ack = VenueOrderAck(
-                order.client_order_id,
-                vid,
-                state,
-                now,
-                filled,
-                avg,
-                fee if own_fills else order.fee,
-            )
-            before = len(self.journal.pending)
-            self.record(ack, now)
-            changed += len(self.journal.pending) - before
-        report: dict[str, Any] = {"orders_updated": changed}
-        try:
-            balances = self.venue.balances()
-        except VenueError as exc:
-            report["balances_error"] = str(exc)
-        else:
-            diffs = {}
-            for sym, qty in self.state.book.symbol_positions().items():
-                asset = sym.split("/")[0]
-                have = balances[asset].total if asset in balances else ZERO
-                if have != qty:
-                    diffs[asset] = {"book": qty, "venue": have}
-            report["balance_differences"] = diffs
-        self.journal.append("reconcile", report, ts=now)
-        return report
+        """The start-up reconciliation (`recovery.reconcile`); returns the journaled report."""
+        from omc.floor.trading import recovery
+
+        return recovery.reconcile(self, now)

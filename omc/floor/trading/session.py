@@ -30,6 +30,11 @@ The session is its account's one writer: it holds the account's lease
 session or `omc kill` on the same account cannot write its journal (`omc kill` sets the kill
 switch and waits for this session to act on it, which it does at its next bar or poll).
 
+An external venue's balances are journaled in the first `start` event (the baseline); after a
+restart `start()` reconciles with the venue (`OrderManager.reconcile`) and, when its balances
+differ from the journal, sets `stopped` and trades nothing. Orders with an unknown outcome
+are re-examined at every bar until the venue's evidence settles them.
+
 After a crash, `start()` rebuilds the state from the journal; a replay re-feeds the bars it
 had already processed to the strategy in *shadow* mode (its internal state evolves exactly as
 before, its orders are dropped) and continues live from the first unprocessed bar.
@@ -61,6 +66,7 @@ from omc.floor.trading.guard import BREACH_CODES, CapitalStages, Denial, Guard, 
 from omc.floor.trading.journal import Journal
 from omc.floor.trading.lease import LEASE_TTL_S
 from omc.floor.trading.oms import ManagedOrder, OrderManager, OrderState
+from omc.floor.trading.recovery import halt_message
 from omc.floor.trading.sizing import target_delta
 from omc.floor.venues.base import Quote, Side, Venue, VenueError, VenueOrder, VenueOrderType
 from omc.floor.venues.paper import PaperVenue, ReplayQuotes
@@ -147,18 +153,16 @@ class TradingSession:
         """Journal the start (first run) or restore after a restart; init the strategy."""
         now = self.now
         if self.state.started is None:
-            self.journal.append(
-                "start",
-                {
-                    "initial_cash": self.initial_cash,
-                    "venue": self.venue.name,
-                    "strategy": self.strategy_name,
-                    "params": {k: repr(v) for k, v in self.strategy.params.items()},
-                    "symbols": list(self._syms),
-                },
-                ts=now,
-                strategy=self.strategy_name,
-            )
+            data: dict[str, Any] = {
+                "initial_cash": self.initial_cash,
+                "venue": self.venue.name,
+                "strategy": self.strategy_name,
+                "params": {k: repr(v) for k, v in self.strategy.params.items()},
+                "symbols": list(self._syms),
+            }
+            if self.oms.external:  # the baseline later balance checks compare against
+                data["balances"] = {a: b.total for a, b in self.venue.balances().items()}
+            self.journal.append("start", data, ts=now, strategy=self.strategy_name)
             self.journal.flush()
         if isinstance(self.venue, PaperVenue):
             book = self.state.book
@@ -182,8 +186,10 @@ class TradingSession:
                 ],
             )
         elif self.state.events > 1:
-            self.oms.reconcile(now)
+            report = self.oms.reconcile(now)
             self.journal.flush()
+            if report["halted"]:
+                self.stopped = f"halted at start-up: {halt_message(report)}"
         self._update_cap(now)
         self.journal.flush()
         if not self._initialised:
@@ -462,6 +468,8 @@ class TradingSession:
             finally:
                 self._shadow = False
             return
+        if self.stopped:
+            return
         kill = self.kill.get()
         if kill.active:
             self._handle_kill(kill.flatten, kill.reason)
@@ -475,6 +483,8 @@ class TradingSession:
             if q is not None:
                 marks[s] = q.last if q.last > 0 else (q.bid + q.ask) / 2
         self.journal.append("bar", {"index": i, "marks": marks}, ts=ts)
+        if self.oms.external and any(o.unsettled for o in self.state.open_orders()):
+            self.oms.resolve(ts)
         for kind, data in self.guard.monitor(self.state):
             if kind == "halt" and self.strategy_name in self.state.halted:
                 continue

@@ -3,6 +3,7 @@ CoinSpot private API client and the CCXT adapter."""
 
 from omc.floor.venues.base import (
     Balance,
+    KnownOrder,
     OrderRequest,
     Quote,
     RejectReason,
@@ -19,6 +20,7 @@ from omc.floor.venues.base import (
 
 __all__ = [
     "Balance",
+    "KnownOrder",
     "OrderRequest",
     "Quote",
     "RejectReason",

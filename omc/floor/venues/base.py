@@ -22,8 +22,13 @@ Conventions every implementation follows
   it: a second `submit` with an id the venue object has already seen sends nothing and
   returns the current state of the first order (a venue without native client ids keeps the
   mapping client id -> venue order id itself). After a process restart the order manager
-  never re-submits an order whose outcome is unknown before reconciling it with
-  `open_orders()` / `fills_since()`.
+  never re-submits an order whose outcome is unknown: it journals it `unknown` and resolves
+  it only from what the venue reports (`lookup`, else `open_orders()` / `fills_since()`).
+* **Optional, for recovery**: `lookup(order: KnownOrder) -> VenueOrderAck | None` reports
+  where an order the caller knows stands (None: in neither the open orders nor the order
+  history, as of reads that succeeded; raises when a read fails); `adopt(orders)` hands a
+  venue without native client ids (CoinSpot) what the journal knows after a restart, so it
+  can map its order ids (and history entries) back to client order ids.
 * **Rejections are answers, not exceptions.** A definite "no" (no fresh quote, insufficient
   funds, below the venue minimum, unknown symbol, refused by the exchange) comes back as a
   `VenueOrderAck` with `status=REJECTED`, a machine-readable `reason` (a `RejectReason`
@@ -144,6 +149,20 @@ class VenueOrder:
     filled_quantity: Decimal
     status: VenueOrderStatus
     created: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class KnownOrder:
+    """What the caller's journal knows about one of its orders (for `adopt` / `lookup`):
+    the request, the venue's id if it ever answered, when it was sent, the cumulative fill,
+    and whether the outcome of sending it is unknown (no venue answer was ever received)."""
+
+    request: OrderRequest
+    venue_order_id: str | None
+    sent_at: datetime
+    filled: Decimal = Decimal(0)
+    outcome_unknown: bool = False
+    final: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,8 @@
   `submit` with the same id first looks the order up by client id (`fetch_order` with
   `origClientOrderId` / `clientOrderId`) and only resends when the exchange does not know it;
   an exchange that answers the resend with "duplicate order" is looked up again. A retry
-  therefore never double-submits.
+  therefore never double-submits. `lookup(known)` answers the same question from reads only
+  (by venue id, else by client id; None when the exchange has no such order).
 * **Errors.** `InsufficientFunds` → REJECTED `insufficient_funds`; `BadSymbol` →
   `unknown_symbol`; `InvalidOrder` / `BadRequest` → `invalid_order`; any other definite
   exchange answer → `exchange_rejected`. `NetworkError` (timeouts, 5xx, rate limits) →
@@ -45,6 +46,7 @@ from omc.core.time import utcnow
 from omc.floor.instruments import InstrumentSpec, spec_from_ccxt_market
 from omc.floor.venues.base import (
     Balance,
+    KnownOrder,
     OrderRequest,
     Quote,
     RejectReason,
@@ -241,6 +243,24 @@ class CcxtVenue:
         except ccxt.OrderNotFound:
             return None
         return self._with_fees(order, symbol)
+
+    def lookup(self, known: KnownOrder) -> VenueOrderAck | None:
+        """Where an order stands, from reads only (None: the exchange does not know it)."""
+        cid, symbol = known.request.client_order_id, known.request.symbol
+        self.symbols.add(symbol)
+        found: dict[str, Any] | None
+        try:
+            if known.venue_order_id is not None:
+                found = self._with_fees(
+                    self._guard(self.exchange.fetch_order, known.venue_order_id, symbol), symbol
+                )
+            else:
+                found = self._lookup(cid, symbol)
+        except ccxt.OrderNotFound:
+            return None
+        except ccxt.ExchangeError as exc:
+            raise VenueError(f"{self.name}: {type(exc).__name__}: {exc}") from exc
+        return None if found is None else self._ack(cid, found)
 
     # ------------------------------------------------------------------ Venue
     def instrument(self, symbol: str) -> InstrumentSpec:

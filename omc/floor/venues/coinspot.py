@@ -30,6 +30,14 @@ date, amount, rate, total) plus its rank among identical entries; fees are AUD
 (`audfeeExGst + audGst`). History entries are attributed to this venue's orders by id when
 CoinSpot sends one, else by (coin, side, rate) for order-book fills and by claim for instant
 trades; an entry that matches no known order gets `venue_order_id = "unknown"`.
+
+After a restart the venue knows nothing: `adopt(orders)` gives it what the journal knows
+(venue order id, coin, side, rate, amount, sent time, fill so far) so open orders and history
+entries map back to client order ids — final orders too, each claiming at most its journaled
+fill, so their executions are never taken for another order's. `lookup(order)` then reports
+where an order stands from reads only (never a send): found among the open orders, or matched
+in the history (by id, else coin + side + rate, or side + amount for instant trades, placed
+since it was sent); None when neither read shows it (an exception when a read fails).
 """
 
 from __future__ import annotations
@@ -38,7 +46,7 @@ import contextlib
 import hashlib
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -50,6 +58,7 @@ from omc.core.time import utcnow
 from omc.floor.instruments import InstrumentSpec
 from omc.floor.venues.base import (
     Balance,
+    KnownOrder,
     OrderRequest,
     Quote,
     RejectReason,
@@ -99,6 +108,12 @@ class _Tracked:
     cancel_requested: bool = False
     created: datetime = field(default_factory=utcnow)
     amounts: dict[str, Decimal] = field(default_factory=dict)  # claimed fill id -> quantity
+    limit: Decimal | None = None  # the most it may claim (adopted final orders: their fill)
+    adopted_final: bool = False
+
+    @property
+    def room(self) -> Decimal:
+        return self.request.quantity if self.limit is None else self.limit
 
     @property
     def side(self) -> Side:
@@ -272,6 +287,93 @@ class CoinSpotVenue:
             tracked.status = VenueOrderStatus.CANCELLED
         else:
             self._mark_filled(tracked)
+        return tracked
+
+    # ----------------------------------------------------------------- recovery
+
+    def adopt(self, orders: Iterable[KnownOrder]) -> None:
+        """Track the journal's orders again after a restart (see the module docstring)."""
+        for known in sorted(orders, key=lambda k: k.sent_at):
+            request = known.request
+            if request.client_order_id in self._orders:
+                continue
+            coin, market = _split(request.symbol)
+            vid = known.venue_order_id
+            tracked = _Tracked(
+                request,
+                coin,
+                market,
+                sent_at=known.sent_at,
+                venue_order_id=vid,
+                filled=known.filled,
+                outcome_unknown=known.outcome_unknown or vid is None,
+                created=known.sent_at,
+            )
+            if known.final:
+                tracked.adopted_final, tracked.limit = True, known.filled
+                tracked.status = (
+                    VenueOrderStatus.FILLED
+                    if known.filled >= request.quantity
+                    else VenueOrderStatus.CANCELLED
+                )
+            self._orders[request.client_order_id] = tracked
+            if vid is not None:
+                self._by_venue_id[vid] = request.client_order_id
+
+    def lookup(self, known: KnownOrder) -> VenueOrderAck | None:
+        """Where an order stands, from reads only (see the module docstring)."""
+        tracked = self._orders.get(known.request.client_order_id)
+        if tracked is None:
+            self.adopt([known])
+            tracked = self._orders[known.request.client_order_id]
+        if tracked.outcome_unknown:
+            self._guard(lambda: self._preclaim(tracked))
+            if not self._guard(lambda: self._reconcile(tracked)):
+                return None
+            tracked.outcome_unknown = False
+            return self._ack(tracked)
+        if tracked.status.final or tracked.request.type is VenueOrderType.MARKET:
+            return self._ack(tracked)
+        return self._ack(self._guard(lambda: self._locate(tracked)))
+
+    def _preclaim(self, tracked: _Tracked) -> None:
+        """Let adopted final instant trades near `tracked` claim their history entries
+        first, so an equal unknown trade is never matched to one of theirs."""
+        since = tracked.sent_at - 2 * self.window
+        for other in sorted(self._orders.values(), key=lambda t: t.sent_at):
+            if (
+                other.adopted_final
+                and not other.amounts
+                and other.filled > 0
+                and other.request.type is VenueOrderType.MARKET
+                and other.coin == tracked.coin
+                and other.sent_at >= since
+            ):
+                self._claim_instant(other)
+
+    def _locate(self, tracked: _Tracked) -> _Tracked:
+        """An order-book order with a known id: working (open orders), else final — FILLED
+        when the history shows all of it, else CANCELLED with what it shows."""
+        assert tracked.venue_order_id is not None
+        listed = {o.id: o for o in self.client.open_market_orders(tracked.coin)}
+        self._attribute(
+            self.client.completed_orders(tracked.coin, start=tracked.sent_at - self.window)
+        )
+        working = listed.get(tracked.venue_order_id)
+        quantity = tracked.request.quantity
+        if working is not None:
+            tracked.filled = max(tracked.filled, quantity - working.amount)
+            tracked.status = (
+                VenueOrderStatus.PARTIALLY_FILLED
+                if tracked.filled > 0
+                else VenueOrderStatus.SUBMITTED
+            )
+            return tracked
+        tracked.filled = max(tracked.filled, tracked.claimed_amount)
+        if tracked.filled >= quantity:
+            self._mark_filled(tracked)
+        else:
+            tracked.status = VenueOrderStatus.CANCELLED
         return tracked
 
     # ----------------------------------------------------------------- queries
@@ -461,7 +563,7 @@ class CoinSpotVenue:
                 and order.side.value == entry.side
                 and order.limit_price == entry.rate
                 and entry.solddate >= tracked.created - self.window
-                and tracked.claimed_amount + entry.amount <= order.quantity
+                and tracked.claimed_amount + entry.amount <= tracked.room
             ):
                 return tracked
         return None
