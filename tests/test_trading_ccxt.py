@@ -193,14 +193,14 @@ def test_cli_trade_live_ccxt_binance_end_to_end(tmp_path: Path, fake: FakeBinanc
             "--param", "slow=2",
             "--param", "size=0.1", "--symbol", SYM, "--poll", "0.05",
             "--max-bars", "3"]  # fmt: skip
-    refused = subprocess.run(args, env=env, capture_output=True, text=True, timeout=60)
+    refused = subprocess.run(args, env=env, capture_output=True, text=True, timeout=240)
     assert refused.returncode == 2 and "Refusing" in refused.stdout
     proc = subprocess.Popen(
         [*args, "--live"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
 
     def ticks() -> None:  # down then up: the 1/2 SMA cross buys on the third bar
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 180  # a loaded machine starts slowly
         while "GET /api/v3/ticker/24hr" not in fake.requests and time.monotonic() < deadline:
             time.sleep(0.05)
         for last in (29900, 30100):
@@ -209,7 +209,12 @@ def test_cli_trade_live_ccxt_binance_end_to_end(tmp_path: Path, fake: FakeBinanc
 
     mover = threading.Thread(target=ticks, daemon=True)
     mover.start()
-    out, err = proc.communicate(timeout=60)
+    try:
+        out, err = proc.communicate(timeout=240)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
     mover.join(5)
     assert proc.returncode == 0, out + err
     (post,) = fake.order_posts
