@@ -155,6 +155,86 @@ def test_guard_never_lets_limits_be_exceeded(steps: list[tuple[int, str, int]]) 
             assert loss_before < lim.max_daily_loss
 
 
+SYMS = ("BTC/AUD", "ETH/AUD", "SOL/AUD")
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    steps=st.lists(
+        st.tuples(
+            st.sampled_from(SYMS),
+            st.integers(min_value=50, max_value=200),  # price
+            st.sampled_from(["buy", "sell"]),
+            st.integers(min_value=1, max_value=400),  # quantity in 0.1 units
+            st.sampled_from([None, -10, -3, 0, 3, 10]),  # limit offset from price (None: market)
+        ),
+        min_size=1,
+        max_size=40,
+    )
+)
+def test_guard_counts_working_orders_in_every_limit(
+    steps: list[tuple[str, int, str, int, int | None]],
+) -> None:
+    """Resting limit orders mixed with market orders: after every accepted order, the
+    positions *plus every working order* stay within the position, exposure, open-positions
+    and capital-cap limits, and working buys never hold more cash than there is."""
+    lim = GuardLimits(
+        max_order_notional=D(3000),
+        max_position_notional=D(4000),
+        max_position_pct=D("0.4"),
+        max_gross_exposure_pct=D("0.8"),
+        max_open_positions=2,
+        max_daily_loss=D(300),
+        max_orders_per_minute=1000,
+        min_order_notional=D(1),
+    )
+    cap = D(6000)
+    j, venue, quotes, oms, now = _setup(lim)
+    oms.guard.caps["s"] = cap
+    prices = {s: D(100) for s in SYMS}
+    for k, (sym, price, side, q10, offset) in enumerate(steps):
+        now[0] = T0 + timedelta(minutes=k)
+        prices[sym] = D(price)
+        for s, p in prices.items():
+            quotes.set(Quote(s, p, p, p, now[0]))
+        j.append("bar", {"index": k, "marks": dict(prices)}, ts=now[0])
+        for ack in venue.match():
+            oms.record(ack, now[0])
+        state = j.state
+        equity_before = state.book.equity()
+        limit = None if offset is None else D(price + (offset if side == "buy" else -offset))
+        res = oms.place(
+            "s", sym, Side(side), D(q10) / 10, now=now[0],
+            type=VenueOrderType.MARKET if limit is None else VenueOrderType.LIMIT,
+            limit_price=limit,
+        )  # fmt: skip
+        if isinstance(res, Denial):
+            continue
+        # committed quantity per coin: worst case of every buy / every sell filling
+        values = {}
+        for s in SYMS:
+            pos = state.book.position(s)
+            work = [o for o in state.open_orders(s)]
+            buys = sum((o.quantity - o.filled for o in work if o.side is Side.BUY), D(0))
+            sells = sum((o.quantity - o.filled for o in work if o.side is Side.SELL), D(0))
+            values[s] = max(pos + buys, sells - pos, D(0)) * prices[s]
+        adds = not (res.side is Side.SELL and state.book.position(sym) >= 0 and values[sym]
+                    <= state.book.position(sym) * prices[sym])  # fmt: skip
+        if adds:
+            assert values[sym] <= lim.max_position_notional
+            assert values[sym] <= lim.max_position_pct * equity_before
+            assert sum(values.values()) <= lim.max_gross_exposure_pct * equity_before
+            assert sum(values.values()) <= cap
+        held = {s for s in SYMS if state.book.position(s) or state.open_orders(s)}
+        assert len(held) <= lim.max_open_positions
+        reserved = sum(
+            ((o.quantity - o.filled) * (o.limit_price or prices[o.symbol])
+             for o in state.open_orders() if o.side is Side.BUY), D(0),
+        )  # fmt: skip
+        assert reserved <= state.book.cash
+        assert state.book.cash >= 0
+
+
 def test_guard_denials_carry_codes_and_are_journaled() -> None:
     j, _venue, quotes, oms, _now = _setup(GuardLimits(max_quote_age_s=10))
     res = oms.place("s", SYM, Side.BUY, D(1), now=T0)

@@ -1,4 +1,5 @@
-"""`omc collect` (the scheduler, or one run with --once) and `omc status` (collector health)."""
+"""`omc collect` (the scheduler, or one run with --once) and `omc status` (collector health,
+ledgers, and each trading account's state: active / reducing / halted)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from rich.table import Table
 from omc.cli.context import console, engine, err_console, settings
 from omc.core.events import make_bus
 from omc.core.time import iso_utc
+from omc.floor.trading.modes import trading_states
 from omc.ledgers.catalyst.alerts import AlertEngine
 from omc.ledgers.collectors import registry
 from omc.ledgers.collectors.base import CollectorRunner
@@ -104,8 +106,10 @@ def register(app: typer.Typer) -> None:
 
     @app.command("status")
     def status(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
-        """Collector health (last success, freshness, errors, quarantine) and ledger row counts."""
+        """Collector health (last success, freshness, errors, quarantine), ledger row counts
+        and the trading state of every account."""
         report = ledger_status(engine(), settings())
+        report["trading"] = trading_states(engine())
         if as_json:
             print(json.dumps(report, indent=2, default=_json_default))
             return
@@ -158,6 +162,19 @@ def register(app: typer.Typer) -> None:
                 gaps.add_row(row["series"], str(row["missing"]), row["largest"], str(row["at"]))
             console.print(gaps)
         _print_quality(report["quality"])
+        _print_trading(report["trading"])
+
+
+def _print_trading(rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        console.print("trading accounts: none")
+        return
+    console.print("[bold]trading state[/]")
+    for row in rows:
+        colour = {"active": "green", "reducing": "yellow"}.get(row["state"], "red")
+        since = f" since {iso_utc(row['since'])}" if row["since"] else ""
+        why = f" ({row['reason']})" if row["reason"] else ""
+        console.print(f"  {row['account']}: [{colour}]{row['state']}[/]{why}{since}")
 
 
 def _print_quality(quality: dict[str, Any]) -> None:

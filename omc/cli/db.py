@@ -74,7 +74,7 @@ GUARD_DOCS = {
     "max_daily_loss": "Daily loss limit, realised + unrealised (quote currency).",
     "max_daily_loss_pct": "Daily loss limit as a share of the day's starting equity.",
     "drawdown_warn_pct": "Warn at this drawdown from peak equity.",
-    "drawdown_halt_pct": "Halt the strategy at this drawdown from peak equity.",
+    "drawdown_halt_pct": "Halt the account (reducing orders only) at this drawdown from peak.",
     "max_orders_per_minute": "Order rate limit per account.",
     "max_quote_age_s": "Refuse orders when the latest price is older (s).",
     "max_clock_skew_s": "Refuse orders on a price stamped more than this in the future (s).",
@@ -83,6 +83,7 @@ GUARD_DOCS = {
     "capital_step": "Staged capital: how much the cap grows per step.",
     "capital_max": "Staged capital: the largest cap.",
     "capital_clean_days": "Staged capital: days within limits before the cap grows.",
+    "cash_fee_bps": "Fee reserved on top of a buy's notional when checking cash (bps).",
     "api_key": "API key (kept secret; never logged).",
     "api_secret": "API secret (kept secret; never logged).",
 }

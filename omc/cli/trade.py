@@ -27,6 +27,7 @@ from omc.cli.context import (
     parse_params,
     settings,
 )
+from omc.core.events import make_bus
 
 SPEED_HELP = "Replay speed: bars arrive N× faster than real time, or `max`."
 
@@ -171,6 +172,7 @@ def register(app: typer.Typer) -> None:
             "limits": GuardSettings().limits(),
             "paper": ps,
             "cash": cash,
+            "bus": make_bus(settings()),  # trading-state moves: `floor.trading_state`
         }
         if replay is not None:
             summary = replay_paper(
@@ -242,6 +244,7 @@ def register(app: typer.Typer) -> None:
             tuple(s.upper() for s in symbol),
             venue,
             Guard(gs.limits()),
+            bus=make_bus(settings()),
         )
         try:
             try:
@@ -405,6 +408,7 @@ def _kill_accounts(
         marks[name] = last.ordinal if last is not None else -1
     store.set(True, flatten=flatten, reason=reason)
     reports = []
+    bus = make_bus(settings())
     for name in names:
         state = Journal.open(db, name).state
         venue_name = str((state.started or {}).get("venue", "paper"))
@@ -413,7 +417,7 @@ def _kill_accounts(
             if venue_name == "paper":
                 ledger = LedgerQuotes(db, source=PaperSettings().quote_source) if flatten else None
                 return kill_account(
-                    db, name, reason=reason, flatten=flatten, kill=store, ledger=ledger
+                    db, name, reason=reason, flatten=flatten, kill=store, ledger=ledger, bus=bus
                 )
             try:
                 venue = _live_venue(venue_name)
@@ -423,7 +427,9 @@ def _kill_accounts(
                     "venue": venue_name,
                     "error": f"venue not reachable: {exc}",
                 }
-            return kill_account(db, name, reason=reason, flatten=flatten, venue=venue, kill=store)
+            return kill_account(
+                db, name, reason=reason, flatten=flatten, venue=venue, kill=store, bus=bus
+            )
 
         reports.append(
             kill_or_command(db, name, act, venue=venue_name, after=marks[name], wait_s=wait_s)

@@ -9,8 +9,10 @@ same fills. Per bar i, as in the replay:
 * at bar i's open, each order decided at an earlier close and not yet seen is sized (target
   weights) and checked at the open price; a denial cancels it and is counted by reason code;
 * every fill is booked as the paper venue's would be;
-* at bar i's close the book is marked and the monitor may warn or halt the strategy (a halted
-  strategy may only reduce positions).
+* at bar i's close the book is marked and the monitor may warn or move the trading state
+  (`omc.floor.trading.modes`: halted at the drawdown halt, reducing at the daily-loss limit —
+  both allow only reducing orders); entering either cancels the working entry orders at once,
+  as in paper trading.
 
 Not simulated: the kill switch and staged capital (both live in the trading database).
 Arithmetic uses the default 28-digit decimal context, like the trading session.
@@ -30,6 +32,7 @@ from omc.floor.instruments import InstrumentSpec, uniform_rules
 from omc.floor.orders import Order, OrderStatus, OrderType
 from omc.floor.trading.guard import Guard, guard_report
 from omc.floor.trading.journal import Event, TradingState, encode
+from omc.floor.trading.modes import Mode, entry_orders
 from omc.floor.trading.sizing import target_delta
 from omc.floor.venues.base import Side
 
@@ -59,6 +62,7 @@ class BacktestGuard:
         self._ordinal = 0
         self._seen: set[int] = set()
         self._cid: dict[int, str] = {}
+        self._by_cid: dict[str, Order] = {}
         self._notional: dict[int, tuple[Decimal, Decimal]] = {}
         self._apply("start", {"initial_cash": cash}, ts)
 
@@ -128,6 +132,7 @@ class BacktestGuard:
                 return False
             cid = f"backtest-{order.id}"
             self._cid[order.id] = cid
+            self._by_cid[cid] = order
             self._notional[order.id] = (ZERO, ZERO)
             self._apply(
                 "order",
@@ -185,16 +190,24 @@ class BacktestGuard:
                 cid,
             )
         if status in ("filled", "cancelled"):
-            del self._cid[order.id], self._notional[order.id]
+            del self._cid[order.id], self._notional[order.id], self._by_cid[cid]
 
     def mark(self, index: int, ts: datetime, marks: dict[str, Decimal]) -> None:
-        """A bar closed at `ts`: mark the book; the drawdown monitor may warn or halt."""
+        """A bar closed at `ts`: mark the book; the monitor may warn or move the trading state
+        (entering reducing/halted cancels the working entry orders)."""
         with decimal.localcontext(_ctx()):
             self._apply("bar", {"index": index, "marks": marks}, ts)
             for kind, data in self.guard.monitor(self.state):
-                if kind == "halt" and self.strategy in self.state.halted:
+                if kind == "warning":
+                    self._apply(kind, data, ts)
                     continue
-                self._apply(kind, data, ts)
+                move = {"from": self.state.trading, "to": kind, "reason": data.get("code", kind)}
+                self._apply("trading_state", {**data, **move}, ts)
+                if kind != Mode.ACTIVE:
+                    for managed in entry_orders(self.state):
+                        order = self._by_cid[managed.client_order_id]
+                        order.status = OrderStatus.CANCELLED
+                        self.sync(order, ts)
 
     def report(self) -> dict[str, Any]:
         return guard_report(self.state)

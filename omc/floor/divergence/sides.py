@@ -156,9 +156,14 @@ def read_account(engine: Engine, account: str) -> AccountRun:
                 fills[cid][-1] = (ts, q, n, f + df)
         elif event.kind == "denial":
             denials.append((event.ts, str(event.data.get("code", "denied"))))
-        elif event.kind in ("halt", "kill"):
+        elif event.kind in ("halt", "kill") or (
+            event.kind == "trading_state"  # a kill also journals `kill`: counted once
+            and event.data.get("to") == "halted"
+            and event.data.get("reason") != "kill_switch"
+        ):
             code = event.data.get("code") or event.data.get("reason") or event.kind
-            stops.append({"time": event.ts.isoformat(), "kind": event.kind, "code": str(code)})
+            kind = "halt" if event.kind == "trading_state" else event.kind
+            stops.append({"time": event.ts.isoformat(), "kind": kind, "code": str(code)})
         elif event.kind == "bar":
             bar_times.append(event.ts)
     if state.events == 0:

@@ -16,21 +16,29 @@ Checks, in order (first failure wins):
   than `max_clock_skew_s` in the future;
 * `min_notional` / `max_order_notional` — order value at the execution price;
 * `order_rate` — more than `max_orders_per_minute` orders in the last 60 s;
+* `insufficient_cash` — a buy's notional plus fee (`cash_fee_bps`) plus the cash reserved by
+  working buys exceeds the cash;
 
-and for orders that *add* exposure (reducing a position is always allowed past these):
+and for orders that *add* exposure (an order that only reduces a position, even if every
+working order on its side fills too, is always allowed past these):
 
 * `unknown_order_outcome` — an order on the symbol has an unknown outcome (sent, no answer;
   see `omc.floor.trading.oms`) until it is resolved;
-* `strategy_halted` — the strategy was halted (drawdown from peak ≥ `drawdown_halt_pct`);
+* `halted` / `reduce_only` — the account's trading state is not `active`
+  (`omc.floor.trading.modes`: halted after a drawdown halt, the kill switch or a reconcile
+  mismatch; reducing after the daily-loss limit);
 * `drawdown` — drawdown from peak equity ≥ `drawdown_halt_pct` (warned at `drawdown_warn_pct`);
 * `daily_loss` — today's loss (realised + unrealised, net of fees) ≥ `max_daily_loss` or
   ≥ `max_daily_loss_pct` of the day's starting equity;
 * `cooldown` — a fill realised a loss less than `cooldown_after_loss_s` ago;
-* `max_position` / `max_position_pct` — the coin's position value after the order would
+* `max_position` / `max_position_pct` — the coin's committed value after the order would
   exceed the absolute limit or that share of equity;
 * `max_open_positions` — the order would open one coin too many;
-* `max_gross_exposure` — Σ |position value| after the order > `max_gross_exposure_pct` × equity;
-* `capital_cap` — the strategy's gross exposure after the order > its staged capital cap.
+* `max_gross_exposure` — Σ committed value after the order > `max_gross_exposure_pct` × equity;
+* `capital_cap` — the strategy's committed value after the order > its staged capital cap.
+
+*Committed* means positions plus working orders (`omc.floor.trading.exposure`): resting
+orders count in every limit, so several resting buys can never together exceed one.
 
 Limits are a pydantic model (`GuardLimits`) with defaults; `GuardSettings` reads them from
 `OMC_GUARD_*` environment variables (e.g. `OMC_GUARD_MAX_ORDER_NOTIONAL=2000`).
@@ -52,6 +60,8 @@ from omc.core.db import upsert
 from omc.core.time import utcnow
 from omc.floor.instruments import EIGHT_DECIMALS, InstrumentSpec
 from omc.floor.models import CapitalStage, KillSwitch
+from omc.floor.trading.exposure import Committed, committed, open_symbols, reserved_cash
+from omc.floor.trading.modes import Mode
 from omc.floor.venues.base import CLOCK_SKEW_S, Side, quote_age_problem
 
 if TYPE_CHECKING:
@@ -86,6 +96,9 @@ class GuardLimits(BaseModel):
     capital_step: Decimal = Field(default=Decimal(0), ge=0)
     capital_max: Decimal | None = None
     capital_clean_days: int = Field(default=7, ge=1)
+    cash_fee_bps: Decimal = Field(
+        default=Decimal(10), ge=0, description="Fee reserved on top of a buy's notional (bps)."
+    )
 
 
 class GuardSettings(GuardLimits, BaseSettings):
@@ -109,7 +122,6 @@ class DenyCode(StrEnum):
     MIN_NOTIONAL = "min_notional"
     MAX_ORDER_NOTIONAL = "max_order_notional"
     ORDER_RATE = "order_rate"
-    STRATEGY_HALTED = "strategy_halted"
     DRAWDOWN = "drawdown"
     DAILY_LOSS = "daily_loss"
     COOLDOWN = "cooldown"
@@ -118,6 +130,9 @@ class DenyCode(StrEnum):
     MAX_OPEN_POSITIONS = "max_open_positions"
     MAX_GROSS_EXPOSURE = "max_gross_exposure"
     CAPITAL_CAP = "capital_cap"
+    INSUFFICIENT_CASH = "insufficient_cash"
+    REDUCE_ONLY = "reduce_only"
+    HALTED = "halted"
     INVALID = "invalid_order"
     BELOW_INSTRUMENT_MINIMUM = "below_instrument_minimum"
     OFF_STEP = "off_step"
@@ -132,7 +147,8 @@ BREACH_CODES = frozenset(
     {
         DenyCode.MAX_ORDER_NOTIONAL,
         DenyCode.ORDER_RATE,
-        DenyCode.STRATEGY_HALTED,
+        DenyCode.REDUCE_ONLY,
+        DenyCode.HALTED,
         DenyCode.DRAWDOWN,
         DenyCode.DAILY_LOSS,
         DenyCode.MAX_POSITION,
@@ -212,24 +228,35 @@ class Guard:
         if recent >= lim.max_orders_per_minute:
             return Denial(DenyCode.ORDER_RATE, f"{recent} orders in the last minute")
         book = state.book
-        pos = book.position(symbol)
-        signed = quantity if side is Side.BUY else -quantity
-        after = pos + signed
-        if abs(after) <= abs(pos) and (after == 0 or (after > 0) == (pos > 0)):
-            return None  # reduces (or closes) a position: always allowed past this point
+        fee = 1 + lim.cash_fee_bps / 10000
+        if side is Side.BUY:
+            reserved = reserved_cash(state, fee - 1)
+            if notional * fee + reserved > book.cash:
+                return Denial(
+                    DenyCode.INSUFFICIENT_CASH,
+                    f"buy needs {notional * fee:.2f}, cash {book.cash:.2f} of which "
+                    f"{reserved:.2f} is held by working buys",
+                )
+        # the coin at its market value (a limit buy below the market does not mark it down)
+        mark = max(price, book.marks.get(symbol, price))
+        exposure = committed(state, symbol=symbol, price=mark)
+        here = exposure.get(symbol, Committed())
+        if here.reduces(side, quantity):
+            return None  # only reduces (or closes) a position: always allowed past this point
         unsettled = [o for o in state.open_orders(symbol) if o.unsettled]
         if unsettled:
             ids = ", ".join(o.client_order_id for o in unsettled)
             return Denial(DenyCode.UNKNOWN_ORDER_OUTCOME, f"{symbol}: outcome unknown of {ids}")
-        if strategy in state.halted:
-            return Denial(DenyCode.STRATEGY_HALTED, f"strategy {strategy} is halted")
+        if state.trading != Mode.ACTIVE:
+            code = DenyCode.HALTED if state.trading == Mode.HALTED else DenyCode.REDUCE_ONLY
+            return Denial(
+                code, f"trading is {state.trading} ({state.trading_reason}): only reducing orders"
+            )
         dd = book.drawdown()
         if dd >= lim.drawdown_halt_pct:
             return Denial(DenyCode.DRAWDOWN, f"drawdown {dd:.2%} ≥ {lim.drawdown_halt_pct:.0%}")
-        loss = book.daily_loss()
-        if loss >= lim.max_daily_loss or (
-            book.day_start_equity > 0 and loss >= lim.max_daily_loss_pct * book.day_start_equity
-        ):
+        if self.daily_loss_hit(state):
+            loss = book.daily_loss()
             return Denial(DenyCode.DAILY_LOSS, f"today's loss {loss:.2f} reached the limit")
         if (
             lim.cooldown_after_loss_s
@@ -238,30 +265,31 @@ class Guard:
         ):
             return Denial(DenyCode.COOLDOWN, "cooling down after a loss")
         equity = book.equity()
-        value_after = abs(after) * price
+        value_after = here.plus(side, quantity, mark).value
+        what = f"{symbol} position with working orders"
         if value_after > lim.max_position_notional:
             return Denial(
                 DenyCode.MAX_POSITION,
-                f"{symbol} position {value_after:.2f} above {lim.max_position_notional}",
+                f"{what} {value_after:.2f} above {lim.max_position_notional}",
             )
         if value_after > lim.max_position_pct * equity:
             return Denial(
                 DenyCode.MAX_POSITION_PCT,
-                f"{symbol} position {value_after:.2f} above {lim.max_position_pct:.0%} of equity",
+                f"{what} {value_after:.2f} above {lim.max_position_pct:.0%} of equity",
             )
-        held = book.symbol_positions()
-        if not pos and symbol not in held and len(held) >= lim.max_open_positions:
-            return Denial(DenyCode.MAX_OPEN_POSITIONS, f"{len(held)} positions open")
-        gross = book.gross_exposure() - abs(pos) * book.marks.get(symbol, price) + value_after
+        held = open_symbols(exposure)
+        if symbol not in held and len(held) >= lim.max_open_positions:
+            return Denial(DenyCode.MAX_OPEN_POSITIONS, f"{len(held)} positions open or working")
+        gross = _gross(exposure, symbol) + value_after
         if gross > lim.max_gross_exposure_pct * equity:
-            return Denial(DenyCode.MAX_GROSS_EXPOSURE, f"gross exposure {gross:.2f} too high")
+            return Denial(
+                DenyCode.MAX_GROSS_EXPOSURE, f"gross exposure with working orders {gross:.2f}"
+            )
         cap = self.caps.get(strategy)
         if cap is not None:
-            mine = book.position(symbol, strategy)
-            strat_gross = (
-                book.gross_exposure(strategy)
-                - abs(mine) * book.marks.get(symbol, price)
-                + abs(mine + signed) * price
+            mine = committed(state, strategy=strategy, symbol=symbol, price=mark)
+            strat_gross = _gross(mine, symbol) + (
+                mine.get(symbol, Committed()).plus(side, quantity, mark).value
             )
             if strat_gross > cap:
                 return Denial(DenyCode.CAPITAL_CAP, f"{strat_gross:.2f} above capital cap {cap}")
@@ -280,32 +308,55 @@ class Guard:
         decides)."""
         lim, book = self.limits, state.book
         equity = book.equity()
-        pos = book.position(symbol)
-        cur = abs(pos) * price
+        mark = max(price, book.marks.get(symbol, price))
+        exposure = committed(state, symbol=symbol, price=mark)
+        cur = exposure[symbol].value if symbol in exposure else ZERO
+        fee = 1 + lim.cash_fee_bps / 10000
         room = min(
             lim.max_order_notional,
             lim.max_position_notional - cur,
             lim.max_position_pct * equity - cur,
-            lim.max_gross_exposure_pct * equity
-            - (book.gross_exposure() - abs(pos) * book.marks.get(symbol, price) + cur),
+            lim.max_gross_exposure_pct * equity - _gross(exposure, symbol) - cur,
+            (book.cash - reserved_cash(state, fee - 1)) / fee,
         )
         cap = self.caps.get(strategy)
         if cap is not None:
-            room = min(room, cap - book.gross_exposure(strategy))
+            mine = committed(state, strategy=strategy, symbol=symbol, price=mark)
+            room = min(room, cap - sum((c.value for c in mine.values()), ZERO))
         if room <= 0:
             return ZERO
         spec = instrument or InstrumentSpec(symbol, EIGHT_DECIMALS)
-        return spec.floor_quantity(room / price)
+        return spec.floor_quantity(room / mark)
+
+    def daily_loss_hit(self, state: TradingState) -> bool:
+        lim, book = self.limits, state.book
+        loss = book.daily_loss()
+        return loss >= lim.max_daily_loss or (
+            book.day_start_equity > 0 and loss >= lim.max_daily_loss_pct * book.day_start_equity
+        )
 
     def monitor(self, state: TradingState) -> list[tuple[str, dict[str, Any]]]:
-        """Drawdown events due now: ("warning", …) at the warn level, ("halt", …) at halt."""
+        """Events due now: ("warning", …) at the drawdown warn level, and trading-state moves
+        — ("halted", …) at the drawdown halt, ("reducing", …) at the daily-loss limit,
+        ("active", …) when a daily-loss `reducing` state's day is over."""
         dd = state.book.drawdown()
         out: list[tuple[str, dict[str, Any]]] = []
         if dd >= self.limits.drawdown_warn_pct and "drawdown_warn" not in state.warned:
             out.append(("warning", {"code": "drawdown_warn", "drawdown": dd}))
+        hit = self.daily_loss_hit(state)
         if dd >= self.limits.drawdown_halt_pct:
-            out.append(("halt", {"code": "drawdown_halt", "drawdown": dd}))
+            if state.trading != Mode.HALTED:
+                out.append((Mode.HALTED, {"code": "drawdown_halt", "drawdown": dd}))
+        elif hit and state.trading == Mode.ACTIVE:
+            out.append((Mode.REDUCING, {"code": "daily_loss", "loss": state.book.daily_loss()}))
+        elif not hit and state.trading == Mode.REDUCING and state.trading_reason == "daily_loss":
+            out.append((Mode.ACTIVE, {"code": "daily_loss_cleared"}))
         return out
+
+
+def _gross(exposure: dict[str, Committed], without: str) -> Decimal:
+    """Σ committed value of every coin but `without`."""
+    return sum((c.value for s, c in exposure.items() if s != without), ZERO)
 
 
 def guard_report(state: TradingState) -> dict[str, Any]:

@@ -1,11 +1,11 @@
 """The append-only trading journal and the state rebuilt from it.
 
 Every decision, order, order update (fills are cumulative per order), Guard denial, warning,
-halt, bar mark, kill and reconciliation of an *account* is one `floor_journal` row. The
-in-memory `TradingState` (cash, positions, orders, P&L, order times, halts) is *only* ever
-changed by applying journal events — while running (`Journal.append` applies the event at
-once) and after a crash (`Journal.open` replays the stored events) — so a rebuilt state is
-exactly the state the process had at its last committed event.
+trading-state move, bar mark, kill and reconciliation of an *account* is one `floor_journal`
+row. The in-memory `TradingState` (cash, positions, orders, P&L, order times, trading state)
+is *only* ever changed by applying journal events — while running (`Journal.append` applies
+the event at once) and after a crash (`Journal.open` replays the stored events) — so a
+rebuilt state is exactly the state the process had at its last committed event.
 
 One writer per account: only a journal opened with `write=True` — holding the account's
 lease (`omc.floor.trading.lease`) — may flush; readers (`omc pnl`, `omc orders`, …) need none.
@@ -17,8 +17,9 @@ flush that inserted fewer rows than it had is never ignored: the stored rows are
 and unless they are exactly these events (a retried flush whose commit had succeeded) it
 raises `JournalConflict` and writes nothing. Rows are never updated or deleted.
 
-Event kinds: `start`, `decision`, `order`, `order_update`, `denial`, `warning`, `halt`,
-`bar`, `kill`, `reconcile`. `data` is JSON; decimals are stored as strings.
+Event kinds: `start`, `decision`, `order`, `order_update`, `denial`, `warning`,
+`trading_state` (`omc.floor.trading.modes`; older journals have `halt`), `bar`, `kill`,
+`reconcile`. `data` is JSON; decimals are stored as strings.
 """
 
 from __future__ import annotations
@@ -97,12 +98,14 @@ class Event:
 
 @dataclass
 class TradingState:
-    """Everything an account's journal says: book, orders, halts, last bar, counters."""
+    """Everything an account's journal says: book, orders, trading state, last bar, counters."""
 
     book: Book = field(default_factory=Book)
     orders: dict[str, ManagedOrder] = field(default_factory=dict)
     order_times: deque[datetime] = field(default_factory=lambda: deque(maxlen=10_000))
-    halted: dict[str, str] = field(default_factory=dict)
+    trading: str = "active"  # omc.floor.trading.modes.Mode
+    trading_reason: str = ""
+    trading_since: datetime | None = None
     warned: set[str] = field(default_factory=set)
     denials: dict[str, int] = field(default_factory=dict)
     denial_times: dict[str, tuple[datetime, datetime]] = field(default_factory=dict)
@@ -170,8 +173,15 @@ class TradingState:
             self.denials[code] = self.denials.get(code, 0) + 1
             first = self.denial_times.get(code, (e.ts, e.ts))[0]
             self.denial_times[code] = (first, e.ts)
-        elif kind == "halt":
-            self.halted[e.strategy or ""] = d.get("code", "halt")
+        elif kind == "trading_state":
+            self.trading, self.trading_reason, self.trading_since = d["to"], d["reason"], e.ts
+            if d["to"] == "halted":
+                extra = {k: v for k, v in d.items() if k not in ("from", "to", "reason", "code")}
+                code = d.get("code", d["reason"])
+                self.halts.append({"ts": e.ts, "strategy": e.strategy or "", "code": code, **extra})
+        elif kind == "halt":  # journals written before trading states existed
+            self.trading, self.trading_reason = "halted", d.get("code", "halt")
+            self.trading_since = e.ts
             self.halts.append({"ts": e.ts, "strategy": e.strategy or "", **d})
         elif kind == "warning":
             self.warned.add(d.get("code", "warning"))

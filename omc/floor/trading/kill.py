@@ -1,8 +1,8 @@
 """The kill switch acting on one account right away (`omc kill`), outside any session:
 cancel the journaled open orders (paper book) or every order working at the live venue (also
 ones the journal does not know; unknown-outcome orders are resolved first, never cancelled
-only locally) and, with flatten, close the positions — journaled as a `kill` event. Running
-sessions also react at their next bar.
+only locally) and, with flatten, close the positions — journaled as a `kill` event — and halt
+the account (`omc.floor.trading.modes`). Running sessions also react at their next bar.
 
 One writer per account: `kill_account` takes the account's lease (`LeaseHeld` while a
 session runs it). `kill_or_command` is what `omc kill` does per account: when a live session
@@ -19,10 +19,12 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from omc.core.events import Bus
 from omc.core.time import utcnow
 from omc.floor.trading.guard import Guard, KillSwitchStore
 from omc.floor.trading.journal import Journal, last_event
 from omc.floor.trading.lease import LeaseHeld, current_holder
+from omc.floor.trading.modes import Mode, set_mode
 from omc.floor.trading.oms import OrderManager
 from omc.floor.trading.session import _result, _venue_status
 from omc.floor.venues.base import Quote, Side, Venue, VenueError, VenueOrder
@@ -60,6 +62,7 @@ def kill_account(
     kill: KillSwitchStore | None = None,
     now: datetime | None = None,
     ledger: Any | None = None,
+    bus: Bus | None = None,
 ) -> dict[str, Any]:
     """What `omc kill` does to one account right away (running sessions also react at their
     next bar): cancel every open order — at `venue` when given (a live venue: every order
@@ -69,7 +72,7 @@ def kill_account(
     now = now or utcnow()
     journal = Journal.open(engine, account, write=True)
     try:
-        return _kill(journal, reason, flatten, venue, kill, now, ledger)
+        return _kill(journal, reason, flatten, venue, kill, now, ledger, bus)
     finally:
         journal.close()
 
@@ -82,6 +85,7 @@ def _kill(
     kill: KillSwitchStore | None,
     now: datetime,
     ledger: Any | None,
+    bus: Bus | None = None,
 ) -> dict[str, Any]:
     account, state = journal.account, journal.state
     if venue is None:
@@ -159,6 +163,7 @@ def _kill(
         },
         ts=now,
     )
+    set_mode(oms, Mode.HALTED, "kill_switch", now, bus=bus)
     journal.flush()
     return report
 

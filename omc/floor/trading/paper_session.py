@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from omc.core.config import Settings
+from omc.core.events import Bus
 from omc.core.time import utcnow
 from omc.floor.data import Bars
 from omc.floor.fills import FeeModel, SlippageModel
@@ -36,6 +37,7 @@ def open_paper_session(
     limits: GuardLimits,
     paper: PaperSettings | None = None,
     cash: Decimal | None = None,
+    bus: Bus | None = None,
 ) -> TradingSession:
     """A started paper session. With `ReplayQuotes` the venue's clock is the replayed bar's
     time (quotes are never stale inside a replay); with ledger quotes it is the wall clock."""
@@ -66,6 +68,7 @@ def open_paper_session(
         initial_cash=start_cash,
         clock=utcnow,
         flush_every=1,
+        bus=bus,
     )
     holder["s"] = session
     try:
@@ -100,6 +103,7 @@ def replay_paper(
     cash: Decimal | None = None,
     speed: float | None = None,
     spread_bps: Decimal = Decimal(0),
+    bus: Bus | None = None,
 ) -> dict[str, Any]:
     """Replay `bars` through paper trading; returns the P&L summary.
 
@@ -116,6 +120,7 @@ def replay_paper(
         limits=limits,
         paper=paper,
         cash=cash,
+        bus=bus,
     )
     try:
         session.replay(bars, quotes, speed=speed, spread_bps=spread_bps)

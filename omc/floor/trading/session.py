@@ -8,9 +8,12 @@ The strategy gets the shared context (`omc.floor.context`) with this session as 
    (the indicator function runs on a trailing window of `window` bars; earlier values are
    kept as computed then, so nothing ever changes in hindsight);
 2. the kill switch is read from the database: when on, open orders are cancelled, positions
-   flattened if asked, and the session stops;
-3. resting paper orders are matched; positions are marked at the latest quotes (a `bar`
-   event, which also carries the resume point); the Guard's drawdown monitor may warn/halt;
+   flattened if asked, the account is `halted` and the session stops (a cleared kill switch
+   makes a kill-halted account `active` again);
+3. positions are marked at the latest quotes (a `bar` event, which also carries the resume
+   point); the Guard's monitor may warn or move the trading state (`omc.floor.trading.modes`:
+   a drawdown halt or the daily-loss limit cancels entry orders at once) — *before* resting
+   paper orders are matched, so a resting buy never fills after a halt;
 4. the strategy decides; target weights become orders sized by `sizing.target_delta` (buys
    clipped to the Guard's size headroom), each with a `decision` event carrying the reason
    (targets and the strategy's indicator values);
@@ -55,6 +58,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import Engine
 
+from omc.core.events import Bus
 from omc.core.time import utcnow
 from omc.floor.context import MarketData, make_context
 from omc.floor.context import to_dec as _dec
@@ -65,6 +69,7 @@ from omc.floor.strategy import Strategy
 from omc.floor.trading.guard import BREACH_CODES, CapitalStages, Denial, Guard, KillSwitchStore
 from omc.floor.trading.journal import Journal
 from omc.floor.trading.lease import LEASE_TTL_S
+from omc.floor.trading.modes import Mode, set_mode
 from omc.floor.trading.oms import ManagedOrder, OrderManager, OrderState
 from omc.floor.trading.recovery import halt_message
 from omc.floor.trading.sizing import target_delta
@@ -116,8 +121,10 @@ class TradingSession:
         window: int | None = None,
         flush_every: int = 1,
         lease_ttl_s: float = LEASE_TTL_S,
+        bus: Bus | None = None,
     ) -> None:
         self.engine = engine
+        self.bus = bus
         self.account = account
         self.strategy = strategy
         self.strategy_name = strategy.name
@@ -190,6 +197,7 @@ class TradingSession:
             self.journal.flush()
             if report["halted"]:
                 self.stopped = f"halted at start-up: {halt_message(report)}"
+                self._set_mode(Mode.HALTED, "reconcile_mismatch", now, message=halt_message(report))
         self._update_cap(now)
         self.journal.flush()
         if not self._initialised:
@@ -218,6 +226,11 @@ class TradingSession:
     def _breach(self, now: datetime, code: str) -> None:
         if self.capital is not None:
             self.capital.breach(self.strategy_name, now)
+
+    def _set_mode(self, to: Mode, reason: str, now: datetime, **details: Any) -> None:
+        set_mode(
+            self.oms, to, reason, now, bus=self.bus, details=details, strategy=self.strategy_name
+        )
 
     def close(self) -> None:
         """Flush and release the account's lease (the session writes nothing after)."""
@@ -474,9 +487,8 @@ class TradingSession:
         if kill.active:
             self._handle_kill(kill.flatten, kill.reason)
             return
-        if isinstance(self.venue, PaperVenue):
-            for ack in self.venue.match():
-                self.oms.record(ack, ts)
+        if self.state.trading == Mode.HALTED and self.state.trading_reason == "kill_switch":
+            self._set_mode(Mode.ACTIVE, "kill_switch_cleared", ts)
         marks = {}
         for s in self._syms:
             q = self._quote(s)
@@ -486,10 +498,16 @@ class TradingSession:
         if self.oms.external and any(o.unsettled for o in self.state.open_orders()):
             self.oms.resolve(ts)
         for kind, data in self.guard.monitor(self.state):
-            if kind == "halt" and self.strategy_name in self.state.halted:
-                continue
-            self.journal.append(kind, data, ts=ts, strategy=self.strategy_name)
-            self._breach(ts, str(data.get("code", kind)))
+            code = str(data.get("code", kind))
+            if kind == "warning":
+                self.journal.append(kind, data, ts=ts, strategy=self.strategy_name)
+            else:
+                self._set_mode(Mode(kind), code, ts, **data)
+            if kind != Mode.ACTIVE:
+                self._breach(ts, code)
+        if isinstance(self.venue, PaperVenue):  # after a halt has cancelled entry orders
+            for ack in self.venue.match():
+                self.oms.record(ack, ts)
         self._update_cap(ts)
         targets = self.strategy.on_bar(self.ctx)
         if targets:
@@ -545,6 +563,7 @@ class TradingSession:
             ts=now,
             strategy=self.strategy_name,
         )
+        self._set_mode(Mode.HALTED, "kill_switch", now)
         self.journal.flush()
         self.stopped = f"kill switch: {reason}"
 

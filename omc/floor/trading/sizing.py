@@ -6,8 +6,8 @@ size every decision the same way:
   ask or sold at the bid, moved by the slippage model, with the taker fee on top;
 * the change is rounded down to the instrument's quantity step (`InstrumentSpec`);
 * a buy is clipped to the Guard's size headroom (`Guard.headroom`: order, position, share of
-  equity, gross exposure, capital cap), a sell to the position held (no shorting) and to the
-  largest order value;
+  equity, gross exposure, capital cap — working orders included), a sell to the position held
+  less what working sells already offer (no shorting) and to the largest order value;
 * a change below the instrument's minimums is not traded (the venue would refuse it).
 """
 
@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from omc.floor.fills import SlippageModel
 from omc.floor.instruments import InstrumentSpec
+from omc.floor.venues.base import Side
 
 if TYPE_CHECKING:
     from omc.floor.trading.guard import Guard
@@ -55,7 +56,10 @@ def target_delta(
         delta = min(delta, guard.headroom(state, strategy, symbol, price, spec))
     elif delta < 0:
         most = spec.floor_quantity(guard.limits.max_order_notional / price)
-        delta = max(delta, -spec.floor_quantity(max(pos, ZERO)), -most)
+        # coins already offered by working sells are not sold twice
+        working = state.open_orders(symbol)
+        selling = sum((o.quantity - o.filled for o in working if o.side is Side.SELL), ZERO)
+        delta = max(delta, -spec.floor_quantity(max(pos - selling, ZERO)), -most)
     if delta and not spec.meets_minimum(delta, price):
         return ZERO  # below the instrument's minimum: the venue would refuse it
     return delta
