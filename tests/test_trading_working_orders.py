@@ -125,7 +125,8 @@ class _LimitLadder(Strategy):
             return None
         p = self.params
         ctx.order(BTC, p["entry"])
-        ctx.order(BTC, p["buy"], limit=p["buy_at"])
+        if p["buy"]:
+            ctx.order(BTC, p["buy"], limit=p["buy_at"])
         if p["sell_at"] is not None:
             ctx.order(BTC, -p["sell"], limit=p["sell_at"])
         return None
@@ -242,3 +243,38 @@ def test_status_shows_the_trading_state(engine: Engine, db_url: str) -> None:
     assert row["reason"] == "drawdown_halt" and row["since"].startswith("2025-01-01T00:01")
     out = status().stdout
     assert "ladder" in out and "halted" in out and "drawdown_halt" in out
+
+
+class _External:
+    """A paper venue seen as an external one (start-up reconciles against it)."""
+
+    simulated = False
+
+    def __init__(self, inner: PaperVenue) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+def test_reconcile_mismatch_halts(engine: Engine) -> None:
+    quotes = ReplayQuotes()
+    venue = PaperVenue(quotes, cash=D(10000), fees=FeeModel.flat(0), clock=lambda: T0)
+    session = TradingSession(
+        engine, "ext", _LimitLadder(buy=0), (BTC,), _External(venue), Guard(LOOSE),  # type: ignore[arg-type]
+        kill=KillSwitchStore(engine), initial_cash=D(10000), clock=lambda: T0,
+    )  # fmt: skip
+    session.start()
+    _bar(session, quotes, T0, 100.0)
+    session.close()
+    assert session.state.trading == "active" and session.position(BTC) == 50
+    # the venue lost the coins (sold elsewhere): the restarted session halts
+    other = PaperVenue(quotes, cash=D(10000), fees=FeeModel.flat(0), clock=lambda: T0)
+    restarted = TradingSession(
+        engine, "ext", _LimitLadder(buy=0), (BTC,), _External(other), Guard(LOOSE),  # type: ignore[arg-type]
+        kill=KillSwitchStore(engine), initial_cash=D(10000), clock=lambda: T0,
+    )  # fmt: skip
+    restarted.start()
+    assert restarted.state.trading == "halted"
+    assert restarted.state.trading_reason == "reconcile_mismatch"
+    assert Journal.open(engine, "ext").state.trading == "halted"
