@@ -215,14 +215,17 @@ def test_guard_counts_working_orders_in_every_limit(
         )  # fmt: skip
         if isinstance(res, Denial):
             continue
-        # committed quantity per coin: worst case of every buy / every sell filling
+        # committed value per coin: the position at the market plus the worst case of every
+        # working buy (or every working sell) filling at its limit (market orders: the market)
         values = {}
         for s in SYMS:
-            pos = state.book.position(s)
-            work = [o for o in state.open_orders(s)]
-            buys = sum((o.quantity - o.filled for o in work if o.side is Side.BUY), D(0))
-            sells = sum((o.quantity - o.filled for o in work if o.side is Side.SELL), D(0))
-            values[s] = max(pos + buys, sells - pos, D(0)) * prices[s]
+            held = state.book.position(s) * prices[s]
+            work = state.open_orders(s)
+            buys = sum(((o.quantity - o.filled) * (o.limit_price or prices[s])
+                        for o in work if o.side is Side.BUY), D(0))  # fmt: skip
+            sells = sum(((o.quantity - o.filled) * (o.limit_price or prices[s])
+                         for o in work if o.side is Side.SELL), D(0))  # fmt: skip
+            values[s] = max(held + buys, sells - held, D(0))
         if not reducing:  # exposure may have been added: every limit holds with working orders
             assert values[sym] <= lim.max_position_notional
             assert values[sym] <= lim.max_position_pct * equity_before

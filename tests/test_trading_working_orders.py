@@ -86,8 +86,8 @@ def test_headroom_counts_working_orders(engine: Engine) -> None:
     _j, _venue, _quotes, oms = _oms(GuardLimits(**{**WIDE, "max_position_notional": D(4000)}),
                                     engine)  # fmt: skip
     assert oms.guard.headroom(oms.state, "s", BTC, D(100)) == D(40)
-    _rest(oms, BTC, Side.BUY, D(15), D(90))
-    assert oms.guard.headroom(oms.state, "s", BTC, D(100)) == D(25)
+    _rest(oms, BTC, Side.BUY, D(15), D(90))  # 1350 committed at its limit
+    assert oms.guard.headroom(oms.state, "s", BTC, D(100)) == D("26.5")
 
 
 def _reducing(journal: Journal) -> None:

@@ -3,8 +3,8 @@
 The Guard counts working orders (open, not final: `new`, `submitted`, `partially_filled`, or
 any other open state) in every limit, as an exchange's risk engine does — a resting order is
 exposure already committed to; it can fill at any moment without asking again. For one coin
-with signed position `p` (valued at the price `P`) and working orders, each remaining
-quantity valued at max(its limit, `P`) (a market order at `P`):
+with signed position `p` (valued at the market price `P`) and working orders, each remaining
+quantity valued at its limit price (what it pays or receives; a market order at `P`):
 
     long   = p·P + Σ working buys      (every buy fills, no sell does)
     short  = Σ working sells − p·P     (every sell fills, no buy does)
@@ -96,9 +96,7 @@ def committed(
         rest = order.quantity - order.filled
         if not order.open or rest <= 0 or (strategy is not None and order.strategy != strategy):
             continue
-        px = mark(order.symbol, order.limit_price or ZERO)
-        if order.limit_price is not None:
-            px = max(px, order.limit_price)
+        px = order.limit_price if order.limit_price is not None else mark(order.symbol, ZERO)
         c = out.setdefault(order.symbol, Committed())
         if order.side is Side.BUY:
             c.buy_qty += rest

@@ -265,7 +265,7 @@ class Guard:
         ):
             return Denial(DenyCode.COOLDOWN, "cooling down after a loss")
         equity = book.equity()
-        value_after = here.plus(side, quantity, mark).value
+        value_after = here.plus(side, quantity, price).value  # the order at its own price
         what = f"{symbol} position with working orders"
         if value_after > lim.max_position_notional:
             return Denial(
@@ -289,7 +289,7 @@ class Guard:
         if cap is not None:
             mine = committed(state, strategy=strategy, symbol=symbol, price=mark)
             strat_gross = _gross(mine, symbol) + (
-                mine.get(symbol, Committed()).plus(side, quantity, mark).value
+                mine.get(symbol, Committed()).plus(side, quantity, price).value
             )
             if strat_gross > cap:
                 return Denial(DenyCode.CAPITAL_CAP, f"{strat_gross:.2f} above capital cap {cap}")
