@@ -255,7 +255,9 @@ def test_start_up_halts_when_balances_differ_from_the_journal(
         "journal": "1.001",
         "position": "0.001",
     }
-    assert [e.kind for e in events].count("order") == 1 and events[-1].kind == "reconcile"
+    kinds = [e.kind for e in events]
+    assert kinds.count("order") == 1 and kinds[-2:] == ["reconcile", "trading_state"]
+    assert events[-1].data["to"] == "halted" and events[-1].data["reason"] == "reconcile_mismatch"
 
 
 def test_cli_live_refuses_with_one_line_when_balances_differ(

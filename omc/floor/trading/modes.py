@@ -11,13 +11,16 @@ A move is a `trading_state` journal event `{from, to, reason, …}` (so a restar
 rebuilds it: `TradingState.trading`), committed at once and published on the event bus as
 `floor.trading_state` `{account, from, to, reason, ts}`. Entering `reducing` or `halted`
 cancels every working entry order (one that would add to a position) at once through the
-order manager — journaled like any cancel — and keeps the orders that only reduce.
+order manager — journaled like any cancel — and keeps the orders that only reduce. A cancel
+the venue cannot do now (unreachable, an order whose outcome is still unknown) never stops
+the move; the trading session retries it every bar while the account is not `active`.
 `trading_states()` is what `omc status` shows.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -25,13 +28,14 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, select
 
-from omc.floor.venues.base import Side
+from omc.floor.venues.base import Side, VenueError
 
 if TYPE_CHECKING:
     from omc.core.events import Bus
     from omc.floor.trading.journal import TradingState
     from omc.floor.trading.oms import ManagedOrder, OrderManager
 
+log = logging.getLogger(__name__)
 TOPIC = "floor.trading_state"
 ZERO = Decimal(0)
 
@@ -61,6 +65,18 @@ def entry_orders(state: TradingState) -> list[ManagedOrder]:
     return out
 
 
+def cancel_entries(oms: OrderManager, now: datetime) -> int:
+    """Cancel the working entry orders (journaled); returns how many were asked. A venue
+    error is logged and leaves that order working (retried later)."""
+    entries = entry_orders(oms.state)
+    for order in entries:
+        try:
+            oms.cancel(order.client_order_id, now)
+        except VenueError as exc:
+            log.warning("cancel of entry order %s failed: %s", order.client_order_id, exc)
+    return len(entries)
+
+
 def set_mode(
     oms: OrderManager,
     to: Mode,
@@ -84,8 +100,7 @@ def set_mode(
         strategy=strategy,
     )
     if to is not Mode.ACTIVE:
-        for order in entry_orders(state):
-            oms.cancel(order.client_order_id, now)
+        cancel_entries(oms, now)
     journal.flush()
     if bus is not None:
         bus.publish(

@@ -69,7 +69,7 @@ from omc.floor.strategy import Strategy
 from omc.floor.trading.guard import BREACH_CODES, CapitalStages, Denial, Guard, KillSwitchStore
 from omc.floor.trading.journal import Journal
 from omc.floor.trading.lease import LEASE_TTL_S
-from omc.floor.trading.modes import Mode, set_mode
+from omc.floor.trading.modes import Mode, cancel_entries, entry_orders, set_mode
 from omc.floor.trading.oms import ManagedOrder, OrderManager, OrderState
 from omc.floor.trading.recovery import halt_message
 from omc.floor.trading.sizing import target_delta
@@ -505,6 +505,8 @@ class TradingSession:
                 self._set_mode(Mode(kind), code, ts, **data)
             if kind != Mode.ACTIVE:
                 self._breach(ts, code)
+        if self.state.trading != Mode.ACTIVE and entry_orders(self.state):
+            cancel_entries(self.oms, ts)  # what the venue could not cancel at the move
         if isinstance(self.venue, PaperVenue):  # after a halt has cancelled entry orders
             for ack in self.venue.match():
                 self.oms.record(ack, ts)
