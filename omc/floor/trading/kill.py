@@ -26,8 +26,8 @@ from omc.floor.trading.journal import Journal, last_event
 from omc.floor.trading.lease import LeaseHeld, current_holder
 from omc.floor.trading.modes import Mode, set_mode
 from omc.floor.trading.oms import OrderManager
-from omc.floor.trading.session import _result, _venue_status
-from omc.floor.venues.base import Quote, Side, Venue, VenueError, VenueOrder
+from omc.floor.trading.session import _result, restore_paper
+from omc.floor.venues.base import Quote, Side, Venue, VenueError
 from omc.floor.venues.paper import PaperVenue
 
 
@@ -96,25 +96,7 @@ def _kill(
             clock=lambda: now,
             name="paper",
         )
-        paper.restore(
-            state.book.cash,
-            state.book.symbol_positions(),
-            [
-                VenueOrder(
-                    o.venue_order_id or f"P-{o.client_order_id}",
-                    o.client_order_id,
-                    o.symbol,
-                    o.side,
-                    o.type,
-                    o.quantity,
-                    o.limit_price,
-                    o.filled,
-                    _venue_status(o.state),
-                    o.created,
-                )
-                for o in state.open_orders()
-            ],
-        )
+        restore_paper(paper, state)
         venue = paper
         age = 10 * 365 * 86400.0
     else:

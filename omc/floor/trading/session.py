@@ -67,7 +67,7 @@ from omc.floor.instruments import EIGHT_DECIMALS, InstrumentSpec
 from omc.floor.orders import STOP_REFUSED, Order, OrderStatus, OrderType
 from omc.floor.strategy import Strategy
 from omc.floor.trading.guard import BREACH_CODES, CapitalStages, Denial, Guard, KillSwitchStore
-from omc.floor.trading.journal import Journal
+from omc.floor.trading.journal import Journal, TradingState
 from omc.floor.trading.lease import LEASE_TTL_S
 from omc.floor.trading.modes import Mode, cancel_entries, entry_orders, set_mode
 from omc.floor.trading.oms import ManagedOrder, OrderManager, OrderState
@@ -172,26 +172,7 @@ class TradingSession:
             self.journal.append("start", data, ts=now, strategy=self.strategy_name)
             self.journal.flush()
         if isinstance(self.venue, PaperVenue):
-            book = self.state.book
-            self.venue.restore(
-                book.cash,
-                book.symbol_positions(),
-                [
-                    VenueOrder(
-                        o.venue_order_id or f"P-{o.client_order_id}",
-                        o.client_order_id,
-                        o.symbol,
-                        o.side,
-                        o.type,
-                        o.quantity,
-                        o.limit_price,
-                        o.filled,
-                        _venue_status(o.state),
-                        o.created,
-                    )
-                    for o in self.state.open_orders()
-                ],
-            )
+            restore_paper(self.venue, self.state)
         elif self.state.events > 1:
             report = self.oms.reconcile(now)
             self.journal.flush()
@@ -652,6 +633,29 @@ class TradingSession:
             else:
                 time.sleep(poll_s)
         self.journal.flush()
+
+
+def restore_paper(venue: PaperVenue, state: TradingState) -> None:
+    """Set a paper venue's cash, positions and resting orders from the journal's state."""
+    venue.restore(
+        state.book.cash,
+        state.book.symbol_positions(),
+        [
+            VenueOrder(
+                o.venue_order_id or f"P-{o.client_order_id}",
+                o.client_order_id,
+                o.symbol,
+                o.side,
+                o.type,
+                o.quantity,
+                o.limit_price,
+                o.filled,
+                _venue_status(o.state),
+                o.created,
+            )
+            for o in state.open_orders()
+        ],
+    )
 
 
 def _venue_status(state: OrderState) -> Any:
