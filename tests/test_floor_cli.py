@@ -192,3 +192,17 @@ def test_backtest_from_database(app: typer.Typer, tmp_path: Path, monkeypatch) -
     )
     assert res.exit_code == 0, res.output
     assert json.loads((tmp_path / "db" / "metrics.json").read_text())["bars"] == 300
+
+
+@pytest.mark.parametrize("cash", ["abc", "-5", "0", "nan"])
+def test_backtest_refuses_nonsense_cash_in_one_line(
+    app: typer.Typer, tmp_path: Path, cash: str
+) -> None:
+    res = CliRunner().invoke(
+        app,
+        ["backtest", "--data", str(CSV), "--strategy", "sma_cross", f"--cash={cash}",
+         "--out", str(tmp_path / "o")],
+    )  # fmt: skip
+    assert res.exit_code == 2
+    assert "--cash" in res.output and "Traceback" not in res.output
+    assert not (tmp_path / "o" / "metrics.json").exists()

@@ -85,6 +85,12 @@ def register(app: typer.Typer) -> None:
             raise typer.BadParameter(str(exc)) from exc
         params = parse_params(param)
         try:
+            starting = Decimal(cash)
+        except ArithmeticError:
+            fail(f"--cash {cash!r} is not a number")
+        if not starting.is_finite() or starting <= 0:
+            fail(f"--cash must be a positive amount, got {cash}")
+        try:
             defaults = strategy_class(strategy).defaults
         except ValueError as exc:
             fail(str(exc))
@@ -97,7 +103,7 @@ def register(app: typer.Typer) -> None:
         out.mkdir(parents=True, exist_ok=True)
         common: dict[str, Any] = {
             "base_params": params,
-            "cash": float(cash),
+            "cash": float(starting),
             "fee_bps": float(fees.taker_bps),
             "slippage_bps": slippage_bps,
             "volume_share": volume_share,
@@ -140,7 +146,7 @@ def register(app: typer.Typer) -> None:
             result = run_backtest(
                 strat,
                 bars,
-                cash=Decimal(cash),
+                cash=starting,
                 fees=fees,
                 slippage=slip,
                 guard=limits,
