@@ -192,3 +192,25 @@ def test_several_symbols_share_one_cash_book(btc: Bars) -> None:
     assert sum(t.pnl for t in r.trades) == pytest.approx(
         r.final_equity - 10000, abs=Decimal("1e-9")
     )
+
+
+def test_registered_resolver_builds_prefixed_strategies() -> None:
+    """An outer layer (the Lab's `model:<ID>`) resolves `prefix:REST` names; unknown ids fail
+    with its one-line ValueError, unknown prefixes fall through to the usual message."""
+    from omc.floor.strategies import SmaCross, register_resolver, strategy_class
+
+    seen: list[str] = []
+
+    def resolve(rest: str) -> type[SmaCross]:
+        seen.append(rest)
+        if rest != "abc":
+            raise ValueError(f"no approved model {rest!r}")
+        return SmaCross
+
+    register_resolver("testres", resolve)
+    assert make_strategy("testres:abc", {"fast": "3"}).params["fast"] == 3
+    assert seen == ["abc"]
+    with pytest.raises(ValueError, match="no approved model 'zzz'"):
+        strategy_class("testres:zzz")
+    with pytest.raises(ValueError, match="unknown strategy"):
+        strategy_class("nosuchprefix:zzz")
