@@ -92,6 +92,7 @@ def test_migrations_match_the_models(engine: Engine) -> None:
     from alembic.runtime.migration import MigrationContext
 
     import omc.floor.models
+    import omc.lab.models
     import omc.ledgers.models  # noqa: F401
     from omc.core.db import Base
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 from pydantic import ValidationError
 
-from omc.cli import alerts, backtest, collect, data, db, demo, floor, trade
+from omc.cli import alerts, backtest, collect, data, db, demo, floor, lab, trade
 from omc.cli.context import err_console, setup_logging
 from omc.floor.strategy import LookAheadError
 
@@ -16,7 +16,7 @@ app = typer.Typer(
     add_completion=False,
 )
 
-for module in (db, collect, data, alerts, backtest, trade, floor, demo):
+for module in (db, collect, data, alerts, backtest, trade, floor, lab, demo):
     module.register(app)
 
 

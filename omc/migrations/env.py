@@ -6,6 +6,7 @@ from alembic import context
 from sqlalchemy import Engine
 
 import omc.floor.models
+import omc.lab.models
 import omc.ledgers.models  # noqa: F401  (registers the ledger tables)
 from omc.core.db import Base, make_engine
 

@@ -4,9 +4,7 @@ marked on the price chart."""
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +15,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from omc.core.htmlpage import fmt, png_data_uri
 from omc.floor.backtest.engine import BacktestResult
 from omc.floor.backtest.metrics import buy_and_hold
 
@@ -28,6 +27,8 @@ table{border-collapse:collapse;font-size:.9rem;background:#fff}
 th,td{border:1px solid #e3e6ea;padding:.35rem .6rem;text-align:right}th{background:#f1f3f6}
 td:first-child{text-align:left}img{max-width:100%}
 """
+
+__all__ = ["ROWS", "charts", "fmt", "render", "write_report"]
 
 MAX_POINTS = 5000
 ROWS = [
@@ -50,20 +51,8 @@ ROWS = [
 ]
 
 
-def fmt(value: Any, pattern: str) -> str:
-    if value is None:
-        return "–"
-    try:
-        return pattern.format(value)
-    except (ValueError, TypeError):
-        return str(value)
-
-
 def _png(fig: Any) -> str:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
-    plt.close(fig)
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+    return png_data_uri(fig, dpi=90)
 
 
 def _step(n: int) -> int:

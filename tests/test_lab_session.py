@@ -1,0 +1,125 @@
+"""The Lab's session store (SQLite and PostgreSQL), artifacts and report — and a study run end
+to end in process: a planted signal is found, a random walk is not, the holdout's second
+opening is flagged."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, func, select
+
+from omc.lab.models import HoldoutOpening, LabTrial
+from omc.lab.session import store
+
+
+def trial(number: int, score: float) -> dict[str, object]:
+    return {
+        "number": number,
+        "model": "logistic",
+        "params": {"C": 0.5 + number},
+        "fold_scores": [{"roc_auc": score, "accuracy": 0.5}],
+        "score": score,
+        "seconds": 0.01,
+    }
+
+
+def test_session_ids_are_short_and_cli_safe() -> None:
+    ids = {store.new_session_id() for _ in range(50)}
+    assert len(ids) == 50
+    assert all(store.SESSION_ID.match(i) and re.fullmatch(r"[A-Za-z0-9-]+", i) for i in ids)
+
+
+def test_sessions_and_trials_are_stored_idempotently(engine: Engine) -> None:
+    sid = store.new_session_id()
+    store.save_session(engine, sid, goal="predict BTC", status="running", plan={"goal": "x"})
+    store.save_session(engine, sid, goal="predict BTC", status="running", plan={"goal": "x"})
+    assert [r.id for r in store.list_sessions(engine)] == [sid]
+    assert store.store_trials(engine, sid, [trial(0, 0.51), trial(1, 0.55)]) == 2
+    store.store_trials(engine, sid, [trial(0, 0.52), trial(1, 0.55)])  # re-stored: overwritten
+    rows = store.trials_of(engine, sid)
+    assert [(t["number"], t["score"]) for t in rows] == [(0, 0.52), (1, 0.55)]
+    assert rows[0]["fold_scores"] == [{"roc_auc": 0.52, "accuracy": 0.5}]
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(LabTrial)).scalar() == 2
+    done = store.save_session(
+        engine, sid, status="done", verdict="edge", oos={"auc": 0.6}, n_trials=2
+    )
+    assert (done.status, done.verdict, done.oos, done.approval) == (
+        "done",
+        "edge",
+        {"auc": 0.6},
+        "none",
+    )
+    with pytest.raises(ValueError, match="status"):
+        store.save_session(engine, sid, status="bogus")
+    with pytest.raises(store.UnknownSession):
+        store.get_session(engine, "L20000101-000000")
+
+
+def test_a_second_look_at_a_sealed_holdout_is_counted(engine: Engine) -> None:
+    first, second = store.new_session_id(), store.new_session_id()
+    for sid in (first, second):
+        store.save_session(engine, sid, goal="g", status="running")
+    dataset = "file:/x.csv|BTC/USDT|5m|2023..2024|holdout 2024-01..2024-02|direction:1:0.0"
+    assert store.open_holdout(engine, first, dataset) == 0
+    assert store.open_holdout(engine, first, dataset) == 0  # the same session: no new look
+    assert store.open_holdout(engine, second, dataset) == 1
+    assert store.open_holdout(engine, second, dataset + "other") == 0
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(HoldoutOpening)).scalar() == 3
+
+
+def test_decisions_follow_the_verdict(engine: Engine) -> None:
+    edge, none_, running = (store.new_session_id() for _ in range(3))
+    store.save_session(engine, edge, goal="g", status="done", verdict="edge")
+    store.save_session(engine, none_, goal="g", status="done", verdict="no_edge")
+    store.save_session(engine, running, goal="g", status="running")
+    assert store.decide(engine, edge, "approved").approval == "approved"
+    with pytest.raises(store.ApprovalRefused, match="no edge"):
+        store.decide(engine, none_, "approved")
+    with pytest.raises(store.ApprovalRefused, match="--force --reason"):
+        store.decide(engine, none_, "approved", force=True)
+    forced = store.decide(engine, none_, "approved", force=True, reason="paper only, small")
+    assert (forced.approval, forced.decision_reason) == ("approved", "paper only, small")
+    assert forced.decided_at is not None
+    with pytest.raises(store.ApprovalRefused, match="not done"):
+        store.decide(engine, running, "approved", force=True, reason="x")
+    with pytest.raises(store.ApprovalRefused, match="reason"):
+        store.decide(engine, running, "rejected")
+    assert store.decide(engine, running, "rejected", reason="stale data").approval == "rejected"
+
+
+def test_the_report_page_is_self_contained(tmp_path: Path) -> None:
+    from omc.lab.session.report import write_report
+
+    doc = {
+        "session": "L20261203-abcdef",
+        "goal": "predict BTC/USDT direction",
+        "plan": {"symbols": ["BTC/USDT"], "target": {"kind": "direction", "horizon_bars": 1}},
+        "assumptions": ["fees of 10 bps"],
+        "data": {"window": {"source": "file:x"}, "coverage": []},
+        "checks": [{"name": "sample_size", "status": "pass", "detail": "ok"}],
+        "features": {"used": ["ret_1"], "refused": ["leaky"]},
+        "verdict": {"verdict": "no_edge", "reasons": ["AUC below baseline"]},
+        "oos": {"auc": 0.5},
+        "baseline": {"majority": {"auc": 0.5}},
+        "trading": {
+            "model": {"sharpe": 0.1},
+            "equity": {"model": {"ts": ["2024-01-01T00:00:00+00:00"], "values": [1.0]}},
+        },
+        "feature_importance": {"ret_1": 1.0},
+        "calibration": [{"mean_predicted": 0.5, "observed": 0.5}],
+        "confusion": {"matrix": [[1, 2], [3, 4]]},
+        "holdout": {"flagged": True, "opened_before": 1, "metrics": {"auc": 0.5}},
+        "trials": [trial(0, 0.5)],
+        "search": {"selected": 0},
+    }
+    path = write_report(tmp_path, doc)
+    text = path.read_text()
+    assert json.loads((tmp_path / "report.json").read_text())["session"] == doc["session"]
+    assert "http://" not in text and "https://" not in text and "<script" not in text
+    assert text.count("data:image/png;base64,") == 4
+    assert "leaky" in text and "FLAGGED" in text and "NO EDGE" in text
