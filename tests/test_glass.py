@@ -11,6 +11,7 @@ import copy
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -647,3 +648,27 @@ def test_cli_collect_once_defillama(tmp_path: Path, server: FakeDefiLlama) -> No
         assert rows(engine, ProtocolLatest, protocol="eigenlayer", metric="tvl")
     finally:
         engine.dispose()
+
+
+def test_an_unresolvable_host_fails_the_run_at_once_with_one_message(engine: Engine) -> None:
+    """Offline: one request, no retries, one clear error — not one per protocol and chain."""
+    config = Settings(  # type: ignore[call-arg]
+        _env_file=None,
+        **{**FAST, "http_max_retries": 4, "http_backoff_base_s": 1.0},
+        defillama_base_url="http://omc-nonexistent.invalid",
+        defillama_protocols=TRACKED,
+        defillama_chains=CHAINS,
+    )
+    collector = DefiLlamaCollector.from_settings(config, rate_per_s=None, clock=lambda: T0)
+    started = time.monotonic()
+    try:
+        failed = CollectorRunner(engine).run(collector)
+    finally:
+        collector.close()
+    assert time.monotonic() - started < 10
+    assert collector.client.http.attempts == 1
+    assert failed.status == "failed" and failed.error is not None
+    assert failed.error.startswith(
+        "defillama: cannot reach omc-nonexistent.invalid: host name not resolved (DNS: "
+    )
+    assert failed.error.endswith("(not retried)") and failed.error.count("cannot reach") == 1

@@ -8,7 +8,15 @@ from collections.abc import Iterator
 
 import pytest
 
-from omc.core.http import HttpClient, HttpError, PayloadError, RateLimiter, RetryPolicy
+from omc.core.http import (
+    HttpClient,
+    HttpError,
+    PayloadError,
+    RateLimiter,
+    RetryPolicy,
+    Unreachable,
+    unreachable_reason,
+)
 from omc.core.http import parse_retry_after as parse
 from tests.fakes.coinspot_server import FakeCoinSpot, Fault, running_coinspot
 
@@ -255,3 +263,45 @@ def test_rate_limit_applies_to_retries_too(server: FakeCoinSpot) -> None:
     # one backoff wait (≤ 0.01 s), then the limiter tops it up to a full second
     assert len(clock.waits) == 2
     assert sum(clock.waits) == pytest.approx(1.0)
+
+
+UNRESOLVABLE = "http://omc-nonexistent.invalid"  # .invalid never resolves (RFC 2606)
+
+
+def test_a_name_that_does_not_resolve_is_not_retried() -> None:
+    sleeps = Sleeps()
+    http = HttpClient(UNRESOLVABLE, source="test", retry=RetryPolicy(max_retries=4), sleep=sleeps)
+    started = time.monotonic()
+    with http, pytest.raises(Unreachable) as info:
+        http.get("/x")
+    assert http.attempts == 1 and sleeps.waits == []
+    assert time.monotonic() - started < 10
+    assert "cannot reach omc-nonexistent.invalid" in str(info.value)
+    assert "not resolved" in str(info.value) and isinstance(info.value, HttpError)
+
+
+def test_a_refused_connection_is_still_retried() -> None:
+    """A refused port may be a restarting server: retried like a reset, never Unreachable."""
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    sleeps = Sleeps()
+    retry = RetryPolicy(max_retries=2, backoff_base_s=0.01)
+    http = HttpClient(f"http://127.0.0.1:{port}", source="t", retry=retry, sleep=sleeps)
+    with http, pytest.raises(HttpError) as info:
+        http.get("/x")
+    assert not isinstance(info.value, Unreachable)
+    assert http.attempts == 3 and len(sleeps.waits) == 2
+
+
+def test_an_untrusted_certificate_is_not_retried() -> None:
+    import ssl
+
+    cause = ssl.SSLCertVerificationError(1, "certificate verify failed")
+    cause.verify_message = "self-signed certificate"
+    wrapped = ConnectionError("connect failed")
+    wrapped.__cause__ = cause
+    assert unreachable_reason(wrapped) == "TLS certificate not trusted (self-signed certificate)"
+    assert unreachable_reason(ConnectionRefusedError(111, "refused")) is None

@@ -1,6 +1,10 @@
 """The one HTTP client helper every adapter uses: httpx plus retries, backoff and a rate limit.
 
-Retries happen on timeouts, connection errors/resets, 500/502/503/504 and 429. Waits grow
+Retries happen on timeouts, connection errors/resets, 500/502/503/504 and 429 — but not on
+errors that cannot heal within a run: a host name that does not resolve (DNS), a TLS
+certificate that does not verify, a network that is unreachable. Those raise `Unreachable`
+at once, and a collector stops its run on it (one clear message, not one per request).
+A refused connection is retried: the server may be restarting. Waits grow
 exponentially with full jitter, capped at `backoff_max_s`; a 429 (or 503) carrying
 `Retry-After` waits exactly what the server asked (seconds or an HTTP date). Each source gets
 its own token-bucket rate limit. httpx's own transport retries cover only connection setup,
@@ -11,10 +15,13 @@ and tenacity would still need the Retry-After and rate-limit logic written here,
 from __future__ import annotations
 
 import email.utils
+import errno
 import json
 import logging
 import math
 import random
+import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -39,6 +46,30 @@ class HttpError(Exception):
         self.url = url
         self.status = status
         self.body = body
+
+
+class Unreachable(HttpError):
+    """The host cannot be reached this run (name not resolved, certificate not trusted,
+    network unreachable): not retried, and a collector stops its run on it."""
+
+
+def unreachable_reason(exc: BaseException) -> str | None:
+    """Why `exc` (an httpx transport error) cannot heal within a run, or None if it may."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, socket.gaierror):
+            return f"host name not resolved (DNS: {cause.strerror or cause})"
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return f"TLS certificate not trusted ({cause.verify_message or cause})"
+        if isinstance(cause, OSError) and cause.errno == errno.ENETUNREACH:
+            return "network unreachable (offline?)"
+        cause = cause.__cause__ or cause.__context__
+    text = str(exc)
+    if "CERTIFICATE_VERIFY_FAILED" in text:  # httpx may keep only the message
+        return f"TLS certificate not trusted ({text})"
+    return None
 
 
 class PayloadError(Exception):
@@ -168,6 +199,12 @@ class HttpClient:
                     f"{self.source}: {type(exc).__name__} on {method} {path}: {exc}", url=url
                 ) from exc
             except RETRY_EXCEPTIONS as exc:
+                reason = unreachable_reason(exc)
+                if reason is not None:
+                    host = _host(url)
+                    raise Unreachable(
+                        f"{self.source}: cannot reach {host}: {reason} (not retried)", url=url
+                    ) from exc
                 if attempt >= self.retry.max_retries:
                     raise HttpError(
                         f"{self.source}: {type(exc).__name__} on {method} {path} "
@@ -212,6 +249,13 @@ class HttpClient:
     def get_json(self, path: str, **kwargs: Any) -> Any:
         """GET and decode JSON; an undecodable body raises PayloadError with the raw text."""
         return decode_json(self.get(path, **kwargs))
+
+
+def _host(url: str) -> str:
+    try:
+        return httpx.URL(url).host or url
+    except httpx.InvalidURL:
+        return url
 
 
 def decode_json(response: httpx.Response) -> Any:

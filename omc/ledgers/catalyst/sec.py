@@ -52,7 +52,14 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 from sqlalchemy import Engine, Table, select
 
 from omc.core.config import Settings
-from omc.core.http import HttpClient, HttpError, PayloadError, RateLimiter, RetryPolicy
+from omc.core.http import (
+    HttpClient,
+    HttpError,
+    PayloadError,
+    RateLimiter,
+    RetryPolicy,
+    Unreachable,
+)
 from omc.core.time import utcnow
 from omc.ledgers.catalyst.classify import classify_form
 from omc.ledgers.collectors.base import Collected, Collector, PageTrail, Rejected, Rows
@@ -302,6 +309,8 @@ class SecCollector(Collector):
                 failed += 1
                 result.rejected.append(Rejected(f"CIK {cik}: {exc.reason}", exc.raw))
                 company_errors.append(f"CIK {cik}: bad payload: {exc.reason}")
+            except Unreachable:
+                raise  # the host cannot be reached this run: stop, one message
             except (HttpError, ValueError) as exc:
                 failed += 1
                 company_errors.append(f"CIK {cik}: {exc}")
@@ -323,6 +332,8 @@ class SecCollector(Collector):
                 failed += 1
                 result.rejected.append(Rejected(f"{name}: {exc.reason}", exc.raw))
                 result.errors.append(f"{name}: bad payload: {exc.reason}")
+            except Unreachable:
+                raise  # the host cannot be reached this run: stop, one message
             except HttpError as exc:
                 failed += 1
                 result.errors.append(f"{name}: {exc}")
@@ -337,6 +348,8 @@ class SecCollector(Collector):
                     result.rejected.append(Rejected(f"search {keyword!r}: {exc.reason}", exc.raw))
                     result.errors.append(f"search {keyword!r}: bad payload: {exc.reason}")
                     break
+                except Unreachable:
+                    raise  # the host cannot be reached this run: stop, one message
                 except HttpError as exc:
                     failed += 1
                     result.errors.append(f"search {keyword!r}: {exc}")

@@ -31,7 +31,7 @@ from sqlalchemy import Table
 
 from omc.core.config import Settings
 from omc.core.db import decimal_text, to_decimal
-from omc.core.http import HttpClient, HttpError, PayloadError, RetryPolicy
+from omc.core.http import HttpClient, HttpError, PayloadError, RetryPolicy, Unreachable
 from omc.core.time import floor_time, from_epoch_ms, parse_utc, utcnow
 from omc.ledgers.collectors.base import Collected, Collector, Rejected, Rows
 from omc.ledgers.models import Tick, Trade
@@ -263,6 +263,8 @@ class CoinSpotCollector(Collector):
                 result.rejected.append(Rejected(f"{coin} trades: {exc.reason}", exc.raw))
                 result.errors.append(f"{coin} trades: bad payload: {exc.reason}")
                 continue
+            except Unreachable:
+                raise  # the host cannot be reached this run: stop, one message
             except HttpError as exc:
                 result.errors.append(f"{coin} trades: {exc}")
                 continue

@@ -72,7 +72,7 @@ from sqlalchemy import Table
 
 from omc.core.config import Settings
 from omc.core.db import to_decimal
-from omc.core.http import HttpClient, HttpError, PayloadError, RetryPolicy
+from omc.core.http import HttpClient, HttpError, PayloadError, RetryPolicy, Unreachable
 from omc.core.time import floor_time, from_epoch_s, utcnow
 from omc.ledgers.collectors.base import Collected, Collector, Rejected, Rows
 from omc.ledgers.models import ProtocolLatest, ProtocolMetric
@@ -390,6 +390,8 @@ class DefiLlamaCollector(Collector):
                 result.rejected.append(Rejected(f"{label}: {exc.reason}", exc.raw))
                 result.errors.append(f"{label}: bad payload: {exc.reason}")
                 failures.append(exc)
+            except Unreachable:
+                raise  # the host cannot be reached this run: stop, one message
             except HttpError as exc:
                 result.errors.append(f"{label}: {exc}")
                 failures.append(exc)

@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import quote, quote_plus
 
 from omc.core.config import Settings
-from omc.core.http import HttpClient, HttpError, PayloadError, RetryPolicy
+from omc.core.http import HttpClient, HttpError, PayloadError, RetryPolicy, Unreachable
 
 MASK = "***"
 USER_AGENT = "oh-my-coins/0.1 (+https://github.com/ohmycoins)"
@@ -49,10 +49,10 @@ class Redactor(logging.Filter):
         return value
 
     def http_error(self, exc: HttpError) -> HttpError:
-        clean = HttpError(
+        kind = Unreachable if isinstance(exc, Unreachable) else HttpError  # keep "stop the run"
+        return kind(
             self.text(str(exc)), url=self.text(exc.url), status=exc.status, body=self.text(exc.body)
         )
-        return clean
 
     def payload_error(self, exc: PayloadError) -> PayloadError:
         return PayloadError(self.text(exc.reason), self.text(exc.raw))

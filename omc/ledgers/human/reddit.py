@@ -34,7 +34,7 @@ import httpx
 from sqlalchemy import Engine
 
 from omc.core.config import Settings
-from omc.core.http import HttpClient, HttpError, PayloadError, decode_json
+from omc.core.http import HttpClient, HttpError, PayloadError, Unreachable, decode_json
 from omc.core.time import from_epoch_s, utcnow
 from omc.ledgers.collectors.base import Collected, Rejected
 from omc.ledgers.collectors.registry import CollectorConfigError
@@ -340,8 +340,8 @@ class RedditCollector(HumanCollector):
         for subreddit in self.subreddits:
             try:
                 candidates += self._subreddit(subreddit, result, rows)
-            except RedditAuthError:
-                raise
+            except (RedditAuthError, Unreachable):
+                raise  # no token, or the host cannot be reached this run: stop
             except HttpError as exc:
                 if exc.status == 401:
                     raise
@@ -436,6 +436,8 @@ class RedditCollector(HumanCollector):
             result.rejected.append(Rejected(exc.reason, exc.raw))
             result.errors.append(f"{what}: bad payload")
             return
+        except Unreachable:
+            raise  # the host cannot be reached this run: stop, one message
         except HttpError as exc:
             if exc.status == 401:
                 raise
