@@ -82,6 +82,7 @@ class ResearchPlan(_Model):
     symbols: list[str] = Field(default_factory=list, min_length=1)
     timeframe: str = "5m"
     data_file: str | None = None  # a candles CSV instead of the Exchange ledger
+    protocol: str | None = None  # DeFiLlama slug for tvl/fees; None = the coin's mapped one
     ledgers: list[Ledger] = Field(default_factory=lambda: ["exchange"])
     features: list[FeatureFamily] = Field(
         default_factory=lambda: ["returns", "volatility", "rsi", "sma_ratio", "volume_z"]
