@@ -43,6 +43,9 @@ FAMILY_LEDGER: dict[str, Ledger] = {
     "fees": "glass",
     "catalyst": "catalyst",
 }
+DEFAULT_LEDGERS: list[Ledger] = ["exchange"]
+DEFAULT_FEATURES: list[FeatureFamily] = ["returns", "volatility", "rsi", "sma_ratio", "volume_z"]
+DEFAULT_MODELS: list[ModelName] = ["logistic", "random_forest", "lightgbm"]
 
 
 class _Model(BaseModel):
@@ -83,13 +86,9 @@ class ResearchPlan(_Model):
     timeframe: str = "5m"
     data_file: str | None = None  # a candles CSV instead of the Exchange ledger
     protocol: str | None = None  # DeFiLlama slug for tvl/fees; None = the coin's mapped one
-    ledgers: list[Ledger] = Field(default_factory=lambda: ["exchange"])
-    features: list[FeatureFamily] = Field(
-        default_factory=lambda: ["returns", "volatility", "rsi", "sma_ratio", "volume_z"]
-    )
-    models: list[ModelName] = Field(
-        default_factory=lambda: ["logistic", "random_forest", "lightgbm"]
-    )
+    ledgers: list[Ledger] = Field(default_factory=DEFAULT_LEDGERS.copy)
+    features: list[FeatureFamily] = Field(default_factory=DEFAULT_FEATURES.copy)
+    models: list[ModelName] = Field(default_factory=DEFAULT_MODELS.copy)
     evaluation: Evaluation = Evaluation()
     trials: int = Field(20, ge=1, le=10_000)
     as_of: datetime | None = None  # point-in-time cut; None = when the session starts

@@ -92,6 +92,7 @@ EVENT_COLUMNS = [
 ]
 COIN_COLUMNS = ["coin", "ledgers", "first_seen"]
 STATS_COLUMNS = ["ledger", "table", "rows", "first", "last"]
+SERIES_COLUMNS = ["exchange", "symbol", "timeframe", "bars", "first", "last"]
 
 
 def _as_of(as_of: datetime) -> datetime:
@@ -517,6 +518,24 @@ def ledger_stats(engine: Engine, *, as_of: datetime) -> pd.DataFrame:
     return _times(frame, ["first", "last"])
 
 
+def candle_series(engine: Engine, *, as_of: datetime) -> pd.DataFrame:
+    """The candle series stored by `as_of`, one row per (exchange, symbol, timeframe).
+    Columns: exchange, symbol, timeframe, bars (candles known at `as_of`), first, last
+    (open time of the first / last of them); sorted by exchange, symbol, timeframe."""
+    t: Table = Candle.__table__  # type: ignore[assignment]
+    key = (t.c.exchange, t.c.symbol, t.c.timeframe)
+    query = (
+        select(*key, func.count(), func.min(t.c.ts), func.max(t.c.ts))
+        .where(t.c.collected_at <= _as_of(as_of))
+        .group_by(*key)
+        .order_by(*key)
+    )
+    with engine.connect() as conn:
+        rows = [tuple(row) for row in conn.execute(query)]
+    frame = pd.DataFrame(rows, columns=SERIES_COLUMNS).astype({"bars": "int64"})
+    return _times(frame, ["first", "last"])
+
+
 def _times(frame: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
     for name in names:
         frame[name] = pd.to_datetime(frame[name], utc=True, format="ISO8601")
@@ -525,6 +544,7 @@ def _times(frame: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
 
 __all__ = [
     "available_coins",
+    "candle_series",
     "candles",
     "events",
     "ledger_stats",

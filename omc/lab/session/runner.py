@@ -136,12 +136,20 @@ def prepare_plan(
     """The plan to run: `plan` (a file) or the planner's plan of `goal` (or its question),
     with the explicit options applied. Raises ValueError for options the plan cannot take."""
     if plan is None:
+        from omc.lab.catalog import catalog_for
         from omc.lab.planner import plan_goal
 
-        result = plan_goal(goal, engine=engine, answer=answer, **overrides)
-        if result.plan is None:
-            return result
-        plan = result.plan
+        catalog = catalog_for(
+            engine,
+            data_file=overrides.get("data_file"),
+            symbol=overrides.get("symbol"),
+            as_of=overrides.get("as_of"),
+        )
+        options = {k: v for k, v in overrides.items() if k != "horizon_bars"}
+        # the planner applies the explicit options itself (and says what they overrode)
+        return plan_goal(
+            goal, catalog, answer=answer, horizon=overrides.get("horizon_bars"), **options
+        )
     return PlanResult(plan=apply_overrides(plan, **overrides))
 
 
