@@ -214,3 +214,16 @@ def test_registered_resolver_builds_prefixed_strategies() -> None:
         strategy_class("testres:zzz")
     with pytest.raises(ValueError, match="unknown strategy"):
         strategy_class("nosuchprefix:zzz")
+
+
+def test_walk_forward_purge_ends_training_before_the_test_window(btc: Bars) -> None:
+    grid = {"fast": [5, 10], "slow": [30, 60]}
+    plain = walk_forward("sma_cross", btc, grid, folds=3, workers=1)
+    purged = walk_forward("sma_cross", btc, grid, folds=3, workers=1, purge=25)
+    size = len(btc) // 4
+    assert [f.train for f in plain.folds] == [(k * size, (k + 1) * size) for k in range(3)]
+    assert [f.train for f in purged.folds] == [(k * size, (k + 1) * size - 25) for k in range(3)]
+    assert [f.test for f in purged.folds] == [f.test for f in plain.folds]
+    assert all(f.train[1] + 25 == f.test[0] for f in purged.folds)
+    with pytest.raises(ValueError, match="purge"):
+        walk_forward("sma_cross", btc, grid, folds=3, workers=1, purge=size)

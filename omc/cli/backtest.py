@@ -69,6 +69,12 @@ def register(app: typer.Typer) -> None:
             False, "--walk-forward", help="Optimise on rolling windows; report out-of-sample."
         ),
         folds: int = typer.Option(4, "--folds", help="Walk-forward test windows."),
+        purge: int = typer.Option(
+            0,
+            "--purge",
+            min=0,
+            help="Walk-forward: bars left out between each training window and its test window.",
+        ),
         workers: int | None = typer.Option(None, "--workers", help="Sweep processes."),
         rank_by: str = typer.Option("sharpe", "--rank-by", help="Sweep ranking metric."),
         top: int = typer.Option(20, "--top", help="Rows of the sweep table to print."),
@@ -116,7 +122,7 @@ def register(app: typer.Typer) -> None:
             if walk_forward:
                 if not grids:
                     raise typer.BadParameter("--walk-forward needs at least one --grid")
-                _walk_forward(strategy, bars, grids, folds, out, common)
+                _walk_forward(strategy, bars, grids, folds, out, common, purge)
                 return
             if grids:
                 _sweep(strategy, bars, grids, out, top, common)
@@ -225,6 +231,7 @@ def _walk_forward(
     folds: int,
     out: Path,
     common: dict[str, Any],
+    purge: int = 0,
 ) -> None:
     from omc.floor.backtest.sweep import combinations
     from omc.floor.backtest.walkforward import walk_forward
@@ -237,6 +244,7 @@ def _walk_forward(
             bars,
             grids,
             folds=folds,
+            purge=purge,
             progress=lambda k: progress.advance(task, k),
             **common,
         )
@@ -264,6 +272,7 @@ def _walk_forward(
     console.print(summary)
     doc = {
         "out_of_sample": res.metrics,
+        "purge_bars": purge,
         "folds": [
             {
                 "train_window": [

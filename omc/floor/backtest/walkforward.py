@@ -8,6 +8,13 @@ A position still open at the end of a window (but the last) is sold at that wind
 close, paying the taker fee and slippage, so the next window starts flat with that cash; the
 last window ends marked to market like a single backtest. `volume_share` caps fills as in
 `run_backtest` (through the event-driven engine).
+
+`purge` (default 0: the windows touch) leaves that many bars out at the end of every training
+window, so the optimisation never sees the bars just before its test window: use at least the
+horizon of anything the strategy looks ahead over in its own fitting (a model trained on
+h-bar labels: h), plus an embargo for features that overlap the cut. The test windows, and so
+the reported out-of-sample results, do not change; the strategy's warm-up for a test window
+is still taken from the bars before it (indicator history, not training).
 """
 
 from __future__ import annotations
@@ -55,22 +62,27 @@ def walk_forward(
     rank_by: str = "sharpe",
     workers: int | None = None,
     progress: Callable[[int], None] | None = None,
+    purge: int = 0,
 ) -> WalkForwardResult:
-    """Out-of-sample results of rolling optimise-then-trade windows."""
+    """Out-of-sample results of rolling optimise-then-trade windows, the training windows
+    ending `purge` bars before their test windows."""
     if folds < 1:
         raise ValueError("walk-forward needs at least one fold")
+    if purge < 0:
+        raise ValueError("purge must be >= 0 bars")
     n = len(bars)
     size = n // (folds + 1)
-    if size < 10:
-        raise ValueError(f"{n} bars are too few for {folds} walk-forward folds")
+    if size - purge < 10:
+        what = f" with a {purge}-bar purge" if purge else ""
+        raise ValueError(f"{n} bars are too few for {folds} walk-forward folds{what}")
     base = dict(base_params or {})
     out: list[Fold] = []
     curves: list[FloatArray] = []
     stamps: list[np.ndarray] = []
     money = float(cash)
     for k in range(folds):
-        tr0, tr1 = k * size, (k + 1) * size
-        te0 = tr1
+        tr0, te0 = k * size, (k + 1) * size
+        tr1 = te0 - purge
         te1 = (k + 2) * size if k < folds - 1 else n
         rows = run_sweep(
             name,
