@@ -398,3 +398,18 @@ def test_late_rows_are_invisible_until_stored(engine: Engine, tmp_path: Path) ->
     ev = inputs.ledgers["events"].set_index("event_id")
     assert ev.loc["f1", "known_at"] == ev.loc["f1", "published_at"]
     assert ev.loc["a2", "known_at"] == ev.loc["a2", "published_at"] + 6 * H
+
+
+def test_missing_ledger_data_is_reported_not_fatal() -> None:
+    plan = plan_for(ledgers=LEDGERS, features=ALL)
+    inputs = load_inputs(plan, engine=None, as_of=datetime(2025, 1, 1, tzinfo=UTC))
+    assert sorted(inputs.ledgers) == ["events", "fees", "news", "sentiment", "tvl"]
+    assert all(frame.empty for frame in inputs.ledgers.values())
+    X = build_matrix(FeatureSpec.from_plan(plan, inputs), inputs)
+    assert X.iloc[300:].notna().all().all()  # neutral, not NaN: the study can still run
+    results = {r.name: r for r in run_checks(inputs, X, label(inputs.bars), plan)}
+    assert results["coverage:tvl"].status == "warn" and "tvl" in results["coverage:tvl"].detail
+    feats = results["features"]
+    assert feats.status == "warn" and "tvl_chg_1d" in feats.data["constant"]
+    assert "ret_1" not in feats.data["constant"]
+    assert results["sample_size"].status == "pass" and results["leakage"].refused == []

@@ -3,6 +3,7 @@
 * `coverage:<input>` — per input: rows, span, gaps (bars: missing bar intervals; a ledger:
   the share of bars at which it had a row known within its usual cadence). Empty ledger data
   for a family the plan uses is a `warn` (its features carry no information).
+* `features` — a feature with no value, or one value after the warm-up, is a `warn`.
 * `sample_size` — usable rows (label known, features past warm-up) against the minimum for
   the horizon: enough *independent* (non-overlapping) labels in every walk-forward test fold.
   Too few is a `fail`: the study stops with that message.
@@ -57,6 +58,7 @@ def run_checks(
     spec = spec or FeatureSpec.from_plan(plan, inputs)
     results = [check_bars(inputs)]
     results += [check_ledger(inputs, name) for name in sorted(inputs.ledgers)]
+    results.append(check_features(X))
     results.append(check_sample_size(X, y, plan))
     results.append(check_balance(X, y))
     results.append(check_leakage(inputs, X, spec, seed=plan.seed))
@@ -149,18 +151,41 @@ def check_sample_size(X: pd.DataFrame, y: pd.Series, plan: ResearchPlan) -> Chec
     horizon = plan.target.horizon_bars
     data = {"usable_rows": usable, "required_rows": need, "horizon_bars": horizon}
     if usable < need:
+        missing = X[y.notna()].isna().mean().sort_values(ascending=False)
+        limits = [f"{k} (no value on {v:.0%} of rows)" for k, v in missing.items() if v > 0.5]
+        hint = f"; limited by {', '.join(limits[:3])}" if limits else ""
         return CheckResult(
             name="sample_size",
             status="fail",
             detail=f"only {usable} usable rows; a {horizon}-bar horizon with "
             f"{plan.evaluation.folds} folds needs at least {need} — use more history or a "
-            "shorter horizon",
+            f"shorter horizon{hint}",
             data=data,
         )
     return CheckResult(
         name="sample_size",
         status="pass",
         detail=f"{usable} usable rows (at least {need} needed for a {horizon}-bar horizon)",
+        data=data,
+    )
+
+
+def check_features(X: pd.DataFrame) -> CheckResult:
+    """Features with no value or a single value after the warm-up carry no information."""
+    after = X.iloc[_warmup(X) :] if len(X) else X
+    empty = sorted(c for c in X.columns if X[c].isna().all())
+    constant = sorted(c for c in X.columns if c not in empty and after[c].nunique() <= 1)
+    data = {"features": len(X.columns), "empty": empty, "constant": constant}
+    if not empty and not constant:
+        return CheckResult(
+            name="features", status="pass", detail=f"{len(X.columns)} features vary", data=data
+        )
+    parts = [f"no value: {', '.join(empty)}"] if empty else []
+    parts += [f"constant: {', '.join(constant)}"] if constant else []
+    return CheckResult(
+        name="features",
+        status="warn",
+        detail="features without information (" + "; ".join(parts) + ")",
         data=data,
     )
 

@@ -10,6 +10,8 @@ per bar. It is causal by construction:
   `known_at <= close time of bar i` (`asof_index`, a backward as-of join), and every value is a
   function of the rows known by then — so it is the same whether later rows exist or not.
   Windows are windows of knowledge time ("items that became known in the last hour").
+  Where nothing is known yet a ledger feature is neutral (0 counts, 0 change, no recent
+  event), never NaN: only the Exchange families have a NaN warm-up.
 
 Families and their parameters (defaults in `DEFAULTS`, names of the columns they make):
 
@@ -25,6 +27,7 @@ Families and their parameters (defaults in `DEFAULTS`, names of the columns they
 | news_volume | windows_hours [1, 24]             | news_{w}h: news items known in the window   |
 | tvl, fees   | lags_days [1, 7]                  | tvl_chg_{k}d / fees_chg_{k}d: asinh change  |
 |             |                                   | of the latest known daily value over k days |
+|             |                                   | (0 while either value is not yet known)     |
 | catalyst    | half_life_hours 24, cap_hours 720 | cat_{listing,delisting,filing}_hours (since |
 |             |                                   | the last one, capped) and _weight (2^-h/hl) |
 
@@ -254,10 +257,11 @@ def _level_change(ctx: Context, name: str, lags_days: list[int]) -> dict[str, Fl
     ts = ns(frame["ts"]) if len(frame) else np.empty(0, dtype=np.int64)
     value = np.arcsinh(frame["value"].to_numpy(dtype=np.float64)) if len(frame) else np.empty(0)
     now = _take(value, latest_by(known, ts, ctx.at))
-    return {
-        f"{name}_chg_{k}d": now - _take(value, latest_by(known, ts, ctx.at - int(k) * DAY_NS))
-        for k in lags_days
-    }
+    out = {}
+    for k in lags_days:
+        change = now - _take(value, latest_by(known, ts, ctx.at - int(k) * DAY_NS))
+        out[f"{name}_chg_{k}d"] = np.where(np.isnan(change), 0.0, change)
+    return out
 
 
 @family("tvl", lags_days=[1, 7])
