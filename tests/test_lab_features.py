@@ -384,6 +384,12 @@ def test_late_rows_are_invisible_until_stored(engine: Engine, tmp_path: Path) ->
     assert_same(X[before], Xw[before])
     at = int(np.argmax(~before))
     assert X["news_24h"].iloc[at] == Xw["news_24h"].iloc[at] + 1
+    # the hour the late item belongs to is invisible before it was stored: the sentiment
+    # features there are those of a study without that hour at all
+    ledgers = dict(inputs.ledgers, sentiment=sent.drop(hour2.index).reset_index(drop=True))
+    Xs = build_matrix(spec, replace(inputs, ledgers=ledgers))
+    assert_same(X[before], Xs[before])
+    assert not X[~before]["sent_count_24h"].equals(Xs[~before]["sent_count_24h"])
     # backfilled TVL: known at the declared publication (day end + 1 h), not when stored
     tvl = inputs.ledgers["tvl"].set_index("ts")["known_at"]
     day = pd.Timestamp("2023-01-02", tz="UTC")
