@@ -41,6 +41,7 @@ COINS = {
 CATALOG = Catalog(
     series=tuple(Series(ex, sym, tf, n, T0, T0 + STEP[tf] * (n - 1)) for ex, sym, tf, n in STORED),
     coins=COINS,
+    protocols={"aave": ("AAVE",), "lido": ("LDO", "ETH")},
 )
 DEFAULT = ["returns", "volatility", "rsi", "sma_ratio", "volume_z"]
 ALL_MODELS = ["logistic", "random_forest", "lightgbm"]
@@ -61,6 +62,7 @@ FIELDS: dict[str, Check] = {
     "folds": lambda p: p.evaluation.folds,
     "fee_bps": lambda p: p.evaluation.fee_bps,
     "as_of": lambda p: p.as_of,
+    "protocol": lambda p: p.protocol,
 }
 
 # goal, explicit options, expected plan fields; "says": substrings of some assumption
@@ -136,7 +138,13 @@ TABLE: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
     (
         "Do TVL and fees changes predict ETH direction?",
         {"timeframe": "1h"},
-        dict(symbol="ETH/USDT", features=[*DEFAULT, "tvl", "fees"], ledgers=["exchange", "glass"]),
+        dict(
+            symbol="ETH/USDT",
+            features=[*DEFAULT, "tvl", "fees"],
+            ledgers=["exchange", "glass"],
+            protocol="lido",
+            says=["DeFiLlama's lido, configured for ETH"],
+        ),
     ),
     (
         "Does on-chain activity move ETH? xgboost",
@@ -234,6 +242,31 @@ TABLE: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
             kind="direction",
             features=[*DEFAULT, "sentiment", "news_volume", "tvl", "fees", "catalyst"],
             ledgers=["exchange", "human", "glass", "catalyst"],
+        ),
+    ),
+    (
+        "BTC trend following with 8-fold cv",
+        {},
+        dict(features=["returns", "sma_ratio"], folds=8, says=["'trend' → lagged returns"]),
+    ),
+    (
+        "Does Lido TVL predict ETH direction?",
+        {"timeframe": "1h"},
+        dict(
+            symbol="ETH/USDT",
+            protocol="lido",
+            features=[*DEFAULT, "tvl"],
+            says=["the Glass features (tvl) are DeFiLlama's lido, named in the goal"],
+        ),
+    ),
+    (
+        "Does on-chain data move BTC?",
+        {},
+        dict(
+            symbol="BTC/USDT",
+            protocol=None,
+            ledgers=["exchange", "glass"],
+            says=["no DeFiLlama protocol is configured for BTC", "no glass-ledger data"],
         ),
     ),
     (
@@ -422,3 +455,19 @@ def test_catalog_from_a_candles_file(tmp_path: Path) -> None:
     (tmp_path / "bad.csv").write_text("when,price\n1,2\n")
     with pytest.raises(CatalogError, match="cannot read candles file"):
         catalog_from_file(tmp_path / "bad.csv")
+
+
+def test_the_session_runner_plans_through_the_catalog(engine: Engine, tmp_path: Path) -> None:
+    """`omc lab run` (prepare_plan): the planner on the DB's catalog, or on a --data file."""
+    from omc.lab.session.runner import prepare_plan
+
+    seed(engine, tmp_path)
+    asked = prepare_plan("Predict ETH direction", engine=engine)
+    assert asked.question and "Several stored series match ETH" in asked.question
+    done = prepare_plan("Predict ETH direction", engine=engine, answer="binance 5m", trials=3)
+    assert done.plan is not None and (done.plan.timeframe, done.plan.trials) == ("5m", 3)
+    demo = str(DEMO / "BTC_USDT-5m.csv")
+    filed = prepare_plan("BTC next hour", engine=engine, data_file=demo, horizon_bars=6)
+    assert filed.plan is not None
+    assert (filed.plan.data_file, filed.plan.target.horizon_bars) == (demo, 6)
+    assert any("--horizon 6 is used" in a for a in filed.plan.assumptions)

@@ -29,6 +29,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Engine
 
+from omc.core.config import get_settings
 from omc.core.time import ensure_utc, iso_utc, utcnow
 from omc.floor.data import load_csv
 from omc.floor.divergence.sides import timeframe_of
@@ -83,12 +84,14 @@ class Series:
 @dataclass(frozen=True)
 class Catalog:
     """What exists to study. `coins`: coin (upper case) -> sorted ledger names that mention it
-    ("catalyst", "exchange", "glass", "human"). `source`: "db" or "file:<path>"."""
+    ("catalyst", "exchange", "glass", "human"). `source`: "db" or "file:<path>".
+    `protocols`: the tracked DeFiLlama protocol slugs -> the coins each concerns (settings)."""
 
     series: tuple[Series, ...]
     coins: dict[str, tuple[str, ...]] = field(default_factory=dict)
     source: str = "db"
     as_of: datetime | None = None
+    protocols: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def data_file(self) -> str | None:
@@ -130,7 +133,14 @@ class Catalog:
             "as_of": iso_utc(self.as_of) if self.as_of else None,
             "series": [s.to_json() for s in self.series],
             "coins": {coin: list(ledgers) for coin, ledgers in sorted(self.coins.items())},
+            "protocols": {p: list(coins) for p, coins in sorted(self.protocols.items())},
         }
+
+
+def tracked_protocols() -> dict[str, tuple[str, ...]]:
+    """The configured DeFiLlama protocols and their coins (`defillama_protocol_coins`)."""
+    mapping = get_settings().defillama_protocol_coins
+    return {str(p): tuple(str(c).upper() for c in coins) for p, coins in mapping.items()}
 
 
 def _coins(engine: Engine, as_of: datetime) -> dict[str, tuple[str, ...]]:
@@ -153,7 +163,13 @@ def catalog_from_db(engine: Engine, *, as_of: datetime | None = None) -> Catalog
         )
         for row in frame.itertuples(index=False)
     )
-    return Catalog(series=series, coins=_coins(engine, moment), source="db", as_of=moment)
+    return Catalog(
+        series=series,
+        coins=_coins(engine, moment),
+        source="db",
+        as_of=moment,
+        protocols=tracked_protocols(),
+    )
 
 
 def symbol_from_filename(path: str | Path) -> str | None:
@@ -191,7 +207,13 @@ def catalog_from_file(
     )
     moment = ensure_utc(as_of) if as_of is not None else utcnow()
     coins = _coins(engine, moment) if engine is not None else {}
-    return Catalog(series=(series,), coins=coins, source=f"file:{path}", as_of=moment)
+    return Catalog(
+        series=(series,),
+        coins=coins,
+        source=f"file:{path}",
+        as_of=moment,
+        protocols=tracked_protocols(),
+    )
 
 
 def catalog_for(

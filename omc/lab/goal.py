@@ -143,6 +143,7 @@ class GoalTerms:
     features: list[FeatureFamily] = field(default_factory=list)
     models: list[ModelName] = field(default_factory=list)
     trials: int | None = None
+    protocol: str | None = None  # a DeFiLlama slug named with TVL / fee words
     scheme: str | None = None
     folds: int | None = None
     fee_bps: float | None = None
@@ -284,17 +285,20 @@ def _read_target(clause: str, terms: GoalTerms) -> None:
             return
 
 
-def _families(text: str, terms: GoalTerms, skip_target_words: bool) -> None:
+def _families(text: str, feature_text: str | None, terms: GoalTerms) -> None:
+    """Feature words anywhere in `text`; but "returns" / "volatility", which may be the
+    target, only in `feature_text` (the goal outside its target clause; None = no such part)."""
     for pattern, families, note in FEATURE_WORDS:
-        if skip_target_words and families in (("returns",), ("volatility",)):
-            continue
-        for m in list(re.finditer(pattern, text)):
+        target_word = families in (("returns",), ("volatility",))
+        where = (feature_text or "") if target_word else text
+        for m in list(re.finditer(pattern, where)):
             for family in families:
                 if family not in terms.features:
                     terms.features.append(family)
             if note:
                 terms.notes.append(note.format(word=m.group(0)))
-            text = _blank(text, m)
+            if not target_word:
+                text = _blank(text, m)
 
 
 def _models(low: str, terms: GoalTerms) -> None:
@@ -307,11 +311,41 @@ def _models(low: str, terms: GoalTerms) -> None:
             low = _blank(low, m)
 
 
+def protocol_words(slug: str) -> list[str]:
+    """How a goal may name a DeFiLlama protocol: 'curve-dex' -> ['curve-dex', 'curve dex',
+    'curve']; 'makerdao' -> ['makerdao', 'maker']."""
+    words = [slug, slug.replace("-", " "), slug.split("-")[0]]
+    if slug.endswith("dao") and len(slug) > 5:
+        words.append(slug[:-3])
+    return list(dict.fromkeys(words))
+
+
+def _read_protocol(low: str, protocols: Iterable[str], terms: GoalTerms) -> re.Match[str] | None:
+    found: list[tuple[int, str, re.Match[str]]] = []
+    for slug in protocols:
+        for word in protocol_words(slug.lower()):
+            m = _first(rf"\b{re.escape(word)}\b", low)
+            if m:
+                found.append((m.start(), slug, m))
+                break
+    if not found:
+        return None
+    _, terms.protocol, match = min(found, key=lambda f: f[0])
+    return match
+
+
 def read_goal(
-    text: str, *, exchanges: Iterable[str] = (), coins: Iterable[str] = (), answer: bool = False
+    text: str,
+    *,
+    exchanges: Iterable[str] = (),
+    coins: Iterable[str] = (),
+    protocols: Iterable[str] = (),
+    answer: bool = False,
 ) -> GoalTerms:
     """The terms of `text`. `exchanges` / `coins`: names known besides the built-in ones (the
-    catalog's), so a stored exchange or a stored coin's ticker (in capitals) is recognised."""
+    catalog's), so a stored exchange or a stored coin's ticker (in capitals) is recognised.
+    `protocols`: DeFiLlama slugs; one named with TVL/fee words is the protocol whose figures
+    are the Glass features (and then not a coin: "Lido TVL" is no vote for LDO)."""
     terms = GoalTerms()
     raw = text
     low = text.lower()
@@ -355,7 +389,6 @@ def read_goal(
     _models(low, terms)
     terms.timeframe, low = _read_timeframe(low, answer)
     low = _read_horizon(low, terms)
-    terms.coins = _read_coins(raw, low, bases)
     verb = _first(_TARGET_VERBS, low)
     start = verb.end() if verb else 0
     split = re.compile(_FEATURE_SPLIT).search(low, start)
@@ -363,6 +396,12 @@ def read_goal(
     target_clause = low[start:end]
     _read_target(target_clause, terms)
     whole = start == 0 and end == len(low)
-    feature_text = low if whole else low[:start] + " " * (end - start) + low[end:]
-    _families(feature_text, terms, skip_target_words=whole)
+    feature_text = None if whole else low[:start] + " " * (end - start) + low[end:]
+    _families(low, feature_text, terms)
+    named = _read_protocol(low, protocols, terms)
+    if named is not None and any(f in terms.features for f in ("tvl", "fees")):
+        low = _blank(low, named)
+    else:
+        terms.protocol = None
+    terms.coins = _read_coins(raw, low, bases)
     return terms

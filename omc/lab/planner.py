@@ -4,8 +4,9 @@
               trials=None, as_of=None, data_file=None, answer=None) -> PlanResult
 
 Deterministic and offline: the same goal, catalog and options give the same plan. The goal's
-words are read by `omc.lab.goal.read_goal`; the coin is resolved against the `Catalog`
-(`omc.lab.catalog.catalog_from_db` / `catalog_from_file`). Explicit options (the CLI's
+words are read by `omc.lab.goal.read_goal`; the series and horizon are resolved against the
+`Catalog` (`omc.lab.catalog.catalog_for` / `catalog_from_db` / `catalog_from_file`) by
+`omc.lab.resolve`. Explicit options (the CLI's
 `--symbol --exchange --timeframe --horizon --trials --as-of --data`) beat the text; an
 `answer` (the reply to the previous question, e.g. "ETH" or "binance 1h") beats the goal's
 words for what it states. Every default filled and every interpretation made is a
@@ -27,14 +28,11 @@ Options that are invalid in themselves (an unknown timeframe, `horizon < 1`, `tr
 
 from __future__ import annotations
 
-import math
-import re
 from datetime import datetime
-from pathlib import Path
 from typing import get_args
 
 from omc.core.time import ensure_utc, timeframe_seconds
-from omc.lab.catalog import Catalog, Series
+from omc.lab.catalog import Catalog
 from omc.lab.goal import EXCHANGES, GoalTerms, read_goal
 from omc.lab.plan import (
     DEFAULT_FEATURES,
@@ -47,32 +45,16 @@ from omc.lab.plan import (
     ResearchPlan,
     Target,
 )
+from omc.lab.resolve import MAX_HORIZON, Ask, bars_text, db_series, file_series, horizon_bars
 
 FAMILY_ORDER: tuple[FeatureFamily, ...] = get_args(FeatureFamily)
 LEDGER_ORDER: tuple[Ledger, ...] = get_args(Ledger)
 DEFAULT_TRIALS = 20
 MAX_TRIALS = 10_000
-MAX_HORIZON = 10_000
 
 
 class PlannerError(ValueError):
     """An explicit option that cannot be used (one clear line for the CLI)."""
-
-
-class _Ask(Exception):
-    """Control flow: the planner stops with one question."""
-
-    def __init__(self, question: str) -> None:
-        super().__init__(question)
-        self.question = question
-
-
-def _bars_text(n: int, timeframe: str) -> str:
-    return f"{n} bar{'s' if n != 1 else ''} of {timeframe}"
-
-
-def _options(series: list[Series]) -> str:
-    return "; ".join(s.describe() for s in series)
 
 
 def _validate(
@@ -89,153 +71,6 @@ def _validate(
         raise PlannerError(f"--trials must be 1..{MAX_TRIALS}, not {trials}")
     if as_of is not None and as_of.tzinfo is None:
         raise PlannerError("--as-of must carry a time zone (e.g. 2024-06-01T00:00Z)")
-
-
-def _file_series(
-    catalog: Catalog, terms: GoalTerms, symbol: str | None, timeframe: str | None, notes: list[str]
-) -> tuple[Series, str]:
-    series = catalog.series[0]
-    named = terms.pairs[:1] or terms.coins[:1]
-    if symbol:
-        chosen = symbol.upper()
-        if series.symbol and series.symbol != chosen:
-            notes.append(
-                f"--symbol {chosen} names the file's series (its name says {series.symbol})"
-            )
-    elif series.symbol:
-        chosen = series.symbol
-        notes.append(f"the file's symbol is {chosen} (from its name)")
-        if named and named[0].split("/")[0] != series.base:
-            notes.append(f"the goal names {named[0]} but the study is on the file ({chosen})")
-    elif named:
-        chosen = named[0]
-        notes.append(f"the file's name does not give its pair: its coin is the goal's, {chosen}")
-    else:
-        chosen = re.sub(r"[^A-Z0-9/]", "", Path(series.data_file or "data").stem.upper()) or "DATA"
-        notes.append(
-            f"the file's coin is unknown (name it in the goal or pass --symbol): it is called "
-            f"{chosen}, and no other ledger's data can be matched to it"
-        )
-    if timeframe and timeframe != series.timeframe:
-        notes.append(
-            f"--timeframe {timeframe} ignored: the file's bars are {series.timeframe} apart"
-        )
-    notes.append(f"data: {series.describe()}, timeframe from the median bar spacing")
-    return series, chosen
-
-
-def _db_series(
-    catalog: Catalog,
-    terms: GoalTerms,
-    symbol: str | None,
-    exchange: str | None,
-    timeframe: str | None,
-    notes: list[str],
-) -> tuple[Series, str]:
-    stored = catalog.bases()
-    listing = (
-        ", ".join(stored)
-        if stored
-        else "none yet (import some with omc data import FILE or omc backfill, or pass --data FILE)"
-    )
-    if symbol:
-        wanted = symbol.upper()
-        ignored = [c for c in terms.pairs + terms.coins if c.split("/")[0] != wanted.split("/")[0]]
-        if ignored:
-            notes.append(f"--symbol {wanted} is used; the goal also names {', '.join(ignored)}")
-    elif terms.pairs:
-        wanted = terms.pairs[0]
-    elif terms.coins:
-        wanted = terms.coins[0]
-    else:
-        raise _Ask(
-            f"Which coin should the study be on? Coins with stored candles: {listing}. "
-            "Answer with a coin or pair (e.g. 'ETH' or 'ETH/USDT'), or pass --symbol or --data."
-        )
-    others = [c for c in terms.coins if c != wanted.split("/")[0]]
-    if not symbol and others:
-        notes.append(
-            f"the goal names several coins; the study is on the first, {wanted} "
-            f"(not {', '.join(others)})"
-        )
-    pair = "/" in wanted
-    coin = wanted.split("/")[0]
-    ex = exchange or terms.exchange
-    tf = timeframe or terms.timeframe
-    found = catalog.matching(
-        symbol=wanted if pair else None, coin=None if pair else coin, exchange=ex, timeframe=tf
-    )
-    if not found:
-        relaxed = catalog.matching(coin=coin)
-        wanted_text = " ".join(x for x in (wanted, ex and f"on {ex}", tf and f"at {tf}") if x)
-        if not relaxed:
-            raise _Ask(
-                f"There are no stored candles for {coin}. Coins with stored candles: {listing}. "
-                "Which coin should the study be on?"
-            )
-        raise _Ask(
-            f"There are no stored candles for {wanted_text}. Stored {coin} series: "
-            f"{_options(relaxed)}. Which one? Answer e.g. "
-            f"'{relaxed[0].exchange} {relaxed[0].symbol} {relaxed[0].timeframe}'."
-        )
-    if len(found) > 1:
-        raise _Ask(
-            f"Several stored series match {wanted}: {_options(found)}. Which exchange and "
-            f"timeframe? Answer e.g. '{found[0].exchange} {found[0].timeframe}'."
-        )
-    series = found[0]
-    given = [x for x in (ex and f"on {ex}", tf and f"at {tf}") if x]
-    scope = f"{coin} series {' '.join(given)}" if given else f"{coin} series"
-    if not (ex and tf):
-        notes.append(f"data: {series.describe()} — the only stored {scope}")
-    else:
-        notes.append(f"data: {series.describe()}")
-    return series, series.symbol
-
-
-def _horizon(
-    terms: GoalTerms, horizon: int | None, series: Series, catalog: Catalog, notes: list[str]
-) -> int:
-    tf = series.timeframe
-    bar_s = timeframe_seconds(tf)
-    if horizon is not None:
-        if terms.horizon_text:
-            notes.append(f"--horizon {horizon} is used; the goal's '{terms.horizon_text}' is not")
-        return horizon
-    if terms.horizon_bars is not None:
-        bars = terms.horizon_bars
-        notes.append(f"horizon: '{terms.horizon_text}' = {_bars_text(bars, tf)}")
-    elif terms.horizon_seconds is not None:
-        seconds = terms.horizon_seconds
-        if seconds < bar_s:
-            finer = [
-                s
-                for s in catalog.matching(coin=series.base)
-                if timeframe_seconds(s.timeframe) <= seconds and s.exchange == series.exchange
-            ]
-            hint = f" or a series with shorter bars ({_options(finer)})" if finer else ""
-            raise _Ask(
-                f"The goal's horizon '{terms.horizon_text}' is shorter than one bar of the "
-                f"{tf} series {series.symbol}: a study cannot predict inside a bar. Answer with a "
-                f"horizon in bars (e.g. '1 bar' = {tf}){hint}."
-            )
-        exact = seconds / bar_s
-        bars = math.floor(exact + 0.5)
-        if bars != exact:
-            notes.append(
-                f"horizon: '{terms.horizon_text}' is {exact:g} bars of {tf}; rounded to {bars}"
-            )
-        else:
-            notes.append(f"horizon: '{terms.horizon_text}' = {_bars_text(bars, tf)}")
-    else:
-        bars = 1
-        notes.append(f"horizon: the next bar ({tf}), as the goal names none")
-    if bars > MAX_HORIZON:
-        raise _Ask(
-            f"The horizon '{terms.horizon_text}' is {bars:,} bars of {tf}, more than "
-            f"{MAX_HORIZON:,}: answer with a shorter horizon or a longer timeframe."
-        )
-    return bars
 
 
 def _features(
@@ -269,6 +104,36 @@ def _features(
     return families, ledgers
 
 
+def _protocol(
+    terms: GoalTerms,
+    coin: str,
+    families: list[FeatureFamily],
+    catalog: Catalog,
+    notes: list[str],
+) -> str | None:
+    """The DeFiLlama protocol of the Glass features: the one the goal names, else the one
+    configured for the coin (so the saved plan does not depend on the settings later)."""
+    glass = ", ".join(f for f in families if FAMILY_LEDGER[f] == "glass")
+    if not glass:
+        return None
+    if terms.protocol:
+        notes.append(
+            f"the Glass features ({glass}) are DeFiLlama's {terms.protocol}, named in the goal"
+        )
+        return terms.protocol
+    for protocol, coins in catalog.protocols.items():
+        if coin in coins:
+            notes.append(
+                f"the Glass features ({glass}) are DeFiLlama's {protocol}, configured for {coin}"
+            )
+            return protocol
+    notes.append(
+        f"no DeFiLlama protocol is configured for {coin} (defillama_protocol_coins): name one in "
+        f"the goal, or the {glass} feature(s) will be empty"
+    )
+    return None
+
+
 def _plan(
     goal: str,
     catalog: Catalog,
@@ -286,13 +151,13 @@ def _plan(
     if data_file is not None or catalog.data_file is not None:
         if not catalog.series:
             raise PlannerError("the catalog of the data file is empty")
-        series, sym = _file_series(catalog, terms, symbol, timeframe, notes)
+        series, sym = file_series(catalog, terms, symbol, timeframe, notes)
         data_file = data_file or series.data_file
         plan_exchange = exchange or "file"
     else:
-        series, sym = _db_series(catalog, terms, symbol, exchange, timeframe, notes)
+        series, sym = db_series(catalog, terms, symbol, exchange, timeframe, notes)
         plan_exchange = series.exchange
-    bars = _horizon(terms, horizon, series, catalog, notes)
+    bars = horizon_bars(terms, horizon, series, catalog, notes)
     kind = terms.target or "direction"
     threshold = 0.0
     if terms.target is None:
@@ -306,6 +171,7 @@ def _plan(
             threshold = terms.threshold
             notes.append(f"up means a log return above {threshold:.5f} ('{terms.threshold_text}')")
     families, ledgers = _features(terms, sym.split("/")[0].upper(), catalog, notes)
+    protocol = _protocol(terms, sym.split("/")[0].upper(), families, catalog, notes)
     notes.extend(dict.fromkeys(terms.notes))
     models = [m for m in DEFAULT_MODELS if m in terms.models] or list(DEFAULT_MODELS)
     if not terms.models:
@@ -325,7 +191,7 @@ def _plan(
     evaluation = Evaluation.model_validate({k: v for k, v in given.items() if v is not None})
     notes.append(
         f"evaluation: {evaluation.scheme} walk-forward, {evaluation.folds} folds, purge and "
-        f"embargo of {_bars_text(evaluation.embargo(bars), series.timeframe)}, the last "
+        f"embargo of {bars_text(evaluation.embargo(bars), series.timeframe)}, the last "
         f"{evaluation.holdout_fraction:.0%} a sealed holdout, fees {evaluation.fee_bps:g} bps"
     )
     if as_of is None:
@@ -337,6 +203,7 @@ def _plan(
         symbols=[sym],
         timeframe=series.timeframe,
         data_file=data_file,
+        protocol=protocol,
         ledgers=ledgers,
         features=families,
         models=models,
@@ -381,12 +248,15 @@ def plan_goal(
     )
     exchanges = {*EXCHANGES, *(s.exchange for s in catalog.series)}
     coins = {*catalog.bases(), *catalog.coins}
-    terms = read_goal(goal, exchanges=exchanges, coins=coins)
+    protocols = list(catalog.protocols)
+    terms = read_goal(goal, exchanges=exchanges, coins=coins, protocols=protocols)
     notes: list[str] = []
     asked = None
     if answer is not None and answer.strip():
         before = plan_goal(goal, catalog, **options)  # type: ignore[arg-type]
-        reply = read_goal(answer, answer=True, exchanges=exchanges, coins=coins)
+        reply = read_goal(
+            answer, answer=True, exchanges=exchanges, coins=coins, protocols=protocols
+        )
         asked = before.question
         if asked:
             notes.append(f"asked: {before.question} — answered: {answer.strip()!r}")
@@ -395,7 +265,7 @@ def plan_goal(
         terms = terms.overlay(reply)
     try:
         plan = _plan(goal, catalog, terms, notes=notes, **options)  # type: ignore[arg-type]
-    except _Ask as ask:
+    except Ask as ask:
         question = ask.question
         if asked == question:
             question += f" (the answer {answer.strip()!r} did not settle it)"  # type: ignore[union-attr]
