@@ -125,8 +125,13 @@ def check_ledger(inputs: StudyInputs, name: str) -> CheckResult:
         lag = closes.as_unit("ns").asi8 - known.as_unit("ns").asi8[np.maximum(last, 0)]
         covered = (last >= 0) & (lag <= cadence * 3_600 * 10**9)
         share = float(covered.mean())
+        inside = known[(known >= closes[0]) & (known <= closes[-1])]
+        edges = pd.DatetimeIndex([closes[0], *inside, closes[-1]]).as_unit("ns").asi8
+        gap = float(np.diff(edges).max()) / 3.6e12 if len(edges) > 1 else 0.0
         data["bar_coverage"] = round(share, 6)
+        data["largest_gap_hours"] = round(gap, 3)
         detail += f"; a row known within {cadence} h at {share:.1%} of bars"
+        detail += f", longest time without a new row {gap:.1f} h"
         status = "pass" if share >= 0.9 else "warn"
     return CheckResult(name=f"coverage:{name}", status=status, detail=detail, data=data)
 
