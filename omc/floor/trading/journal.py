@@ -17,6 +17,12 @@ flush that inserted fewer rows than it had is never ignored: the stored rows are
 and unless they are exactly these events (a retried flush whose commit had succeeded) it
 raises `JournalConflict` and writes nothing. Rows are never updated or deleted.
 
+Group commit (`GroupCommit`): a writer commits what is buffered once `events` events are
+pending or the oldest has waited `ms` milliseconds (`flush_if_due`, which the trading session
+calls at the end of each bar and before it waits), and always where a caller flushes
+explicitly — before an order leaves for an external venue (`OrderManager.place`), at a
+trading-state move, a kill and the start. `commits` counts the transactions.
+
 Event kinds: `start`, `decision`, `order`, `order_update`, `denial`, `warning`,
 `trading_state` (`omc.floor.trading.modes`; older journals have `halt`), `bar`, `kill`,
 `reconcile`. `data` is JSON; decimals are stored as strings.
@@ -25,6 +31,7 @@ Event kinds: `start`, `decision`, `order`, `order_update`, `denial`, `warning`,
 from __future__ import annotations
 
 import json
+import time
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -190,16 +197,40 @@ class TradingState:
             self.book.fund(Decimal(d.get("initial_cash", "0")))
 
 
+@dataclass(frozen=True, slots=True)
+class GroupCommit:
+    """When `Journal.flush_if_due` commits: at `events` pending events, or when the oldest
+    pending event has waited `ms` milliseconds (see module docstring)."""
+
+    events: int = 1000
+    ms: float = 250.0
+
+
+GROUPED = GroupCommit()
+"""The default: a paper session commits about four times a second however fast it runs."""
+EVERY_BAR = GroupCommit(events=1, ms=0.0)
+"""Commit whatever is pending at every `flush_if_due` (external venues: each bar)."""
+
+
 class Journal:
     """The journal of one account: append (buffered), flush (one transaction), replay."""
 
-    def __init__(self, engine: Engine, account: str, lease: Lease | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        account: str,
+        lease: Lease | None = None,
+        commit: GroupCommit = GROUPED,
+    ) -> None:
         self.engine = engine
         self.account = account
         self.lease = lease
+        self.commit = commit
         self.state = TradingState()
         self.pending: list[Event] = []
         self.next_ordinal = 0
+        self.commits = 0
+        self._oldest = 0.0  # time.monotonic() of the first pending event
 
     @classmethod
     def open(
@@ -241,8 +272,23 @@ class Journal:
         event.data = json.loads(encode(data))
         self.state.apply(event)
         self.next_ordinal += 1
+        if not self.pending:
+            self._oldest = time.monotonic()
         self.pending.append(event)
         return event
+
+    def due(self, wait_s: float = 0.0) -> bool:
+        """Whether the group-commit policy says to commit now — or before a wait of `wait_s`
+        seconds, when the oldest pending event would wait too long in it."""
+        if not self.pending:
+            return False
+        policy = self.commit
+        waited_ms = (time.monotonic() - self._oldest + wait_s) * 1000
+        return len(self.pending) >= policy.events or waited_ms >= policy.ms
+
+    def flush_if_due(self, wait_s: float = 0.0) -> int:
+        """`flush()` when `due(wait_s)`; returns how many events were new."""
+        return self.flush() if self.due(wait_s) else 0
 
     def flush(self) -> int:
         """Commit the buffered events in one transaction; returns how many were new.
@@ -262,6 +308,7 @@ class Journal:
             if result.inserted != len(rows):
                 self._verify_stored(conn, rows)
         self.pending.clear()
+        self.commits += 1
         return result.inserted
 
     def _verify_stored(self, conn: Connection, rows: list[dict[str, Any]]) -> None:

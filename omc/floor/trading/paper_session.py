@@ -67,7 +67,6 @@ def open_paper_session(
         Guard(limits),
         initial_cash=start_cash,
         clock=utcnow,
-        flush_every=1,
         bus=bus,
     )
     holder["s"] = session

@@ -7,9 +7,10 @@ The strategy gets the shared context (`omc.floor.context`) with this session as 
 1. the bar joins the point-in-time buffers and every indicator gets its value for this bar
    (the indicator function runs on a trailing window of `window` bars; earlier values are
    kept as computed then, so nothing ever changes in hindsight);
-2. the kill switch is read from the database: when on, open orders are cancelled, positions
-   flattened if asked, the account is `halted` and the session stops (a cleared kill switch
-   makes a kill-halted account `active` again);
+2. the kill switch is read from the database (in a candle replay at most every 250 ms — the
+   group-commit interval; the order manager still checks it before every order): when on,
+   open orders are cancelled, positions flattened if asked, the account is `halted` and the
+   session stops (a cleared kill switch makes a kill-halted account `active` again);
 3. positions are marked at the latest quotes (a `bar` event, which also carries the resume
    point); the Guard's monitor may warn or move the trading state (`omc.floor.trading.modes`:
    a drawdown halt or the daily-loss limit cancels entry orders at once) — *before* resting
@@ -17,8 +18,23 @@ The strategy gets the shared context (`omc.floor.context`) with this session as 
 4. the strategy decides; target weights become orders sized by `sizing.target_delta` (buys
    clipped to the Guard's size headroom), each with a `decision` event carrying the reason
    (targets and the strategy's indicator values);
-5. the bar's events are committed in one transaction (external venues also commit each order
-   before it is sent).
+5. the journal commits by its group-commit policy (`journal.GroupCommit`, checked at the end
+   of every bar and before the session waits): a paper session every 1,000 events or 250 ms,
+   an external venue's session every bar — and it also commits each order before it is sent.
+
+Why grouping loses nothing on the paper venue: the paper venue has no state outside this
+process — its cash, positions and resting orders are rebuilt from the journal at start
+(`restore_paper`) — so an event that was never committed is an order that never existed
+anywhere; nothing needs reconciling. Grouped commits only happen at a bar's end (or at the
+forced points — start, trading-state move, kill — which already came after the bar's `bar`
+event), so the committed journal is always a prefix the uninterrupted run also wrote, ending
+inside a bar that is complete up to its `bar` event; after a kill -9 the restart rebuilds
+that state, re-feeds the bars up to the last committed one in shadow mode (the strategy's
+own state and the orders it queued for the next open come back exactly) and continues as
+the uninterrupted run did. A kill -9 costs at most one group of replay work, redone. Writes
+outside the journal (staged capital) force a commit at the end of their bar, as before.
+External venues hold state of their own: there every order is committed before it leaves
+and every bar's events at its end (`EVERY_BAR`), as before grouping existed.
 
 On live ticks (`run_ticks`) orders go out at once, at the current quote. A candle replay
 (`replay`) follows the backtest's convention instead: what the strategy decides at bar i's
@@ -31,7 +47,9 @@ Stop orders are refused on every venue (`orders.STOP_REFUSED`), as in the backte
 The session is its account's one writer: it holds the account's lease
 (`omc.floor.trading.lease`) from construction to `close()`, renewing it every bar; a second
 session or `omc kill` on the same account cannot write its journal (`omc kill` sets the kill
-switch and waits for this session to act on it, which it does at its next bar or poll).
+switch and waits for this session to act on it, which it does at its next bar or poll — in
+a fast replay within the group-commit interval). Every flush renews the lease in its own
+transaction, so a writer that lost its lease writes nothing, group or not.
 
 An external venue's balances are journaled in the first `start` event (the baseline); after a
 restart `start()` reconciles with the venue (`OrderManager.reconcile`) and, when its balances
@@ -47,6 +65,7 @@ before, its orders are dropped) and continues live from the first unprocessed ba
 
 from __future__ import annotations
 
+import bisect
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -66,8 +85,15 @@ from omc.floor.data import Bars, align
 from omc.floor.instruments import EIGHT_DECIMALS, InstrumentSpec
 from omc.floor.orders import STOP_REFUSED, Order, OrderStatus, OrderType
 from omc.floor.strategy import Strategy
-from omc.floor.trading.guard import BREACH_CODES, CapitalStages, Denial, Guard, KillSwitchStore
-from omc.floor.trading.journal import Journal, TradingState
+from omc.floor.trading.guard import (
+    BREACH_CODES,
+    CapitalStages,
+    Denial,
+    Guard,
+    KillState,
+    KillSwitchStore,
+)
+from omc.floor.trading.journal import EVERY_BAR, GROUPED, GroupCommit, Journal, TradingState
 from omc.floor.trading.lease import LEASE_TTL_S
 from omc.floor.trading.modes import Mode, cancel_entries, entry_orders, set_mode
 from omc.floor.trading.oms import ManagedOrder, OrderManager, OrderState
@@ -119,7 +145,7 @@ class TradingSession:
         initial_cash: Decimal = Decimal(10000),
         clock: Callable[[], datetime] = utcnow,
         window: int | None = None,
-        flush_every: int = 1,
+        commit: GroupCommit | None = None,
         lease_ttl_s: float = LEASE_TTL_S,
         bus: Bus | None = None,
     ) -> None:
@@ -138,10 +164,12 @@ class TradingSession:
         self.journal = Journal.open(engine, account, write=True, lease_ttl_s=lease_ttl_s)
         self.state = self.journal.state
         self.oms = OrderManager(self.journal, venue, self.guard, self.kill)
+        if commit is None:
+            commit = EVERY_BAR if self.oms.external else GROUPED
+        self.journal.commit = commit
         self.initial_cash = initial_cash
         self.clock_fn = clock
         self.window = window or max(256, 4 * strategy.warmup())
-        self.flush_every = max(1, flush_every)
         self.market = MarketData(self._syms, window=self.window)
         self.clock = self.market.clock
         self.ctx = make_context(self.market, self)
@@ -150,7 +178,9 @@ class TradingSession:
         self._shadow = False
         self._defer = False  # replay: orders wait for the next bar's open
         self._deferred: list[_Deferred] = []
-        self._since_flush = 0
+        self._must_commit = False  # a write outside the journal happened this bar
+        self._kill_state = KillState(False)
+        self._kill_read = -1e18  # time.monotonic() of the last kill-switch read
         self.stopped: str | None = None
         self._initialised = False
         self._now: datetime | None = None
@@ -197,6 +227,7 @@ class TradingSession:
             return
         before = self.guard.caps.get(self.strategy_name)
         self.guard.caps[self.strategy_name] = cap
+        self._must_commit = True  # the stage advanced in its own table
         self.journal.append(
             "capital",
             {"cap": cap, "previous": before},
@@ -207,6 +238,7 @@ class TradingSession:
     def _breach(self, now: datetime, code: str) -> None:
         if self.capital is not None:
             self.capital.breach(self.strategy_name, now)
+            self._must_commit = True
 
     def _set_mode(self, to: Mode, reason: str, now: datetime, **details: Any) -> None:
         set_mode(
@@ -273,10 +305,20 @@ class TradingSession:
     def open_orders(self, symbol: str | None = None) -> list[Order]:
         out = [d.order for d in self._deferred if symbol is None or d.order.symbol == symbol]
         for o in self.state.open_orders(symbol):
+            if o.client_order_id not in self._orders:  # placed before a restart
+                self._orders[o.client_order_id] = self._adopt(o)
             self._sync_order(o.client_order_id)
-            if o.client_order_id in self._orders:
-                out.append(self._orders[o.client_order_id])
+            out.append(self._orders[o.client_order_id])
         return out
+
+    def _adopt(self, managed: ManagedOrder) -> Order:
+        """The strategy's view of an order the journal has from before a restart (so it can
+        still see and cancel it, as the uninterrupted run could)."""
+        signed = managed.quantity if managed.side is Side.BUY else -managed.quantity
+        placed = max(bisect.bisect_right(self._ts, managed.created) - 1, 0)
+        kind = OrderType.LIMIT if managed.limit_price is not None else OrderType.MARKET
+        return Order(managed.number, managed.symbol, kind, placed, signed, None,
+                     managed.limit_price, managed.tag)  # fmt: skip
 
     # ------------------------------------------------------------------ orders
     def _dummy(self, symbol: str, qty: Decimal | None, status: OrderStatus, tag: str) -> Order:
@@ -464,7 +506,7 @@ class TradingSession:
             return
         if self.stopped:
             return
-        kill = self.kill.get()
+        kill = self._kill_switch()
         if kill.active:
             self._handle_kill(kill.flatten, kill.reason)
             return
@@ -506,10 +548,19 @@ class TradingSession:
             )
             for s, w in targets.items():
                 self.ctx.order_target_percent(s, w, tag="target")
-        self._since_flush += 1
-        if self._since_flush >= self.flush_every:
+        if self._must_commit:
             self.journal.flush()
-            self._since_flush = 0
+            self._must_commit = False
+        else:
+            self.journal.flush_if_due()
+
+    def _kill_switch(self) -> KillState:
+        """The kill switch: read at every bar; in a candle replay at most every group-commit
+        interval (`OrderManager.place` still reads it before every order)."""
+        now = time.monotonic()
+        if not self._defer or now - self._kill_read >= self.journal.commit.ms / 1000:
+            self._kill_state, self._kill_read = self.kill.get(), now
+        return self._kill_state
 
     def _quote(self, symbol: str) -> Quote | None:
         try:
@@ -599,6 +650,7 @@ class TradingSession:
                 if self.stopped:
                     break
                 if speed:
+                    self.journal.flush_if_due(wait_s=step_s / speed)
                     time.sleep(step_s / speed)
         finally:
             self._defer = False
@@ -631,6 +683,7 @@ class TradingSession:
             if kill.active:
                 self._handle_kill(kill.flatten, kill.reason)
             else:
+                self.journal.flush_if_due(wait_s=poll_s)
                 time.sleep(poll_s)
         self.journal.flush()
 
