@@ -335,6 +335,13 @@ def test_answers_fold_in_and_the_planner_goes_on() -> None:
         ["ETH/USDT"],
         "5m",
     )
+    # successive answers, joined with ";": each folded in after the question it answers
+    both = plan_goal("predict the direction", CATALOG, answer="ETH; binance 1h")
+    assert both.plan is not None and both.plan.timeframe == "1h"
+    assert [a for a in both.plan.assumptions if a.startswith("asked: ")] == [
+        f"asked: {plan_goal('predict the direction', CATALOG).question} — answered: 'ETH'",
+        f"asked: {again.question} — answered: 'binance 1h'",
+    ]
     bitcoin = plan_goal("mean reversion on dogecoin", CATALOG, answer="bitcoin")
     assert bitcoin.plan is not None and bitcoin.plan.symbols == ["BTC/USDT"]
     assert bitcoin.plan.features == ["rsi", "sma_ratio"]

@@ -129,7 +129,9 @@ def run(
     as_of: str | None = typer.Option(
         None, "--as-of", help="Point-in-time cut (ISO-8601; default: when the session starts)."
     ),
-    answer: str | None = typer.Option(None, "--answer", help="Answer to the planner's question."),
+    answer: str | None = typer.Option(
+        None, "--answer", help="Answer to the planner's question (several: 'ETH; binance 1h')."
+    ),
     plan_file: Path | None = typer.Option(None, "--plan", help="A plan JSON file to run."),
     as_json: bool = typer.Option(False, "--json", help="End with one JSON object."),
 ) -> None:
@@ -161,7 +163,8 @@ def run(
             fail(" ".join(str(exc).split()))
         if result.plan is not None or not interactive:
             break
-        answer = typer.prompt(result.question or "?")
+        reply = typer.prompt(result.question or "?")
+        answer = f"{answer}; {reply}" if answer else reply  # the planner folds in each, in order
     if result.plan is None:
         _done(record_question(db, text, result.question or "?"), as_json)
     plan = result.plan

@@ -29,7 +29,7 @@ Options that are invalid in themselves (an unknown timeframe, `horizon < 1`, `tr
 from __future__ import annotations
 
 from datetime import datetime
-from typing import get_args
+from typing import Any, get_args
 
 from omc.core.time import ensure_utc, timeframe_seconds
 from omc.lab.catalog import Catalog
@@ -234,10 +234,11 @@ def plan_goal(
     file catalog carries it). `symbol`/`exchange`/`timeframe`/`horizon` (bars)/`trials`/
     `as_of`: the explicit options, which beat the goal's words. `answer`: the user's reply to
     the question a previous call returned; it is read like the goal and its terms replace the
-    goal's. Raises `PlannerError` only for invalid explicit options.
+    goal's. Several replies (to successive questions) are joined with ";", oldest first:
+    "ETH; binance 1h". Raises `PlannerError` only for invalid explicit options.
     """
     _validate(timeframe, horizon, trials, as_of)
-    options = dict(
+    options: dict[str, Any] = dict(
         symbol=symbol,
         exchange=exchange,
         timeframe=timeframe,
@@ -246,31 +247,41 @@ def plan_goal(
         as_of=as_of,
         data_file=data_file,
     )
-    exchanges = {*EXCHANGES, *(s.exchange for s in catalog.series)}
-    coins = {*catalog.bases(), *catalog.coins}
-    protocols = list(catalog.protocols)
-    terms = read_goal(goal, exchanges=exchanges, coins=coins, protocols=protocols)
+    known: dict[str, Any] = dict(
+        exchanges={*EXCHANGES, *(s.exchange for s in catalog.series)},
+        coins={*catalog.bases(), *catalog.coins},
+        protocols=list(catalog.protocols),
+    )
+    terms = read_goal(goal, **known)
     notes: list[str] = []
-    asked = None
-    if answer is not None and answer.strip():
-        before = plan_goal(goal, catalog, **options)  # type: ignore[arg-type]
-        reply = read_goal(
-            answer, answer=True, exchanges=exchanges, coins=coins, protocols=protocols
-        )
-        asked = before.question
+    asked: str | None = None
+    reply = ""
+    for reply in (part.strip() for part in (answer or "").split(";")):
+        if not reply:
+            continue
+        asked = _attempt(goal, catalog, terms, options).question
         if asked:
-            notes.append(f"asked: {before.question} — answered: {answer.strip()!r}")
+            notes.append(f"asked: {asked} — answered: {reply!r}")
         else:
-            notes.append(f"the answer {answer.strip()!r} is applied to the goal")
-        terms = terms.overlay(reply)
+            notes.append(f"the answer {reply!r} is applied to the goal")
+        terms = terms.overlay(read_goal(reply, answer=True, **known))
+    result = _attempt(goal, catalog, terms, options, notes)
+    if result.question is not None and result.question == asked:
+        return PlanResult(question=f"{asked} (the answer {reply!r} did not settle it)")
+    return result
+
+
+def _attempt(
+    goal: str,
+    catalog: Catalog,
+    terms: GoalTerms,
+    options: dict[str, Any],
+    notes: list[str] | None = None,
+) -> PlanResult:
     try:
-        plan = _plan(goal, catalog, terms, notes=notes, **options)  # type: ignore[arg-type]
+        return PlanResult(plan=_plan(goal, catalog, terms, notes=list(notes or []), **options))
     except Ask as ask:
-        question = ask.question
-        if asked == question:
-            question += f" (the answer {answer.strip()!r} did not settle it)"  # type: ignore[union-attr]
-        return PlanResult(question=question)
-    return PlanResult(plan=plan)
+        return PlanResult(question=ask.question)
 
 
 __all__ = ["PlannerError", "plan_goal"]
