@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import Engine, func, select
 
 from omc.core.config import Settings
+from omc.ledgers import pit
 from omc.ledgers.collectors.base import CollectorRunner, RunSummary
 from omc.ledgers.collectors.registry import CollectorConfigError, build
 from omc.ledgers.human.aggregate import HOURLY, rebuild_sentiment_hourly
@@ -104,6 +105,17 @@ def assert_aggregate_consistent(engine: Engine) -> None:
         engine, datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC)
     )
     assert hourly(engine) == before
+    # the point-in-time read is the same implementation: it answers the stored table
+    live = pit.sentiment_hourly(engine, as_of=datetime(2100, 1, 1, tzinfo=UTC))
+    answered = {
+        (r.coin, r.hour.to_pydatetime()): (
+            r.count,
+            round(r.mean_sentiment, 5),
+            round(r.weighted_sentiment, 5),
+        )
+        for r in live.itertuples()
+    }
+    assert answered == before
 
 
 def everything_stored(engine: Engine) -> str:

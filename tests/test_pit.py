@@ -7,7 +7,8 @@ from decimal import Decimal
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Engine
+import pytest
+from sqlalchemy import Engine, select
 
 from omc.core.db import upsert
 from omc.ledgers import pit
@@ -221,3 +222,145 @@ def test_frames_have_documented_columns_and_types(engine: Engine) -> None:
         end=T0 + timedelta(hours=1),
     )
     assert bounded["ts"].tolist() == [pd.Timestamp(T0 + timedelta(hours=1))]
+
+
+def test_candles_and_metrics_carry_collected_at(engine: Engine) -> None:
+    seed(engine)
+    stored = [pd.Timestamp(EARLY), pd.Timestamp(LATE), pd.Timestamp(LATE)]
+    frame = pit.candles(engine, "x", "ETH/AUD", "1h", as_of=LATE)
+    assert frame["collected_at"].tolist() == stored
+    assert str(frame["collected_at"].dtype).endswith("UTC]")
+    exact = pit.candles(engine, "x", "ETH/AUD", "1h", as_of=LATE, exact=True)
+    assert exact["collected_at"].tolist() == stored
+    protocol = pit.protocol_metrics(engine, as_of=LATE, protocol="lido")
+    assert list(protocol.columns) == pit.PROTOCOL_COLUMNS
+    assert protocol["collected_at"].tolist() == stored[:2]
+    onchain = pit.onchain_metrics(engine, as_of=LATE)
+    assert list(onchain.columns) == pit.ONCHAIN_COLUMNS
+    assert onchain["collected_at"].tolist() == stored[:2]
+    # the Floor's reader keeps working on the wider frame
+    from omc.floor.data import load_db
+
+    bars = load_db(engine, "ETH/AUD", "1h", exchange="x", as_of=LATE)
+    assert len(bars.ts) == 3 and bars.close.tolist() == [1.5, 1.5, 1.5]
+
+
+def _news(i: int, published: datetime, collected: datetime, **extra: Any) -> dict[str, Any]:
+    row = {
+        "source": "feed",
+        "source_id": str(i),
+        "url": None,
+        "title": f"BTC story {i}",
+        "summary": None,
+        "published_at": published,
+        "sentiment": 0.5,
+        "coins": ["BTC"],
+        "story_key": None,
+        "raw": None,
+        "collected_at": collected,
+    }
+    return row | extra
+
+
+def _post(i: int, published: datetime, collected: datetime, **extra: Any) -> dict[str, Any]:
+    row = {
+        "platform": "reddit",
+        "post_id": f"s{i}",
+        "parent_id": None,
+        "community": "bitcoin",
+        "author": "a",
+        "title": "btc",
+        "body": None,
+        "url": None,
+        "score": 10,
+        "num_comments": 0,
+        "published_at": published,
+        "sentiment": -0.2,
+        "coins": ["BTC"],
+        "raw": None,
+        "collected_at": collected,
+    }
+    return row | extra
+
+
+def test_sentiment_hourly_counts_only_items_stored_by_as_of_and_says_when_known(
+    engine: Engine,
+) -> None:
+    hour = T0
+    end = hour + timedelta(hours=1)
+    late_at = hour + timedelta(hours=3)
+    upsert(
+        engine,
+        NewsItem.__table__,  # type: ignore[arg-type]
+        [
+            _news(1, hour + timedelta(minutes=5), hour + timedelta(minutes=6), sentiment=0.4),
+            # published in the hour, stored three hours later
+            _news(2, hour + timedelta(minutes=50), late_at, sentiment=-0.8),
+        ],
+    )
+    at_end = pit.sentiment_hourly(engine, as_of=end, coin="btc")
+    assert at_end["count"].tolist() == [1] and at_end["mean_sentiment"].tolist() == [0.4]
+    # known when the hour ended (its only item was stored before then)
+    assert at_end["known_at"].tolist() == [pd.Timestamp(end)]
+    assert pit.sentiment_hourly(engine, as_of=late_at - SEC)["count"].tolist() == [1]
+    later = pit.sentiment_hourly(engine, as_of=late_at)
+    assert later["count"].tolist() == [2]
+    assert later["mean_sentiment"].iloc[0] == pytest.approx(-0.2)
+    # the revised answer is known only when the late item was stored
+    assert later["known_at"].tolist() == [pd.Timestamp(late_at)]
+    assert list(later.columns) == pit.SENTIMENT_COLUMNS
+    # start / end bound the hour (its start), inclusive
+    assert pit.sentiment_hourly(engine, as_of=late_at, start=hour + SEC).empty
+    assert len(pit.sentiment_hourly(engine, as_of=late_at, start=hour, end=hour)) == 1
+
+
+def test_stored_and_point_in_time_hourly_sentiment_agree(engine: Engine) -> None:
+    """One implementation: the table the collectors write and pit's answer, same items."""
+    from omc.ledgers.human.aggregate import HOURLY, rebuild_sentiment_hourly
+
+    h = timedelta(hours=1)
+    m = timedelta(minutes=1)
+    votes = {"votes": {"positive": 20, "negative": 3, "important": 4}}
+    news = [
+        # one story carried by three outlets (one story_key): counts once, in the hour of its
+        # first publication, scored by its mean, weighted by its largest engagement
+        _news(1, T0 + 10 * m, T0 + 11 * m, story_key="k1", sentiment=0.9, raw=votes),
+        _news(2, T0 + 70 * m, T0 + 71 * m, story_key="k1", sentiment=0.3, coins=["ETH"]),
+        _news(3, T0 + 20 * m, T0 + 5 * h, story_key="k1", sentiment=0.6, source="cryptopanic"),
+        _news(4, T0 + 80 * m, T0 + 81 * m, sentiment=-0.4),
+        _news(5, T0 + 30 * m, T0 + 31 * m, sentiment=None),
+    ]
+    posts = [
+        _post(1, T0 + 15 * m, T0 + 16 * m, score=250),
+        _post(2, T0 + 75 * m, T0 + 76 * m, score=-5, coins=["btc", "ETH"]),
+    ]
+    upsert(engine, NewsItem.__table__, news)  # type: ignore[arg-type]
+    upsert(engine, SocialPost.__table__, posts)  # type: ignore[arg-type]
+    now = T0 + 10 * h
+    rebuild_sentiment_hourly(engine, T0 - h, now)
+    with engine.connect() as conn:
+        stored = {
+            (r.hour, r.coin): (r.count, r.mean_sentiment, r.weighted_sentiment)
+            for r in conn.execute(select(HOURLY))
+        }
+    live = pit.sentiment_hourly(engine, as_of=now)
+    answered = {
+        (r.hour.to_pydatetime(), r.coin): (r.count, r.mean_sentiment, r.weighted_sentiment)
+        for r in live.itertuples()
+    }
+    assert answered == stored
+    # and the numbers are the story-level ones (not one unit per outlet)
+    first = answered[(T0, "BTC")]
+    assert first[0] == 2  # the story (3 outlets) + one post
+    assert first[1] == pytest.approx(((0.9 + 0.3 + 0.6) / 3 + -0.2) / 2, abs=1e-6)
+    assert answered[(T0, "ETH")][0] == 1  # the story's union of coins
+    assert answered[(T0 + h, "BTC")][0] == 2 and answered[(T0 + h, "ETH")][0] == 1
+    # the story's hour was revised when its third outlet was stored at T0 + 5 h
+    known = live.set_index(["hour", "coin"])["known_at"]
+    assert known[(pd.Timestamp(T0), "BTC")] == pd.Timestamp(T0 + 5 * h)
+    assert known[(pd.Timestamp(T0 + h), "BTC")] == pd.Timestamp(T0 + 2 * h)
+    # as of before the third outlet was stored, pit answers what was known then
+    before = pit.sentiment_hourly(engine, as_of=T0 + 5 * h - SEC, coin="BTC")
+    assert before.set_index("hour")["mean_sentiment"][pd.Timestamp(T0)] == pytest.approx(
+        ((0.9 + 0.3) / 2 + -0.2) / 2, abs=1e-6
+    )

@@ -14,7 +14,6 @@ pass `exact=True` to `candles`, `ticks`, `protocol_metrics` or `onchain_metrics`
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -36,6 +35,7 @@ from sqlalchemy import (
 )
 
 from omc.core.time import ensure_utc
+from omc.ledgers.human.hourly import sentiment_rows
 from omc.ledgers.models import (
     LEDGER_TABLES,
     Candle,
@@ -48,10 +48,11 @@ from omc.ledgers.models import (
     Tick,
 )
 
-CANDLE_COLUMNS = ["ts", "open", "high", "low", "close", "volume"]
+PRICE_COLUMNS = ["open", "high", "low", "close", "volume"]
+CANDLE_COLUMNS = ["ts", *PRICE_COLUMNS, "collected_at"]
 TICK_COLUMNS = ["ts", "source", "coin", "market", "bid", "ask", "last", "volume"]
-PROTOCOL_COLUMNS = ["ts", "source", "protocol", "chain", "metric", "value"]
-ONCHAIN_COLUMNS = ["ts", "chain", "metric", "value"]
+PROTOCOL_COLUMNS = ["ts", "source", "protocol", "chain", "metric", "value", "collected_at"]
+ONCHAIN_COLUMNS = ["ts", "chain", "metric", "value", "collected_at"]
 NEWS_COLUMNS = [
     "published_at",
     "collected_at",
@@ -78,7 +79,7 @@ SOCIAL_COLUMNS = [
     "sentiment",
     "coins",
 ]
-SENTIMENT_COLUMNS = ["hour", "coin", "count", "mean_sentiment", "weighted_sentiment"]
+SENTIMENT_COLUMNS = ["hour", "coin", "count", "mean_sentiment", "weighted_sentiment", "known_at"]
 EVENT_COLUMNS = [
     "published_at",
     "collected_at",
@@ -162,10 +163,12 @@ def candles(
     exact: bool = False,
 ) -> pd.DataFrame:
     """Candles of one series known at `as_of`. Columns: ts (candle open), open, high, low,
-    close, volume."""
+    close, volume, collected_at (when OMC stored the candle)."""
     t: Table = Candle.__table__  # type: ignore[assignment]
-    query = select(
-        _time(engine, t.c.ts), *(_number(t.c[name], exact) for name in CANDLE_COLUMNS[1:])
+    query: Select[Any] = select(
+        _time(engine, t.c.ts),
+        *(_number(t.c[name], exact) for name in PRICE_COLUMNS),
+        _time(engine, t.c.collected_at),
     ).where(
         t.c.exchange == exchange,
         t.c.symbol == symbol,
@@ -173,8 +176,8 @@ def candles(
         t.c.collected_at <= _as_of(as_of),
     )
     query = _bounded(query, t.c.ts, start, end).order_by(t.c.ts)
-    frame = _frame(engine, query, CANDLE_COLUMNS, ["ts"])
-    return frame if exact else _floats(frame, CANDLE_COLUMNS[1:])
+    frame = _frame(engine, query, CANDLE_COLUMNS, ["ts", "collected_at"])
+    return frame if exact else _floats(frame, PRICE_COLUMNS)
 
 
 def ticks(
@@ -221,7 +224,7 @@ def protocol_metrics(
     exact: bool = False,
 ) -> pd.DataFrame:
     """Daily protocol figures known at `as_of` (TVL, fees, revenue, …; chain '' = all chains).
-    Columns: ts, source, protocol, chain, metric, value."""
+    Columns: ts, source, protocol, chain, metric, value, collected_at."""
     t: Table = ProtocolMetric.__table__  # type: ignore[assignment]
     query: Select[Any] = select(
         _time(engine, t.c.ts),
@@ -230,6 +233,7 @@ def protocol_metrics(
         t.c.chain,
         t.c.metric,
         _number(t.c.value, exact),
+        _time(engine, t.c.collected_at),
     ).where(t.c.collected_at <= _as_of(as_of))
     for column, value in (("protocol", protocol), ("metric", metric), ("chain", chain)):
         if value is not None:
@@ -237,7 +241,7 @@ def protocol_metrics(
     query = _bounded(query, t.c.ts, start, end).order_by(
         t.c.ts, t.c.protocol, t.c.chain, t.c.metric
     )
-    frame = _frame(engine, query, PROTOCOL_COLUMNS, ["ts"])
+    frame = _frame(engine, query, PROTOCOL_COLUMNS, ["ts", "collected_at"])
     return frame if exact else _floats(frame, ["value"])
 
 
@@ -252,17 +256,21 @@ def onchain_metrics(
     exact: bool = False,
 ) -> pd.DataFrame:
     """Chain figures known at `as_of` (block height, gas price, transactions per block).
-    Columns: ts, chain, metric, value."""
+    Columns: ts, chain, metric, value, collected_at."""
     t: Table = OnchainMetric.__table__  # type: ignore[assignment]
-    query = select(_time(engine, t.c.ts), t.c.chain, t.c.metric, _number(t.c.value, exact)).where(
-        t.c.collected_at <= _as_of(as_of)
-    )
+    query: Select[Any] = select(
+        _time(engine, t.c.ts),
+        t.c.chain,
+        t.c.metric,
+        _number(t.c.value, exact),
+        _time(engine, t.c.collected_at),
+    ).where(t.c.collected_at <= _as_of(as_of))
     if chain is not None:
         query = query.where(t.c.chain == chain)
     if metric is not None:
         query = query.where(t.c.metric == metric)
     query = _bounded(query, t.c.ts, start, end).order_by(t.c.ts, t.c.chain, t.c.metric)
-    frame = _frame(engine, query, ONCHAIN_COLUMNS, ["ts"])
+    frame = _frame(engine, query, ONCHAIN_COLUMNS, ["ts", "collected_at"])
     return frame if exact else _floats(frame, ["value"])
 
 
@@ -323,15 +331,6 @@ def social(
     return frame
 
 
-def social_weight(score: Any) -> float:
-    """Weight of one item in the weighted sentiment: 1 + log(1 + max(score, 0))."""
-    try:
-        value = float(score)
-    except (TypeError, ValueError):
-        return 1.0
-    return 1.0 + math.log1p(max(value, 0.0)) if math.isfinite(value) else 1.0
-
-
 def sentiment_hourly(
     engine: Engine,
     *,
@@ -340,48 +339,29 @@ def sentiment_hourly(
     start: datetime | None = None,
     end: datetime | None = None,
 ) -> pd.DataFrame:
-    """Hourly per-coin sentiment of the news and social items known at `as_of`, computed from
-    those items (so a later item can never leak into an earlier answer).
-    Columns: hour, coin, count, mean_sentiment, weighted_sentiment (social items weighted by
-    `social_weight(score)`, news items by 1)."""
-    items = pd.concat(
-        [
-            news(engine, as_of=as_of, coin=coin, start=start, end=end).assign(weight=1.0),
-            social(engine, as_of=as_of, coin=coin, start=start, end=end).pipe(
-                lambda f: f.assign(weight=f["score"].map(social_weight) if len(f) else 1.0)
-            ),
-        ],
-        ignore_index=True,
-    )
-    items = items[
-        items["sentiment"].notna() & items["coins"].map(lambda c: isinstance(c, list) and bool(c))
-    ]
-    if items.empty:
-        return pd.DataFrame(
-            {
-                "hour": pd.Series(dtype="datetime64[ns, UTC]"),
-                "coin": pd.Series(dtype="object"),
-                "count": pd.Series(dtype="int64"),
-                "mean_sentiment": pd.Series(dtype="float64"),
-                "weighted_sentiment": pd.Series(dtype="float64"),
-            }
-        )
-    exploded = items[["published_at", "coins", "sentiment", "weight"]].explode("coins")
-    exploded["coin"] = exploded["coins"].astype(str).str.upper()
+    """Hourly per-coin sentiment computed from the news and social items stored by `as_of`
+    (an item stored later never counts), by the same code that writes the stored
+    `sentiment_hourly` table (`omc.ledgers.human.hourly`: a story counts once, engagement
+    weights). `start` / `end` bound the hour (its start), inclusive.
+    Columns: hour, coin, count, mean_sentiment, weighted_sentiment, known_at — when this
+    answer for the hour became known: the hour's end, or later when an item that changed it
+    was stored after the hour (a late item)."""
+    rows = sentiment_rows(engine, as_of=_as_of(as_of), start=start, end=end)
     if coin is not None:
-        exploded = exploded[exploded["coin"] == coin.upper()]
-    exploded["hour"] = exploded["published_at"].dt.floor("h")
-    exploded["sentiment"] = exploded["sentiment"].astype(float)
-    exploded["weighted"] = exploded["sentiment"] * exploded["weight"]
-    grouped = exploded.groupby(["hour", "coin"], sort=True)
-    out = pd.DataFrame(
+        rows = [row for row in rows if row["coin"] == coin.upper()]
+    frame = pd.DataFrame(
         {
-            "count": grouped["sentiment"].count(),
-            "mean_sentiment": grouped["sentiment"].mean(),
-            "weighted_sentiment": grouped["weighted"].sum() / grouped["weight"].sum(),
+            "hour": pd.to_datetime([r["hour"] for r in rows], utc=True),
+            "coin": pd.Series([r["coin"] for r in rows], dtype="object"),
+            "count": pd.Series([r["count"] for r in rows], dtype="int64"),
+            "mean_sentiment": pd.Series([r["mean_sentiment"] for r in rows], dtype="float64"),
+            "weighted_sentiment": pd.Series(
+                [r["weighted_sentiment"] for r in rows], dtype="float64"
+            ),
+            "known_at": pd.to_datetime([r["known_at"] for r in rows], utc=True),
         }
-    ).reset_index()
-    return out[SENTIMENT_COLUMNS]
+    )
+    return frame.sort_values(["hour", "coin"], kind="stable").reset_index(drop=True)
 
 
 # ----------------------------------------------------------------------------- Catalyst
