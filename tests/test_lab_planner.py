@@ -63,6 +63,9 @@ FIELDS: dict[str, Check] = {
     "fee_bps": lambda p: p.evaluation.fee_bps,
     "as_of": lambda p: p.as_of,
     "protocol": lambda p: p.protocol,
+    "holdout": lambda p: p.evaluation.holdout_fraction,
+    "embargo": lambda p: p.evaluation.embargo_bars,
+    "seed": lambda p: p.seed,
 }
 
 # goal, explicit options, expected plan fields; "says": substrings of some assumption
@@ -243,6 +246,16 @@ TABLE: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
             features=[*DEFAULT, "sentiment", "news_volume", "tvl", "fees", "catalyst"],
             ledgers=["exchange", "human", "glass", "catalyst"],
         ),
+    ),
+    (
+        "BTC with a 30% holdout, embargo 10 bars, seed 7",
+        {},
+        dict(holdout=0.3, embargo=10, seed=7, horizon=1, says=["embargo of 10 bars of 5m"]),
+    ),
+    (
+        "BTC 1 fold, 95% holdout",
+        {},
+        dict(folds=5, holdout=0.2, says=["folds 1 is out of range", "holdout fraction 0.95"]),
     ),
     (
         "BTC trend following with 8-fold cv",

@@ -147,6 +147,9 @@ class GoalTerms:
     scheme: str | None = None
     folds: int | None = None
     fee_bps: float | None = None
+    holdout_fraction: float | None = None
+    embargo_bars: int | None = None
+    seed: int | None = None
     notes: list[str] = field(default_factory=list)  # word → meaning, for the assumptions
 
     def overlay(self, other: GoalTerms) -> GoalTerms:
@@ -361,6 +364,19 @@ def read_goal(
     if m:
         value = float(m.group(1))
         terms.fee_bps = value * 100 if m.group(2) == "%" else value
+        low = _blank(low, m)
+    m = _first(r"hold[- ]?out\s+(?:of\s+)?(?:the\s+last\s+)?(\d+(?:\.\d+)?)\s*%", low)
+    m = m or _first(r"(\d+(?:\.\d+)?)\s*%\s+(?:sealed\s+)?hold[- ]?out", low)
+    if m:
+        terms.holdout_fraction = float(m.group(1)) / 100
+        low = _blank(low, m)
+    m = _first(r"embargo\s+(?:of\s+)?(\d+)(?:\s*(?:bars?|candles?))?", low)
+    if m:
+        terms.embargo_bars = int(m.group(1))
+        low = _blank(low, m)
+    m = _first(r"\b(?:random\s+)?seed\s*(?:=|of|:)?\s*(\d+)", low)
+    if m:
+        terms.seed = int(m.group(1))
         low = _blank(low, m)
     m = _first(
         r"(?:by|more than|over|above|at least|exceeds?|exceeding)\s+(\d+(?:\.\d+)?)\s*%", low

@@ -31,6 +31,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, get_args
 
+from pydantic import ValidationError
+
 from omc.core.time import ensure_utc, timeframe_seconds
 from omc.lab.catalog import Catalog
 from omc.lab.goal import EXCHANGES, GoalTerms, read_goal
@@ -187,8 +189,24 @@ def _plan(
     else:
         budget = DEFAULT_TRIALS
         notes.append(f"trial budget: {DEFAULT_TRIALS} (the default)")
-    given = {"scheme": terms.scheme, "folds": terms.folds, "fee_bps": terms.fee_bps}
-    evaluation = Evaluation.model_validate({k: v for k, v in given.items() if v is not None})
+    given = {
+        "scheme": terms.scheme,
+        "folds": terms.folds,
+        "fee_bps": terms.fee_bps,
+        "holdout_fraction": terms.holdout_fraction,
+        "embargo_bars": terms.embargo_bars,
+    }
+    usable: dict[str, Any] = {}
+    for key, value in given.items():
+        if value is None:
+            continue
+        try:
+            Evaluation.model_validate({key: value})
+        except ValidationError:
+            notes.append(f"the goal's {key.replace('_', ' ')} {value:g} is out of range: ignored")
+            continue
+        usable[key] = value
+    evaluation = Evaluation.model_validate(usable)
     notes.append(
         f"evaluation: {evaluation.scheme} walk-forward, {evaluation.folds} folds, purge and "
         f"embargo of {bars_text(evaluation.embargo(bars), series.timeframe)}, the last "
@@ -210,6 +228,7 @@ def _plan(
         evaluation=evaluation,
         trials=budget,
         as_of=ensure_utc(as_of) if as_of is not None else None,
+        seed=terms.seed or 0,
         assumptions=list(dict.fromkeys(notes)),
     )
 
