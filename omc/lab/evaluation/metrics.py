@@ -113,7 +113,8 @@ def last_direction_fitter(y: FloatArray, last: FloatArray) -> Fitter:
 def price_logistic_fitter(y: FloatArray, feats: FloatArray, seed: int = 0) -> Fitter:
     def fit(train: IntArray, test: IntArray) -> FloatArray:
         model = make_pipeline(
-            StandardScaler(), LogisticRegression(C=1.0, max_iter=200, random_state=seed)
+            StandardScaler(),
+            LogisticRegression(C=1.0, solver="newton-cholesky", max_iter=100, random_state=seed),
         )
         ytr = y[train]
         if len(np.unique(ytr)) < 2:

@@ -117,6 +117,18 @@ def evaluate(
     holdout_opened_before: int = 0,
 ) -> StudyEvaluation:
     """The study's evaluation (module docstring); the holdout is scored exactly once."""
+    with M.one_blas_thread():
+        return _evaluate(search, X, labels, bars, plan, holdout_opened_before)
+
+
+def _evaluate(
+    search: SearchResult,
+    X: pd.DataFrame,
+    labels: pd.DataFrame,
+    bars: pd.DataFrame,
+    plan: ResearchPlan,
+    holdout_opened_before: int,
+) -> StudyEvaluation:
     if not (X.index.equals(labels.index) and X.index.equals(bars.index)):
         raise ValueError("features, labels and bars must share one index")
     best = search.best

@@ -11,7 +11,8 @@ rows add little information, and a stride keeps every part of the history); the 
 forest grows at most 40 trees of depth <= 6 on bootstrap samples of at most RF_MAX_SAMPLES
 rows (2 threads); LightGBM grows at most 200 trees of <= 31 leaves (63 histogram bins) on one
 thread, deterministic (on a shared two-core machine a second OpenMP thread made it slower).
-The logistic regression trains on every row (it costs a fraction of a second).
+The logistic regression trains on every row (it costs a fraction of a second), with the BLAS
+on one thread (`one_blas_thread`).
 """
 
 from __future__ import annotations
@@ -27,12 +28,23 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
 
 from omc.lab.plan import ModelName
 
 RF_MAX_SAMPLES = 4_000
 TREE_TRAIN_ROWS = 25_000
 THREADS = 2
+# many more rows than features: Newton steps on the Cholesky factor converge in a few
+# iterations (lbfgs needed 16 and 5x the time on the benchmark features)
+LOGISTIC_SOLVER = "newton-cholesky"
+
+
+def one_blas_thread() -> threadpool_limits:
+    """A context with the BLAS thread pools at one thread: on a shared two-core machine a
+    multi-threaded BLAS made the logistic fits 5-8x slower (idle cores spin, busy ones wait);
+    the tree models' own threads (joblib, LightGBM's num_threads) are set explicitly."""
+    return threadpool_limits(limits=1, user_api="blas")
 
 
 def suggest(name: ModelName, trial: optuna.Trial) -> dict[str, Any]:
@@ -64,7 +76,9 @@ def build(name: ModelName, params: dict[str, Any], seed: int, n_rows: int) -> An
     if name == "logistic":
         return make_pipeline(
             StandardScaler(),
-            LogisticRegression(C=float(params["C"]), max_iter=300, random_state=seed),
+            LogisticRegression(
+                C=float(params["C"]), solver=LOGISTIC_SOLVER, max_iter=100, random_state=seed
+            ),
         )
     if name == "random_forest":
         return RandomForestClassifier(

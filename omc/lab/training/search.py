@@ -115,6 +115,29 @@ def usable_rows(X: pd.DataFrame, y: pd.Series, horizon: int) -> BoolArray:
     return ok & baseline_usable(len(X), horizon)
 
 
+def walk_forward_fit(
+    name: ModelName,
+    params: dict[str, Any],
+    seed: int,
+    values: FloatArray,
+    labels: FloatArray,
+    folds: list[tuple[IntArray, IntArray]],
+) -> tuple[list[dict[str, float | None]], FloatArray]:
+    """Fit model `name` on each fold's training rows; its test metrics and OOS probabilities."""
+    scores, probas = [], []
+    for rows, te in folds:
+        tr = M.train_rows(name, rows)
+        ytr = labels[tr]
+        if len(np.unique(ytr)) < 2:
+            p = np.full(len(te), float(np.mean(ytr)))
+        else:
+            model = M.fit(M.build(name, params, seed, len(tr)), values[tr], ytr)
+            p = M.predict_proba(model, values[te])
+        scores.append(classification_metrics(labels[te], p))
+        probas.append(p)
+    return scores, np.concatenate(probas)
+
+
 def run_search(
     X: pd.DataFrame,
     y: pd.Series,
@@ -149,31 +172,19 @@ def run_search(
         for j, m in enumerate(models)
     }
     trials: list[Trial] = []
-    for k in range(plan.trials):
-        name = models[k % len(models)]
-        ot = studies[name].ask()
-        params = M.suggest(name, ot)
-        t0 = time.perf_counter()
-        scores, probas = [], []
-        for rows, te in folds:
-            tr = M.train_rows(name, rows)
-            ytr = labels[tr]
-            if len(np.unique(ytr)) < 2:
-                p = np.full(len(te), float(np.mean(ytr)))
-            else:
-                model = M.fit(M.build(name, params, plan.seed, len(tr)), values[tr], ytr)
-                p = M.predict_proba(model, values[te])
-            scores.append(classification_metrics(labels[te], p))
-            probas.append(p)
-        aucs = [s["roc_auc"] if s["roc_auc"] is not None else 0.5 for s in scores]
-        score = float(np.mean(aucs))
-        studies[name].tell(ot, score)
-        trial = Trial(
-            k, name, params, scores, score, time.perf_counter() - t0, np.concatenate(probas)
-        )
-        trials.append(trial)
-        if progress:
-            progress(f"trial {k + 1}/{plan.trials}: {name} AUC {score:.3f}", k + 1, plan.trials)
+    with M.one_blas_thread():
+        for k in range(plan.trials):
+            name = models[k % len(models)]
+            ot = studies[name].ask()
+            params = M.suggest(name, ot)
+            t0 = time.perf_counter()
+            scores, proba = walk_forward_fit(name, params, plan.seed, values, labels, folds)
+            aucs = [s["roc_auc"] if s["roc_auc"] is not None else 0.5 for s in scores]
+            score = float(np.mean(aucs))
+            studies[name].tell(ot, score)
+            trials.append(Trial(k, name, params, scores, score, time.perf_counter() - t0, proba))
+            if progress:
+                progress(f"trial {k + 1}/{plan.trials}: {name} AUC {score:.3f}", k + 1, plan.trials)
     return SearchResult(
         trials,
         splits,
