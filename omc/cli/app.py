@@ -1,19 +1,25 @@
-"""The `omc` command: one Typer app; each command group registers itself from its module."""
+"""The `omc` command: one Typer app; each command group registers itself from its module.
+
+A user's mistake that escapes a command is printed as one line by `omc.cli.errors.explain`
+(no traceback unless `--debug`)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import typer
-from pydantic import ValidationError
+from rich.markup import escape
 
 from omc.cli import alerts, backtest, collect, data, db, demo, floor, lab, trade
-from omc.cli.context import err_console, setup_logging
-from omc.floor.strategy import LookAheadError
+from omc.cli import context as ctx
+from omc.cli.errors import explain
 
 app = typer.Typer(
     name="omc",
     help="Oh My Coins: collect market data, research, backtest and trade crypto strategies.",
     no_args_is_help=True,
     add_completion=False,
+    pretty_exceptions_show_locals=False,  # a traceback must never print a secret
 )
 
 for module in (db, collect, data, alerts, backtest, trade, floor, lab, demo):
@@ -21,16 +27,24 @@ for module in (db, collect, data, alerts, backtest, trade, floor, lab, demo):
 
 
 @app.callback()
-def _root() -> None:
-    setup_logging()
+def _root(
+    debug: bool = typer.Option(
+        False, "--debug", help="Show the full traceback of an error (and log at DEBUG)."
+    ),
+) -> None:
+    ctx.DEBUG = debug
+    ctx.setup_logging("DEBUG" if debug else None)
 
 
-def main() -> None:
+def main(argv: Sequence[str] | None = None) -> None:
     try:
-        app()
-    except ValidationError as exc:  # a bad OMC_* setting: say which and why, no traceback
-        err_console.print(f"[red]configuration error[/]: {exc}")
-        raise SystemExit(2) from None
-    except LookAheadError as exc:  # a strategy read later bars (backtest, paper, live)
-        err_console.print(f"[red]error:[/] look-ahead: {exc}", soft_wrap=True, highlight=False)
-        raise SystemExit(1) from None
+        app(args=None if argv is None else list(argv), prog_name="omc")
+    except Exception as exc:
+        found = None if ctx.DEBUG else explain(exc)
+        if found is None:
+            raise
+        message, code = found
+        ctx.err_console.print(
+            f"[red]error:[/] {escape(message)}", soft_wrap=True, emoji=False, highlight=False
+        )
+        raise SystemExit(code) from None

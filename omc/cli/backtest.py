@@ -12,7 +12,16 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 from rich.table import Table
 
-from omc.cli.context import STRATEGY_HELP, console, fail, guard_lines, parse_params, settings
+from omc.cli.context import (
+    STRATEGY_HELP,
+    console,
+    fail,
+    guard_lines,
+    not_negative,
+    parse_params,
+    positive_cash,
+    settings,
+)
 from omc.floor.data import Bars, load_csv, load_db
 from omc.web.backtest_report import ROWS, fmt
 
@@ -80,32 +89,42 @@ def register(app: typer.Typer) -> None:
         top: int = typer.Option(20, "--top", help="Rows of the sweep table to print."),
     ) -> None:
         """Backtest a strategy; sweep its parameters; or walk it forward."""
-        from omc.floor.backtest.sweep import parse_grid
+        from omc.floor.backtest.sweep import check_rank_by, parse_grid
         from omc.floor.fills import FeeModel, SlippageModel
         from omc.floor.strategies import make_strategy, strategy_class
         from omc.floor.strategy import LookAheadError
 
+        starting = positive_cash(cash)
+        not_negative(fee_bps, "--fee-bps")
+        not_negative(slippage_bps, "--slippage-bps")
+        if volume_share is not None and not 0 < volume_share <= 1:
+            fail(f"--volume-share must be above 0 and at most 1, got {volume_share}")
+        if folds < 1:
+            fail(f"--folds must be at least 1, got {folds}")
         try:
-            bars = _load(data, symbol, timeframe, exchange)
-        except (LookupError, ValueError, OSError) as exc:
-            raise typer.BadParameter(str(exc)) from exc
+            check_rank_by(rank_by)
+        except ValueError as exc:
+            fail(f"--rank-by: {exc}")
         params = parse_params(param)
-        try:
-            starting = Decimal(cash)
-        except ArithmeticError:
-            fail(f"--cash {cash!r} is not a number")
-        if not starting.is_finite() or starting <= 0:
-            fail(f"--cash must be a positive amount, got {cash}")
         try:
             defaults = strategy_class(strategy).defaults
         except ValueError as exc:
+            fail(str(exc))
+        try:
+            grids = dict(
+                parse_grid(g, defaults.get(g.partition("=")[0].strip(), 0.0)) for g in grid
+            )
+        except ValueError as exc:
+            fail(f"--grid: {exc}")
+        try:
+            bars = _load(data, symbol, timeframe, exchange)
+        except (LookupError, ValueError, OSError) as exc:
             fail(str(exc))
         fees = (
             FeeModel.flat(Decimal(str(fee_bps)))
             if fee_bps is not None
             else FeeModel.from_settings(settings())
         )
-        grids = dict(parse_grid(g, defaults.get(g.partition("=")[0].strip(), 0.0)) for g in grid)
         out.mkdir(parents=True, exist_ok=True)
         common: dict[str, Any] = {
             "base_params": params,
@@ -122,7 +141,12 @@ def register(app: typer.Typer) -> None:
             if walk_forward:
                 if not grids:
                     raise typer.BadParameter("--walk-forward needs at least one --grid")
-                _walk_forward(strategy, bars, grids, folds, out, common, purge)
+                try:
+                    _walk_forward(strategy, bars, grids, folds, out, common, purge)
+                except LookAheadError:
+                    raise
+                except ValueError as exc:  # e.g. too few bars for the folds
+                    fail(f"--walk-forward: {exc}")
                 return
             if grids:
                 _sweep(strategy, bars, grids, out, top, common)

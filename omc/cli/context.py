@@ -3,28 +3,43 @@
 from __future__ import annotations
 
 import logging
+import math
+from decimal import Decimal
 from functools import lru_cache
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 from rich.console import Console
-from rich.logging import RichHandler
-from sqlalchemy import Engine
 
-from omc.core.config import Settings, get_settings
-from omc.core.db import make_engine
-from omc.migrations import upgrade
+if TYPE_CHECKING:  # heavy imports happen in the commands that need them (fast `omc --help`)
+    from sqlalchemy import Engine
+
+    from omc.core.config import Settings
 
 console = Console()
 err_console = Console(stderr=True)
+DEBUG = False  # `omc --debug`: tracebacks instead of one-line errors
+
+
+def __getattr__(name: str) -> Any:
+    """`context.get_settings` (tests clear its cache) without importing the settings early."""
+    if name == "get_settings":
+        from omc.core.config import get_settings
+
+        return get_settings
+    raise AttributeError(name)
 
 
 def settings() -> Settings:
+    from omc.core.config import get_settings
+
     return get_settings()
 
 
-def setup_logging() -> None:
-    level = settings().log_level.upper()
+def setup_logging(level: str | None = None) -> None:
+    from rich.logging import RichHandler
+
+    level = level or settings().log_level.upper()
     logging.basicConfig(
         level=level,
         format="%(message)s",
@@ -36,8 +51,29 @@ def setup_logging() -> None:
 
 def fail(message: str, code: int = 2) -> NoReturn:
     """A user's mistake: one red line on stderr, exit `code`, no traceback."""
-    err_console.print(f"[red]error:[/] {message}", soft_wrap=True, markup=True, highlight=False)
+    from rich.markup import escape
+
+    err_console.print(
+        f"[red]error:[/] {escape(message)}", soft_wrap=True, emoji=False, highlight=False
+    )
     raise typer.Exit(code)
+
+
+def positive_cash(text: str, option: str = "--cash") -> Decimal:
+    """A starting cash amount: a finite number above zero, else one line and exit 2."""
+    try:
+        value = Decimal(text.strip().replace("_", ""))
+    except ArithmeticError:
+        fail(f"{option} {text!r} is not a number")
+    if not value.is_finite() or value <= 0:
+        fail(f"{option} must be a positive amount, got {text}")
+    return value
+
+
+def not_negative(value: float | Decimal | None, option: str) -> None:
+    """Fees, slippage, spreads: zero or more (a negative cost is nonsense), else exit 2."""
+    if value is not None and not (math.isfinite(value) and value >= 0):
+        fail(f"{option} must be zero or more, got {value}")
 
 
 STRATEGY_HELP = "A registered strategy (sma_cross, rsi_revert) or your own: path/to/file.py:Class."
@@ -57,7 +93,16 @@ def parse_params(items: list[str]) -> dict[str, str]:
 @lru_cache(maxsize=1)
 def engine() -> Engine:
     """The configured database, brought up to the latest schema."""
-    db = make_engine(settings().effective_database_url)
+    from omc.core.db import make_engine
+    from omc.migrations import upgrade
+
+    url = settings().effective_database_url
+    try:
+        db = make_engine(url)
+    except OSError as exc:  # SQLite: its directory cannot be created
+        from omc.cli.errors import public_url
+
+        fail(f"database {public_url(url)}: cannot create {exc.filename}: {exc.strerror}", 1)
     upgrade(db)
     return db
 

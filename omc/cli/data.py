@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import typer
 from rich.progress import (
@@ -23,13 +23,8 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from omc.cli.context import console, engine, err_console, settings
+from omc.cli.context import console, engine, err_console, fail, settings
 from omc.core.time import iso_utc, parse_utc, timeframe_seconds
-
-
-def _fail(message: str, code: int = 2) -> NoReturn:
-    err_console.print(f"[red]error:[/] {message}")
-    raise typer.Exit(code)
 
 
 def _parse_time(text: str | None, option: str) -> datetime | None:
@@ -38,14 +33,14 @@ def _parse_time(text: str | None, option: str) -> datetime | None:
     try:
         return parse_utc(text)
     except ValueError:
-        _fail(f"{option}: {text!r} is not an ISO-8601 date or datetime (e.g. 2024-01-01)")
+        fail(f"{option}: {text!r} is not an ISO-8601 date or datetime (e.g. 2024-01-01)")
 
 
 def _check_timeframe(timeframe: str) -> None:
     try:
         timeframe_seconds(timeframe)
     except ValueError as exc:
-        _fail(str(exc))
+        fail(str(exc))
 
 
 def _when(value: datetime | None) -> str:
@@ -117,7 +112,7 @@ def register(app: typer.Typer) -> None:
         try:
             ccxt_exchange = make_exchange(exchange, settings())
         except BackfillInputError as exc:
-            _fail(str(exc))
+            fail(str(exc))
         db = engine()
         columns = (
             TextColumn("[bold]{task.description}"),
@@ -145,9 +140,9 @@ def register(app: typer.Typer) -> None:
                     progress=progress,
                 )
             except BackfillInputError as exc:
-                _fail(str(exc))
+                fail(str(exc))
             except BackfillError as exc:
-                _fail(str(exc), code=1)
+                fail(str(exc), code=1)
         resumed = f", resumed at {iso_utc(report.resumed_from)}" if report.resumed_from else ""
         console.print(
             f"[green]backfill {report.exchange} {report.symbol} {report.timeframe}: "
@@ -174,7 +169,7 @@ def register(app: typer.Typer) -> None:
         try:
             report = import_candles(engine(), file, exchange, symbol, timeframe, fmt)
         except CandleFileError as exc:
-            _fail(str(exc))
+            fail(str(exc))
         print_import_report(report)
 
     @data_app.command("build-candles")
@@ -212,14 +207,14 @@ def register(app: typer.Typer) -> None:
         from omc.ledgers.export import EXPORTS, FORMATS, export, export_query
 
         if kind not in EXPORTS:
-            _fail(f"unknown kind {kind!r} (known: {', '.join(sorted(EXPORTS))})")
+            fail(f"unknown kind {kind!r} (known: {', '.join(sorted(EXPORTS))})")
         if fmt not in FORMATS:
-            _fail(f"unknown format {fmt!r} (known: {', '.join(FORMATS)})")
+            fail(f"unknown format {fmt!r} (known: {', '.join(FORMATS)})")
         start = _parse_time(since, "--since")
         try:
             export_query(kind, symbol, start)
         except ValueError as exc:
-            _fail(str(exc))
+            fail(str(exc))
         if out is None:
             try:
                 count = export(engine(), kind, sys.stdout, fmt, symbol, start)
@@ -231,7 +226,7 @@ def register(app: typer.Typer) -> None:
             try:
                 handle = out.open("w", encoding="utf-8", newline="")
             except OSError as exc:
-                _fail(f"cannot write {out}: {exc.strerror}")
+                fail(f"cannot write {out}: {exc.strerror}")
             with handle:
                 count = export(engine(), kind, handle, fmt, symbol, start)
         err_console.print(f"exported {count} {kind} rows" + (f" to {out}" if out else ""))

@@ -7,12 +7,12 @@ import csv
 import json
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import typer
 from rich.table import Table
 
-from omc.cli.context import console, engine, err_console, settings
+from omc.cli.context import console, engine, fail, not_negative, settings
 from omc.cli.trade import _jsonable
 
 STAT_ROWS = (
@@ -34,11 +34,6 @@ STAT_ROWS = (
     ("pnl_gap", "P&L gap"),
     ("pnl_gap_pct", "P&L gap (% of equity)"),
 )
-
-
-def _fail(message: str) -> NoReturn:
-    err_console.print(f"[red]error[/]: {message}", soft_wrap=True)
-    raise typer.Exit(2)
 
 
 def _cell(value: Any) -> str:
@@ -173,12 +168,14 @@ def register(app: typer.Typer) -> None:
         def dec(value: float) -> Decimal:
             return Decimal(str(value))
 
+        not_negative(fee_bps, "--fee-bps")
+        not_negative(slippage_bps, "--slippage-bps")
         bars = None
         if data:
             try:
                 loaded = [load_csv(p) for p in data]
             except (OSError, ValueError, KeyError) as exc:
-                _fail(f"--data: {exc}")
+                fail(f"--data: {exc}")
             bars = {b.symbol: b for b in loaded}
         fees = FeeModel.flat(dec(fee_bps)) if fee_bps is not None else None
         thresholds = Thresholds(
@@ -202,7 +199,7 @@ def register(app: typer.Typer) -> None:
                 thresholds=thresholds,
             )
         except (LookupError, ValueError) as exc:
-            _fail(str(exc).strip("'\""))
+            fail(str(exc).strip("'\""))
         written = _write(report, out) if out is not None else []
         if as_json:
             console.print_json(json.dumps(_jsonable(report.as_dict())))

@@ -24,7 +24,9 @@ from omc.cli.context import (
     engine,
     fail,
     guard_lines,
+    not_negative,
     parse_params,
+    positive_cash,
     settings,
 )
 from omc.core.events import make_bus
@@ -144,7 +146,7 @@ def register(app: typer.Typer) -> None:
             [], "--symbol", help="Symbols to trade on ledger ticks (e.g. BTC/AUD)."
         ),
         account: str | None = typer.Option(None, "--account", help="Journal account name."),
-        cash: Decimal | None = typer.Option(None, "--cash", help="Starting cash (first run)."),
+        cash: str | None = typer.Option(None, "--cash", help="Starting cash (first run)."),
         spread_bps: Decimal = typer.Option(Decimal(0), "--spread-bps", help="Replay spread."),
         max_bars: int | None = typer.Option(None, "--max-bars", help="Stop after N bars."),
         poll_s: float = typer.Option(5.0, "--poll", help="Seconds between ledger polls."),
@@ -161,6 +163,8 @@ def register(app: typer.Typer) -> None:
         )
         from omc.floor.venues.paper import LedgerQuotes, PaperSettings
 
+        starting = None if cash is None else positive_cash(cash)
+        not_negative(spread_bps, "--spread-bps")
         try:
             strat = make_strategy(strategy, parse_params(param))
         except ValueError as exc:
@@ -171,7 +175,7 @@ def register(app: typer.Typer) -> None:
             "settings": settings(),
             "limits": GuardSettings().limits(),
             "paper": ps,
-            "cash": cash,
+            "cash": starting,
             "bus": make_bus(settings()),  # trading-state moves: `floor.trading_state`
         }
         if replay is not None:
@@ -236,6 +240,8 @@ def register(app: typer.Typer) -> None:
             strat = make_strategy(strategy, parse_params(param))
         except ValueError as exc:
             fail(str(exc))
+        for problem in _missing_keys(venue_name):  # before anything is sent
+            fail(f"Refusing to trade live: {problem}")
         venue = _live_venue(venue_name)
         session = TradingSession(
             engine(),
@@ -435,6 +441,21 @@ def _kill_accounts(
             kill_or_command(db, name, act, venue=venue_name, after=marks[name], wait_s=wait_s)
         )
     return reports
+
+
+def _missing_keys(venue: str) -> list[str]:
+    """Why `venue` has no API key pair configured (checked before anything is sent)."""
+    if venue == "coinspot":
+        from omc.floor.venues.coinspot_client import CoinSpotCredentials as creds
+    elif venue.startswith("ccxt:"):
+        from omc.floor.venues.ccxt_venue import CcxtCredentials as creds  # type: ignore[assignment]
+    else:
+        raise typer.BadParameter(f"--venue {venue!r}: coinspot or ccxt:<exchange id>")
+    found = creds()
+    if found.api_key and found.api_secret:
+        return []
+    prefix = str(creds.model_config.get("env_prefix", "")).upper()
+    return [f"no API key pair for {venue} (set {prefix}API_KEY and {prefix}API_SECRET)"]
 
 
 def _live_venue(name: str) -> Any:

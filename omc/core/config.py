@@ -12,7 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import BeforeValidator, Field, SecretStr
+from pydantic import BeforeValidator, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -39,6 +39,9 @@ def parse_json_mapping(value: object) -> object:
 
 CsvList = Annotated[list[str], NoDecode, BeforeValidator(split_csv)]
 LowerCsvList = Annotated[list[str], NoDecode, BeforeValidator(split_csv_lower)]
+LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+
 JsonMapping = Annotated[dict[str, list[str]], NoDecode, BeforeValidator(parse_json_mapping)]
 
 
@@ -266,6 +269,42 @@ class Settings(BaseSettings):
     telegram_base_url: str = Field(
         default="https://api.telegram.org", description="Telegram Bot API base URL."
     )
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_log_level(cls, value: str) -> str:
+        level = value.strip().upper()
+        if level not in LOG_LEVELS:
+            raise ValueError(f"unknown logging level {value!r} (one of {', '.join(LOG_LEVELS)})")
+        return level
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        from sqlalchemy.engine import make_url  # the error never echoes the URL (a password)
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            make_url(value)
+        except ArgumentError:
+            raise ValueError(
+                "not a database URL (e.g. sqlite:///omc-data/omc.db or "
+                "postgresql+psycopg://user@host:5432/db)"
+            ) from None
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if not value.startswith(REDIS_SCHEMES):
+            raise ValueError(
+                f"a Redis URL starts with {', '.join(REDIS_SCHEMES)} (e.g. redis://localhost:6379/0)"
+            )
+        return value
 
     @property
     def effective_database_url(self) -> str:

@@ -136,12 +136,25 @@ class Bars:
         return cls(symbol, np.asarray(stamps, dtype=np.int64), p, p, p, p, v)
 
 
+class BarsFileError(ValueError):
+    """A candle file that cannot be read (missing, empty, a bad value, a missing column)."""
+
+
 def load_csv(path: str | Path, symbol: str | None = None) -> Bars:
-    """Read `timestamp,open,high,low,close,volume` (ISO-8601 UTC timestamps)."""
+    """Read `timestamp,open,high,low,close,volume` (ISO-8601 UTC timestamps). A file that
+    cannot be read raises `BarsFileError` naming the file and why."""
     path = Path(path)
-    frame = pd.read_csv(path)
-    name = symbol or path.stem.split("-")[0].replace("_", "/")
-    return Bars.from_frame(name, frame)
+    try:
+        frame = pd.read_csv(path)
+        name = symbol or path.stem.split("-")[0].replace("_", "/")
+        return Bars.from_frame(name, frame)
+    except FileNotFoundError:
+        raise BarsFileError(f"candle file {path}: no such file") from None
+    except IsADirectoryError:
+        raise BarsFileError(f"candle file {path}: is a directory") from None
+    except (OSError, ValueError, KeyError, TypeError, pd.errors.ParserError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise BarsFileError(f"candle file {path}: {reason}") from None
 
 
 def load_db(

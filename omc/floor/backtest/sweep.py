@@ -28,6 +28,31 @@ from omc.floor.strategy import Strategy
 
 Row = dict[str, Any]
 
+# metrics a sweep can rank by (both engines report them); the first three rank lower-first
+LOWER_BETTER = ("volatility_ann", "max_drawdown_duration_bars", "fees_paid")
+RANK_METRICS = (
+    *LOWER_BETTER,
+    "sharpe",
+    "sortino",
+    "total_return",
+    "cagr",
+    "calmar",
+    "max_drawdown",
+    "win_rate",
+    "profit_factor",
+    "avg_trade",
+    "exposure",
+    "turnover",
+    "final_equity",
+    "trades",
+)
+
+
+def check_rank_by(rank_by: str) -> None:
+    """An unknown ranking metric is an error, not a silent rank by grid order."""
+    if rank_by not in RANK_METRICS:
+        raise ValueError(f"cannot rank by {rank_by!r}; known: {', '.join(sorted(RANK_METRICS))}")
+
 
 def parse_grid(spec: str, default: Any = 0) -> tuple[str, list[Any]]:
     """`fast=5:50:5` (inclusive start:stop:step) or `fast=5,10,20` -> ("fast", [...])."""
@@ -39,8 +64,13 @@ def parse_grid(spec: str, default: Any = 0) -> tuple[str, list[Any]]:
         parts = body.split(":")
         if len(parts) not in (2, 3):
             raise ValueError(f"grid {spec!r}: expected start:stop[:step]")
-        lo, hi = float(parts[0]), float(parts[1])
-        step = float(parts[2]) if len(parts) == 3 else 1.0
+        try:
+            lo, hi = float(parts[0]), float(parts[1])
+            step = float(parts[2]) if len(parts) == 3 else 1.0
+        except ValueError:
+            raise ValueError(f"grid {spec!r}: start, stop and step must be numbers") from None
+        if not all(math.isfinite(v) for v in (lo, hi, step)):
+            raise ValueError(f"grid {spec!r}: start, stop and step must be finite")
         if step <= 0:
             raise ValueError(f"grid {spec!r}: step must be positive")
         count = math.floor((hi - lo) / step + 1e-9) + 1
@@ -148,7 +178,8 @@ def _eval_chunk(chunk: list[tuple[int, dict[str, Any]]]) -> list[tuple[int, Row 
 
 
 def _sort_key(rank_by: str) -> Callable[[tuple[int, Row]], tuple[int, float, int]]:
-    lower_better = rank_by in {"volatility_ann", "max_drawdown_duration_bars", "fees_paid"}
+    check_rank_by(rank_by)
+    lower_better = rank_by in LOWER_BETTER
 
     def key(item: tuple[int, Row]) -> tuple[int, float, int]:
         idx, row = item
