@@ -35,8 +35,12 @@ def test_demo_on_a_fresh_directory_writes_a_report_and_is_idempotent(tmp_path: P
     assert "BTC/USDT" in text and "10,999" in text
     assert "Backtest: sma_cross" in text and "Paper trading replay" in text
     assert "paper replay (demo-paper): equity" in first.stdout.replace("\n", "")
+    assert "Lab study: a goal in words" in text and "../lab/L" in text
+    lab_line = next(line for line in first.stdout.splitlines() if line.startswith("lab session"))
+    assert "verdict" in lab_line and "6 trials" in lab_line
     second = run_omc(["demo"], tmp_path)
     assert second.returncode == 0, second.stderr
+    assert lab_line in second.stdout  # the stored study is shown again, not re-run
     assert "BTC/USDT 5m │ 10,999 │        0 │         10,999" in second.stdout
     status = run_omc(["status", "--json"], tmp_path)
     assert status.returncode == 0, status.stderr

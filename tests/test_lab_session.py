@@ -7,12 +7,15 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
 from sqlalchemy import Engine, func, select
 
 from omc.lab.models import HoldoutOpening, LabTrial
 from omc.lab.session import store
+from omc.lab.session.runner import STEPS
 
 
 def trial(number: int, score: float) -> dict[str, object]:
@@ -123,3 +126,74 @@ def test_the_report_page_is_self_contained(tmp_path: Path) -> None:
     assert "http://" not in text and "https://" not in text and "<script" not in text
     assert text.count("data:image/png;base64,") == 4
     assert "leaky" in text and "FLAGGED" in text and "NO EDGE" in text
+
+
+def _next_bar(ctx: Any) -> dict[str, np.ndarray]:
+    """A deliberately leaking feature: the NEXT bar's return."""
+    r = np.full(len(ctx.close), np.nan)
+    r[:-1] = np.diff(np.log(ctx.close))
+    return {"ret_next": r}
+
+
+def test_a_leaking_feature_is_refused_and_named_in_the_report(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from omc.core.db import make_engine
+    from omc.lab.features import FeatureSpec, library
+    from omc.lab.plan import ResearchPlan
+    from omc.lab.session.runner import run_study
+    from omc.migrations import upgrade
+    from tests.test_lab_cli import write_candles
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'omc.db'}")
+    upgrade(engine)
+    data = write_candles(tmp_path / "BTC_USDT-1h.csv", signal=0.0, seed=3)
+    plan = ResearchPlan(
+        goal="leak test", symbols=["BTC/USDT"], timeframe="1h", data_file=str(data),
+        models=["logistic"], trials=1, features=["returns"],
+    )  # fmt: skip
+    honest = FeatureSpec.from_plan
+    library.register("leak_next", _next_bar)
+    monkeypatch.setattr(
+        FeatureSpec,
+        "from_plan",
+        classmethod(lambda cls, p, inputs: cls.make([*p.features, "leak_next"], inputs)),
+    )
+    try:
+        outcome = run_study(plan, engine=engine, out_dir=tmp_path / "lab")
+    finally:
+        library.unregister("leak_next")
+        monkeypatch.setattr(FeatureSpec, "from_plan", honest)
+    assert outcome.status == "done", outcome.error
+    assert outcome.report is not None
+    folder = outcome.report.parent
+    spec = json.loads((folder / "feature_spec.json").read_text())
+    assert spec["refused"] == ["ret_next"] and "ret_next" not in spec["features"]
+    report = json.loads((folder / "report.json").read_text())
+    assert report["features"]["refused"] == ["ret_next"]
+    leakage = next(c for c in report["checks"] if c["name"] == "leakage")
+    assert "ret_next" in leakage["detail"]
+    assert "ret_next" not in report["feature_importance"]
+    text = outcome.report.read_text()
+    assert "Refused by the leakage check" in text and "ret_next" in text
+    assert set(outcome.timings) == set(STEPS)
+
+
+def test_a_study_that_cannot_run_is_stored_failed_with_one_line(tmp_path: Path) -> None:
+    from omc.core.db import make_engine
+    from omc.lab.plan import ResearchPlan
+    from omc.lab.session.runner import run_study
+    from omc.migrations import upgrade
+    from tests.test_lab_cli import write_candles
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'omc.db'}")
+    upgrade(engine)
+    data = write_candles(tmp_path / "BTC_USDT-1h.csv", signal=0.0, seed=3, n=300)
+    plan = ResearchPlan(goal="tiny", symbols=["BTC/USDT"], timeframe="1h", data_file=str(data))
+    outcome = run_study(plan, engine=engine, out_dir=tmp_path / "lab")
+    assert outcome.status == "failed" and outcome.error is not None
+    assert outcome.error.startswith("checks: check sample_size failed")
+    assert "\n" not in outcome.error
+    record = store.get_session(engine, outcome.session)
+    assert (record.status, record.step, record.error) == ("failed", "checks", outcome.error)
+    assert record.plan is not None and record.plan["as_of"] is not None  # defaulted to the start

@@ -18,7 +18,8 @@ def register(app: typer.Typer) -> None:
             None, help="Directory for the report (default: <data_dir>/demo)."
         ),
     ) -> None:
-        """Load the bundled real candles (demo data), backtest a strategy, write a report."""
+        """Load the bundled real candles (demo data), backtest a strategy, run a Lab study,
+        write a report."""
         from omc.demo.job import bundled_files, run_demo
 
         config = settings()
@@ -33,7 +34,7 @@ def register(app: typer.Typer) -> None:
             TimeElapsedColumn(),
             console=console,
         ) as progress:
-            task = progress.add_task("", total=len(files) + 2)
+            task = progress.add_task("", total=len(files) + 3)
 
             def step(label: str) -> None:
                 progress.update(task, description=label)

@@ -1,5 +1,6 @@
 """The demo job: load the bundled real candles into the configured database (SQLite by
-default), backtest a built-in strategy on them, and write one report page to look at.
+default), backtest a built-in strategy on them, replay it through paper trading, run one Lab
+study on them, and write one report page to look at.
 
 Everything it shows is labelled demo data: real historical candles bundled with OMC, not live
 prices. It needs no network and no keys, and running it again changes nothing (idempotent).
@@ -148,6 +149,79 @@ def backtest_section(engine: Engine, out_dir: Path) -> tuple[str, list[str]]:
     return section, summary
 
 
+LAB_GOAL = (
+    "Predict whether BTC/USDT closes higher one hour (12 bars) from now, "
+    "from momentum, volatility, RSI and volume"
+)
+LAB_TRIALS = 6  # a small search budget keeps the demo quick; `omc lab run` defaults to more
+
+
+def lab_section(engine: Engine, settings: Settings, out_dir: Path) -> tuple[str, list[str]]:
+    """One Lab study on the demo BTC/USDT candles (a small trial budget), linked from the
+    demo page. A study of the same goal already run on this database is shown again rather
+    than re-run: running the demo twice changes nothing and never re-opens its holdout."""
+    import os
+
+    from omc.lab.session.runner import outcome_of, prepare_plan, run_study
+    from omc.lab.session.store import list_sessions
+
+    done = [
+        r
+        for r in list_sessions(engine, limit=500)
+        if r.goal == LAB_GOAL
+        and r.status == "done"
+        and r.report_path
+        and Path(r.report_path).is_file()
+    ]
+    if done:
+        outcome = outcome_of(done[0])
+    else:
+        result = prepare_plan(
+            LAB_GOAL,
+            engine=engine,
+            symbol="BTC/USDT",
+            exchange=DEMO_EXCHANGE,
+            timeframe="5m",
+            horizon_bars=12,
+            trials=LAB_TRIALS,
+        )
+        if result.plan is None:
+            raise RuntimeError(f"the demo goal needs an answer: {result.question}")
+        outcome = run_study(result.plan, engine=engine, out_dir=settings.data_dir / "lab")
+    if outcome.status != "done" or outcome.report is None:
+        section = (
+            "<h2>Lab study</h2><p class='bad'>The Lab session "
+            f"{html.escape(outcome.session)} failed: {html.escape(str(outcome.error))}</p>"
+        )
+        return section, [f"lab session {outcome.session} failed: {outcome.error}"]
+    link = Path(os.path.relpath(outcome.report, out_dir)).as_posix()
+    oos = outcome.to_json()["oos"]
+    rows = [
+        ("verdict", outcome.verdict),
+        *((f"out-of-sample {k}", "" if v is None else f"{v:.3f}") for k, v in oos.items()),
+        ("trials (all counted)", outcome.trials),
+    ]
+    section = (
+        "<h2>Lab study: a goal in words, evaluated honestly</h2>"
+        f"<p>Goal: <i>{html.escape(LAB_GOAL)}</i>. Lab session "
+        f"<code>{html.escape(outcome.session)}</code> planned it, built causal features on the "
+        f"demo candles, searched {outcome.trials} trials (a small demo budget) on purged "
+        "walk-forward folds and scored a sealed holdout once. Every number is out of sample. "
+        f"Full report: <a href='{html.escape(link)}'>{html.escape(link)}</a>.</p>"
+        + html_table(["", "value"], rows, numeric=(1,))
+        + "<ul>"
+        + "".join(f"<li>{html.escape(r)}</li>" for r in outcome.reasons)
+        + "</ul>"
+    )
+    summary = [
+        f"lab session {outcome.session}: verdict {outcome.verdict}, OOS AUC "
+        f"{oos['auc'] if oos['auc'] is None else format(oos['auc'], '.3f')}, "
+        f"{outcome.trials} trials",
+        f"lab report: {outcome.report.resolve().as_uri()}",
+    ]
+    return section, summary
+
+
 PAPER_ACCOUNT = "demo-paper"
 
 
@@ -224,9 +298,13 @@ def run_demo(
         progress("paper trading")
     paper_html, paper_summary = paper_section(engine, settings)
     summary += paper_summary
+    if progress:
+        progress("lab study")
+    lab_html, lab_summary = lab_section(engine, settings, out_dir)
+    summary += lab_summary
     status = ledger_status(engine, settings)
     sections = ledger_sections(engine, status, import_rows(reports))
-    sections[1:1] = [backtest_html, paper_html]
+    sections[1:1] = [backtest_html, paper_html, lab_html]
     sections.append(
         "<h2>Next steps</h2><ul>"
         + "".join(
@@ -237,6 +315,9 @@ def run_demo(
                 "omc data export candles --symbol BTC/USDT --format csv --out btc.csv",
                 "omc backtest --exchange demo --symbol BTC/USDT --timeframe 5m "
                 "--strategy sma_cross",
+                'omc lab run "predict BTC/USDT direction over the next hour" '
+                "--exchange demo --timeframe 5m",
+                "omc lab sessions",
             )
         )
         + "</ul>"

@@ -14,6 +14,7 @@ A goal the planner cannot plan without asking is stored as `asked` with its ques
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Callable
@@ -131,26 +132,33 @@ def prepare_plan(
     engine: Engine | None,
     plan: ResearchPlan | None = None,
     answer: str | None = None,
-    **overrides: Any,
+    symbol: str | None = None,
+    timeframe: str | None = None,
+    exchange: str | None = None,
+    data_file: str | None = None,
+    horizon_bars: int | None = None,
+    trials: int | None = None,
+    as_of: datetime | None = None,
 ) -> PlanResult:
-    """The plan to run: `plan` (a file) or the planner's plan of `goal` (or its question),
-    with the explicit options applied. Raises ValueError for options the plan cannot take."""
-    if plan is None:
-        from omc.lab.catalog import catalog_for
-        from omc.lab.planner import plan_goal
+    """The plan to run: `plan` (a file) with the explicit options applied, or the planner's
+    plan of `goal` against the catalog (the candles file, else the database) — or its one
+    question. The planner applies the explicit options itself (and says what they overrode).
+    Raises ValueError (one line) for options or a file the plan cannot take."""
+    options: dict[str, Any] = {
+        "symbol": symbol,
+        "timeframe": timeframe,
+        "exchange": exchange,
+        "data_file": data_file,
+        "trials": trials,
+        "as_of": as_of,
+    }
+    if plan is not None:
+        return PlanResult(plan=apply_overrides(plan, horizon_bars=horizon_bars, **options))
+    from omc.lab.catalog import catalog_for
+    from omc.lab.planner import plan_goal
 
-        catalog = catalog_for(
-            engine,
-            data_file=overrides.get("data_file"),
-            symbol=overrides.get("symbol"),
-            as_of=overrides.get("as_of"),
-        )
-        options = {k: v for k, v in overrides.items() if k != "horizon_bars"}
-        # the planner applies the explicit options itself (and says what they overrode)
-        return plan_goal(
-            goal, catalog, answer=answer, horizon=overrides.get("horizon_bars"), **options
-        )
-    return PlanResult(plan=apply_overrides(plan, **overrides))
+    catalog = catalog_for(engine, data_file=data_file, symbol=symbol, as_of=as_of)
+    return plan_goal(goal, catalog, horizon=horizon_bars, answer=answer, **options)
 
 
 def record_question(engine: Engine, goal: str, question: str) -> StudyOutcome:
@@ -179,12 +187,18 @@ def _baseline_summary(baseline: dict[str, Any]) -> dict[str, Any]:
 
 
 def holdout_dataset(source: str, bars: pd.DataFrame, holdout: pd.Index, plan: ResearchPlan) -> str:
-    """The sealed holdout's identity: data source, the bars' window and the holdout range
-    (and the target, whose labels the holdout scores)."""
+    """The sealed holdout's identity: data source, the bars' window, the holdout range and a
+    digest of the holdout bars' values (a rewritten file is other data), and the target whose
+    labels the holdout scores."""
     first, last = bars.index[0].isoformat(), bars.index[-1].isoformat()
     span = f"{holdout[0].isoformat()}..{holdout[-1].isoformat()}" if len(holdout) else "empty"
+    values = bars.loc[holdout, ["open", "high", "low", "close", "volume"]].to_numpy("float64")
+    digest = hashlib.sha256(values.tobytes()).hexdigest()[:16]
     target = f"{plan.target.kind}:{plan.target.horizon_bars}:{plan.target.threshold}"
-    return f"{source}|{plan.symbols[0]}|{plan.timeframe}|{first}..{last}|holdout {span}|{target}"
+    return (
+        f"{source}|{plan.symbols[0]}|{plan.timeframe}|{first}..{last}|"
+        f"holdout {span} #{digest}|{target}"
+    )
 
 
 def run_study(
@@ -244,7 +258,7 @@ def run_study(
         begin("labels")
         labels = make_labels(plan.target, inputs.bars)
         begin("checks")
-        checks = run_checks(inputs, X, labels["y"], plan)
+        checks = run_checks(inputs, X, labels["y"], plan, spec=spec)
         refused = sorted({name for c in checks for name in getattr(c, "refused", []) or []})
         stops = [c for c in checks if c.status == "fail" and not getattr(c, "refused", None)]
         if stops:
