@@ -87,6 +87,9 @@ def test_a_planted_signal_is_an_edge(planted: Any) -> None:
     # selection is the walk-forward score, never the holdout
     assert search.best.score == max(t.score for t in search.trials)
     assert search.oos_rows.max() + plan.target.horizon_bars < search.splits.holdout[0]
+    gap = plan.target.horizon_bars + plan.evaluation.embargo(plan.target.horizon_bars)
+    for train, test in search.folds:  # the rows actually fitted and scored
+        assert train.max() + gap < test.min()
     assert not set(search.dev_oos_index) & set(search.holdout_index)
     assert ev.model is not None and hasattr(ev.model, "predict_proba")
 
@@ -152,3 +155,19 @@ def test_two_runs_are_identical(walk: Any) -> None:
     assert strip(ev.to_json()) == strip(again.to_json())
     for a, b in zip(search.trials, again_search.trials, strict=True):
         np.testing.assert_array_equal(a.oos_proba, b.oos_proba)
+
+
+def test_the_search_never_reads_the_holdout() -> None:
+    bars = candles(2500, 0.2, 5)
+    plan = ResearchPlan(goal="test", symbols=["SYN/USDT"], trials=3, seed=5)
+    X, y = features(bars), make_labels(plan.target, bars)["y"]
+    first = run_search(X, y, plan)
+    h0 = first.splits.holdout[0]
+    X2, y2 = X.copy(), y.copy()
+    X2.iloc[h0:] = np.random.default_rng(0).normal(size=X2.iloc[h0:].shape)
+    y2.iloc[h0:] = 1.0 - y2.iloc[h0:]  # the holdout's labels flipped
+    second = run_search(X2, y2, plan)
+    assert [t.to_json() | {"seconds": 0} for t in first.trials] == [
+        t.to_json() | {"seconds": 0} for t in second.trials
+    ]
+    assert first.best.number == second.best.number

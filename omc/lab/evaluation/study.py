@@ -155,6 +155,7 @@ def _evaluate(
             }
         )
     oos: dict[str, Any] = summary(best.fold_scores, classification_metrics(y_oos, best.oos_proba))
+    oos.pop("folds")  # the per-fold table is `folds`
 
     fitters = baseline_fitters(close, y, h, plan.seed)
     baseline: dict[str, Any] = {}

@@ -156,7 +156,10 @@ def run_search(
     folds = fold_rows(splits, usable)
     for k, (tr, te) in enumerate(folds):
         if len(tr) < 2 or len(te) < 1:
-            raise ValueError(f"fold {k + 1} has too few usable rows to train and test")
+            raise ValueError(
+                f"fold {k + 1} has too few usable rows to train and test ({int(usable.sum())} of "
+                f"{len(X)} rows have a label and every feature)"
+            )
     values = np.ascontiguousarray(X.to_numpy(dtype=np.float64))
     labels = y.to_numpy(dtype=np.float64)
     models: list[ModelName] = list(dict.fromkeys(plan.models))
