@@ -17,6 +17,7 @@ by a child process first).
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing
 import resource
 import tempfile
@@ -184,6 +185,10 @@ def main() -> None:
             f"OOS AUC {oos['auc']}, features {plan.features}",
             highlight=False,
         )
+        if outcome.report is not None:
+            doc = json.loads((outcome.report.parent / "report.json").read_text())
+            checks = ", ".join(f"{c['name']} {c['status']}" for c in doc["checks"])
+            console.print(f"checks: {checks}", highlight=False)
         status = "[green]met[/]" if total < 60 and outcome.status == "done" else "[red]missed[/]"
         console.print(f"target < 60 s: {status}")
 
