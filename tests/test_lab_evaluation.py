@@ -16,7 +16,8 @@ from omc.floor.backtest.sweep import equity_returns
 from omc.lab.evaluation import evaluate, make_labels
 from omc.lab.evaluation import trading as T
 from omc.lab.evaluation.study import StudyEvaluation
-from omc.lab.plan import ResearchPlan
+from omc.lab.evaluation.verdict import decide
+from omc.lab.plan import Evaluation, ResearchPlan
 from omc.lab.training import SearchResult, run_search
 
 N_BARS = 4000
@@ -171,3 +172,27 @@ def test_the_search_never_reads_the_holdout() -> None:
         t.to_json() | {"seconds": 0} for t in second.trials
     ]
     assert first.best.number == second.best.number
+
+
+def test_the_verdict_thresholds_come_from_the_plan(planted: Any) -> None:
+    _, ev, plan = planted
+    doc = ev.to_json()
+    base = max(doc["baseline"][k]["auc"] for k in ("majority", "last_direction"))
+    args: dict[str, Any] = {
+        "oos_auc": doc["oos"]["auc"],
+        "baseline_auc": base,
+        "baseline_name": "last_direction",
+        "deflated_sharpe_probability": doc["oos"]["deflated_sharpe_probability"],
+        "n_trials": plan.trials,
+        "holdout_auc": doc["holdout"]["metrics"]["auc"],
+        "holdout_baseline_auc": 0.5,
+        "opened_before": 0,
+    }
+    assert decide(**args, thresholds=plan.evaluation)["verdict"] == "edge"
+    strict = Evaluation(min_auc_lift=doc["oos"]["auc"] - base + 0.01)
+    out = decide(**args, thresholds=strict)
+    assert out["verdict"] == "no_edge" and out["checks"] == {
+        "oos_skill": False, "deflated_sharpe": True, "holdout": True
+    }  # fmt: skip
+    weak = decide(**{**args, "deflated_sharpe_probability": 0.5}, thresholds=plan.evaluation)
+    assert weak["verdict"] == "no_edge" and "0.500 < 0.95" in weak["reasons"][1]

@@ -3,12 +3,13 @@
 `edge` needs all three:
 
 1. out-of-sample skill — the selected model's walk-forward OOS ROC AUC is at least the best
-   baseline's (majority, last direction, price-only logistic, on the same folds) plus
-   `Evaluation.min_auc_lift`;
+   classification baseline's (majority class, last direction, on the same folds and rows) plus
+   `Evaluation.min_auc_lift` (the price-only logistic regression is the trading baseline,
+   reported beside them: a signal in past returns alone is an edge too);
 2. a deflated Sharpe probability (the OOS strategy's Sharpe deflated for every trial the
    search ran) of at least `Evaluation.min_deflated_sharpe_probability`;
 3. the sealed holdout, scored once after selection, confirms it: the refitted model's
-   holdout AUC is above the best baseline's holdout AUC.
+   holdout AUC is above the best classification baseline's holdout AUC.
 
 A holdout opened before this evaluation (`opened_before > 0`) is flagged in the reasons: its
 numbers are no longer untouched data.
