@@ -144,11 +144,17 @@ def test_a_random_walk_has_no_edge_and_its_approval_is_refused(
     rejected = omc(lab, "lab", "reject", sid, "--reason", "changed my mind")
     assert rejected.exit_code == 0 and store.get_session(engine, sid).approval == "rejected"
 
-    again = run_json(lab, data)  # the same sealed holdout, looked at a second time
+    # the saved plan run again: the same sealed holdout, looked at a second time
+    plan_file = Path(out["report"]).parent / "plan.json"
+    rerun = omc(lab, "lab", "run", "--plan", str(plan_file), "--trials", "2", "--json")
+    assert rerun.exit_code == 0, rerun.output
+    again = last_json(rerun)
     assert again["session"] != sid and again["holdout_flagged"] is True
     assert "FLAGGED" in Path(again["report"]).read_text()
     trials = store.trials_of(engine, again["session"])
-    assert [t["number"] for t in trials] == [0, 1, 2]
+    assert [t["number"] for t in trials] == [0, 1]
+    plan = store.get_session(engine, again["session"]).plan
+    assert plan is not None and "--trials 2 replaces the plan file's 3" in plan["assumptions"]
 
 
 def test_user_mistakes_are_one_line(lab: typer.Typer, tmp_path: Path) -> None:

@@ -108,10 +108,13 @@ def apply_overrides(
     trials: int | None = None,
     as_of: datetime | None = None,
 ) -> ResearchPlan:
-    """`plan` with the CLI's explicit options applied (validated again)."""
+    """`plan` with the CLI's explicit options applied (validated again), each one that
+    changes the plan listed as an assumption."""
     body = plan.model_dump()
-    if symbol:
+    notes: list[str] = []
+    if symbol and body["symbols"][0] != symbol:
         body["symbols"] = [symbol, *(s for s in body["symbols"] if s != symbol)]
+        notes.append(f"--symbol {symbol} is studied instead of the plan file's symbol")
     for key, value in (
         ("timeframe", timeframe),
         ("exchange", exchange),
@@ -119,10 +122,14 @@ def apply_overrides(
         ("trials", trials),
         ("as_of", as_of),
     ):
-        if value is not None:
+        if value is not None and body[key] != value:
+            flag = {"data_file": "data", "as_of": "as-of"}.get(key, key)
+            notes.append(f"--{flag} {value} replaces the plan file's {body[key]}")
             body[key] = value
-    if horizon_bars is not None:
+    if horizon_bars is not None and body["target"]["horizon_bars"] != horizon_bars:
+        notes.append(f"--horizon {horizon_bars} replaces the plan file's horizon")
         body["target"]["horizon_bars"] = horizon_bars
+    body["assumptions"] = [*body["assumptions"], *notes]
     return ResearchPlan.model_validate(body)
 
 
@@ -233,7 +240,7 @@ def run_study(
         plan=plan.model_dump(mode="json"),
     )
     outcome = StudyOutcome(session=session_id, status="running", goal=plan.goal)
-    folder = out_dir / session_id
+    folder = out_dir.resolve() / session_id
     step = "inputs"
     clock = time.perf_counter()
 
