@@ -27,9 +27,14 @@ from omc.lab.features import (
     run_checks,
 )
 from omc.lab.features.checks import check_leakage
-from omc.lab.features.inputs import PUBLICATION, Publication, _bars_frame, known_at
+from omc.lab.features.inputs import (
+    PUBLICATION,
+    Publication,
+    _bars_frame,
+    candle_publication,
+    known_at,
+)
 from omc.lab.plan import ResearchPlan, Target
-from omc.ledgers import pit
 from omc.ledgers.exchange.candle_files import import_candles
 from omc.ledgers.models import CatalystEvent, NewsItem, ProtocolMetric, SocialPost
 
@@ -265,6 +270,11 @@ def test_knowledge_time_rule() -> None:
     news = known_at(day, stored, PUBLICATION["news"]).dt.strftime("%m-%dT%H:%M").tolist()
     assert news == ["01-01T10:00", "01-02T03:00", "03-01T00:00"]  # news: never backfilled
     assert known_at(day, None, Publication(period=H)).iloc[0] == day.iloc[0] + H
+    # a 5-minute candle: stored 2 min after its close (live) or 3 h after (a backfill)
+    opened = pd.Series(pd.to_datetime(["2024-01-01T10:00Z"] * 2, utc=True))
+    stored = pd.Series(pd.to_datetime(["2024-01-01T10:07Z", "2024-01-01T13:05Z"], utc=True))
+    candles = known_at(opened, stored, candle_publication(300)).dt.strftime("%H:%M").tolist()
+    assert candles == ["10:07", "10:05"]
 
 
 # ----------------------------------------------------------------------------- database
@@ -394,11 +404,8 @@ def test_late_rows_are_invisible_until_stored(engine: Engine, tmp_path: Path) ->
     tvl = inputs.ledgers["tvl"].set_index("ts")["known_at"]
     day = pd.Timestamp("2023-01-02", tz="UTC")
     assert tvl[day - pd.Timedelta(days=1)] == day + H
-    # collected live 30 min after its publication: known when stored (until pit returns
-    # collected_at for protocol metrics, the declared publication)
-    stored = "collected_at" in pit.protocol_metrics(engine, as_of=datetime.now(UTC), protocol="x")
-    live = day + pd.Timedelta(days=2, hours=1, minutes=30 if stored else 0)
-    assert tvl[day + pd.Timedelta(days=1)] == live
+    # collected live, 30 min after its publication: known when stored
+    assert tvl[day + pd.Timedelta(days=1)] == day + pd.Timedelta(days=2, hours=1, minutes=30)
     # a filing backfilled 90 days later: EDGAR's acceptance time; an announcement stored
     # 6 h late: when stored
     ev = inputs.ledgers["events"].set_index("event_id")

@@ -200,10 +200,7 @@ def load_inputs(plan: ResearchPlan, *, engine: Engine | None, as_of: datetime) -
                 f"{moment.isoformat()}"
             )
         loaded = Bars.from_frame(symbol, frame.rename(columns={"ts": "timestamp"}))
-        # pit.candles gains `collected_at` (issue 9); until then a stored candle is known
-        # at its close (the backfill rule), which is what it gives for history anyway
-        collected = frame.get("collected_at", None)
-        bars = _bars_frame(loaded, bar_seconds, collected)
+        bars = _bars_frame(loaded, bar_seconds, frame["collected_at"])
         source = f"db:{plan.exchange}:{symbol}:{plan.timeframe}"
     coin = coin_of(symbol)
     protocol = plan.protocol or protocol_for(coin)
@@ -254,9 +251,8 @@ def _load_ledger(
         rows = rows[rows["source"] == "defillama"]
         if rows.empty:
             return EMPTY[name]()
-        # pit.protocol_metrics gains `collected_at` (issue 9); until then: the declared lag
-        collected = rows.get("collected_at", None)
-        rows = rows.assign(known_at=known_at(rows["ts"], collected, PUBLICATION["defillama"]))
+        rule = PUBLICATION["defillama"]
+        rows = rows.assign(known_at=known_at(rows["ts"], rows["collected_at"], rule))
         return _sorted(rows[["ts", "value", "known_at"]], "ts")
     if name == "events":
         events = pit.events(engine, as_of=as_of, coin=coin)
@@ -278,38 +274,10 @@ def _sentiment(engine: Engine, coin: str, as_of: datetime, start: datetime) -> p
     hourly = pit.sentiment_hourly(engine, as_of=as_of, coin=coin, start=start)
     if hourly.empty:
         return EMPTY["sentiment"]()
-    rule = PUBLICATION["sentiment"]
-    if "known_at" in hourly:
-        hourly["known_at"] = known_at(hourly["hour"], hourly["known_at"], rule)
-    elif "collected_at" in hourly:
-        hourly["known_at"] = known_at(hourly["hour"], hourly["collected_at"], rule)
-    else:
-        # until pit.sentiment_hourly carries its knowledge time (issue 9): an hour's aggregate
-        # is known when its last counted item was stored, and not before the hour ends
-        hourly["known_at"] = known_at(
-            hourly["hour"], _last_stored(engine, coin, as_of, start, hourly), rule
-        )
+    # pit's known_at: the hour's end, or later when an item that changed it was stored late
+    hourly["known_at"] = known_at(hourly["hour"], hourly["known_at"], PUBLICATION["sentiment"])
     columns = ["hour", "count", "mean_sentiment", "weighted_sentiment", "known_at"]
     return _sorted(hourly[columns], "hour")
-
-
-def _last_stored(
-    engine: Engine, coin: str, as_of: datetime, start: datetime, hourly: pd.DataFrame
-) -> pd.Series:
-    items = pd.concat(
-        [
-            pit.news(engine, as_of=as_of, coin=coin, start=start)[
-                ["published_at", "collected_at", "sentiment"]
-            ],
-            pit.social(engine, as_of=as_of, coin=coin, start=start)[
-                ["published_at", "collected_at", "sentiment"]
-            ],
-        ]
-    )
-    items = items[items["sentiment"].notna()]
-    latest = items.groupby(items["published_at"].dt.floor("h"))["collected_at"].max()
-    stored = hourly["hour"].map(latest)
-    return stored.where(stored.notna(), hourly["hour"]).astype("datetime64[ns, UTC]")
 
 
 def bar_close_ns(inputs: StudyInputs) -> np.ndarray:
