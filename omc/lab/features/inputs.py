@@ -143,7 +143,7 @@ def _bars_frame(bars: Bars, bar_seconds: float, collected: pd.Series | None) -> 
         index=index,
     ).astype("float64")
     opened = pd.Series(index, index=index)
-    stored = None if collected is None else pd.Series(collected.to_numpy(), index=index)
+    stored = None if collected is None else collected.set_axis(index)
     frame["known_at"] = known_at(opened, stored, candle_publication(bar_seconds))
     return frame
 
