@@ -426,3 +426,18 @@ def test_missing_ledger_data_is_reported_not_fatal() -> None:
     assert feats.status == "warn" and "tvl_chg_1d" in feats.data["constant"]
     assert "ret_1" not in feats.data["constant"]
     assert results["sample_size"].status == "pass" and results["leakage"].refused == []
+
+
+def test_asof_index_is_a_backward_merge_asof() -> None:
+    rng = np.random.default_rng(2)
+    known = np.sort(rng.integers(0, 1000, 300)).astype(np.int64)  # ties included
+    at = rng.integers(-50, 1100, 500).astype(np.int64)
+    left = pd.DataFrame({"t": at, "i": np.arange(len(at))}).sort_values("t")
+    right = pd.DataFrame({"t": known, "row": np.arange(len(known))}).drop_duplicates(
+        "t", keep="last"
+    )
+    joined = pd.merge_asof(left, right, on="t", direction="backward").sort_values("i")
+    expected = joined["row"].fillna(-1).to_numpy(dtype=np.int64)
+    assert np.array_equal(library.asof_index(known, at), expected)
+    with pytest.raises(ValueError, match="sorted"):
+        library.asof_index(known[::-1].copy(), at)
