@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import itertools
 import time
 from collections.abc import Iterator
 
+import httpx
 import pytest
 
 from omc.core.http import (
@@ -239,13 +239,35 @@ def test_rate_limiter_allows_bursts() -> None:
     assert clock.waits == pytest.approx([0.5])
 
 
+class SendTimes(httpx.HTTPTransport):
+    """A real transport that notes, client-side, when each request leaves."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent: list[float] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.sent.append(time.monotonic())
+        return super().handle_request(request)
+
+
 def test_client_rate_limit_spaces_real_requests(server: FakeCoinSpot) -> None:
-    with HttpClient(server.url, source="test", rate_per_s=20) as http:
-        for _ in range(4):
+    """Lower bounds only, measured where the helper sends: request i (from 0) cannot leave
+    before i / rate after the first call began. Load only delays requests, so it cannot break
+    this; a limiter that lets requests through early still fails it."""
+    rate, n = 20.0, 5
+    transport = SendTimes()
+    with HttpClient(server.url, source="test", rate_per_s=rate, transport=transport) as http:
+        started = time.monotonic()
+        for _ in range(n):
             http.get(LATEST)
-    stamps = [r.at for r in server.requests]
-    gaps = [b - a for a, b in itertools.pairwise(stamps)]
-    assert len(gaps) == 3 and min(gaps) >= 0.04
+    assert len(server.requests) == n and len(transport.sent) == n
+    early = [
+        (i, round(at - started, 4))
+        for i, at in enumerate(transport.sent)
+        if at - started < i / rate - 0.002  # 2 ms: clock granularity, not load
+    ]
+    assert not early, f"requests sent before their slot (index, seconds after start): {early}"
 
 
 def test_rate_limit_applies_to_retries_too(server: FakeCoinSpot) -> None:
