@@ -8,6 +8,7 @@ import json
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import Engine
@@ -198,3 +199,44 @@ def test_every_ledger_kind_exports_with_coin_filters(engine: Engine) -> None:
     rows = _json.loads(out.getvalue())
     assert [r["source_id"] for r in rows] == ["0", "1"]
     assert rows[0]["published_at"] == "2024-05-01T12:00:00Z"
+
+
+def test_csv_neutralises_formula_text_but_keeps_negative_numbers(engine: Engine) -> None:
+    from omc.ledgers.models import NewsItem
+
+    titles = ['=HYPERLINK("http://evil.example","click")', "+1 BTC", "@SUM(A1)", "-2+3+cmd|x"]
+    upsert(
+        engine,
+        NewsItem.__table__,
+        [
+            {"source": "rss", "source_id": f"id{i}", "url": None, "title": title,
+             "summary": "-5.25", "published_at": utc(f"2024-01-0{i + 1}T00:00"),
+             "sentiment": -0.75, "coins": ["BTC"], "story_key": None, "raw": None,
+             "collected_at": COLLECTED}
+            for i, title in enumerate(titles)
+        ],
+    )  # fmt: skip
+    out = io.StringIO()
+    assert export(engine, "news", out) == 4
+    rows = list(csv.DictReader(io.StringIO(out.getvalue())))
+    assert [r["title"] for r in rows] == ["'" + t for t in titles]
+    assert {r["sentiment"] for r in rows} == {"-0.75"} and {r["summary"] for r in rows} == {"-5.25"}
+    json_out = io.StringIO()
+    export(engine, "news", json_out, fmt="json")
+    assert [r["title"] for r in json.loads(json_out.getvalue())] == titles  # JSON is not a sheet
+
+
+def test_backtest_trades_csv_neutralises_text_cells(tmp_path: Path) -> None:
+    from omc.core.csv_cells import safe_cell
+    from omc.floor.backtest.export import write_trades
+    from omc.floor.orders import TradeRecord
+
+    trade = TradeRecord(
+        "=cmd|'/C calc'!A0", "long", 0, utc("2024-01-01T00:00"), quantity=Decimal(1),
+        entry_value=Decimal(100), pnl=Decimal("-12.5"),
+    )  # fmt: skip
+    result = SimpleNamespace(trades=[trade])
+    write_trades(result, tmp_path / "trades.csv")  # type: ignore[arg-type]
+    (row,) = list(csv.DictReader((tmp_path / "trades.csv").open()))
+    assert row["symbol"] == "'=cmd|'/C calc'!A0" and row["pnl"] == "-12.5"
+    assert safe_cell(Decimal("-3")) == Decimal("-3") and safe_cell("-3.5e-2") == "-3.5e-2"

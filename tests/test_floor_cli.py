@@ -66,6 +66,7 @@ def test_backtest_writes_files(app: typer.Typer, tmp_path: Path) -> None:
         "exit_price",
         "fees",
         "pnl",
+        "symbol",
     ]
     assert len(rows) > 50
     metrics = json.loads((out / "metrics.json").read_text())

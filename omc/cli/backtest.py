@@ -240,11 +240,13 @@ def _sweep(
     console.print(table)
     import csv
 
+    from omc.core.csv_cells import safe_dict
+
     with (out / "sweep.csv").open("w", newline="") as fh:
         fields = keys + [k for k in (rows[0] if rows else {}) if k not in keys]
         w = csv.DictWriter(fh, fieldnames=fields)
         w.writeheader()
-        w.writerows(rows)
+        w.writerows(safe_dict(row) for row in rows)
     console.print(f"Wrote {out / 'sweep.csv'}")
 
 

@@ -12,6 +12,7 @@ from rich.table import Table
 from omc.cli.context import console, settings
 from omc.core.config import Settings
 from omc.core.db import make_engine
+from omc.core.masking import mask_setting
 from omc.migrations import current_revision, upgrade
 
 
@@ -35,7 +36,14 @@ def register(app: typer.Typer) -> None:
         """Show every setting, its environment variable, default and current value."""
         current = settings()
         if as_json:
-            console.print_json(current.model_dump_json())
+            dumped = current.model_dump(mode="json")
+            shown = {
+                name: mask_setting(name, getattr(current, name))
+                if isinstance(getattr(current, name), SecretStr)
+                else mask_setting(name, value)
+                for name, value in dumped.items()
+            }
+            console.print_json(json.dumps(shown))
             return
         rows = []
         for group in setting_groups():
@@ -46,9 +54,7 @@ def register(app: typer.Typer) -> None:
                     default = field.default_factory()  # type: ignore[call-arg]
                 else:
                     default = field.default
-                value = getattr(instance, name)
-                if isinstance(value, SecretStr) or ("url" in name and value and "@" in str(value)):
-                    value = "***" if value else value
+                value = mask_setting(name, getattr(instance, name))
                 doc = field.description or GUARD_DOCS.get(name, "")
                 rows.append(
                     (f"{prefix}{name.upper()}", json.dumps(default, default=str), str(value), doc)

@@ -14,6 +14,7 @@ from rich.table import Table
 
 from omc.cli.context import console, engine, fail, not_negative, settings
 from omc.cli.trade import _jsonable
+from omc.core.csv_cells import safe_dict
 
 STAT_ROWS = (
     ("reference_trades", "trades (reference)"),
@@ -56,14 +57,18 @@ def _write(report: Any, out: Path) -> list[Path]:
     with rows.open("w", newline="") as fh:
         writer = csv.DictWriter(fh, columns, extrasaction="ignore")
         writer.writeheader()
+
+        def put(row: dict[str, Any]) -> None:
+            writer.writerow(safe_dict(row))
+
         for c in data["comparisons"]:
             name = f"{c['reference']} -> {c['actual']}"
             for p in c["pairs"]:
-                writer.writerow({"comparison": name, "kind": "matched", **_jsonable(p)})
+                put({"comparison": name, "kind": "matched", **_jsonable(p)})
             for kind, side in (("missed", "reference"), ("extra", "actual")):
                 for e in c[kind]:
                     e = _jsonable(e)
-                    writer.writerow(
+                    put(
                         {
                             "comparison": name,
                             "kind": kind,

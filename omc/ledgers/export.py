@@ -7,7 +7,8 @@ which column `--since` filters on (default `ts`) and how `--symbol` filters (def
 
 Formats: CSV (a header of the table's columns, then one line per row) and JSON (a list of
 objects, one per row). In both, decimals are plain strings (`"0.0000533"`, never floats or
-exponents), timestamps ISO-8601 UTC with a `Z`, and rows come in natural-key order. Rows are
+exponents), timestamps ISO-8601 UTC with a `Z`, and rows come in natural-key order. A CSV
+text cell starting with `=`, `+`, `-` or `@` gets a leading `'` (`omc.core.csv_cells`). Rows are
 streamed from the database in batches, so memory does not grow with the table.
 """
 
@@ -23,6 +24,7 @@ from typing import Any, TextIO
 
 from sqlalchemy import ColumnElement, Engine, Select, String, Table, cast, select
 
+from omc.core.csv_cells import safe_cell
 from omc.core.db import decimal_text
 from omc.core.time import ensure_utc, iso_utc
 from omc.ledgers.models import (
@@ -131,13 +133,14 @@ def _plain(value: Any) -> Any:
 
 
 def _cell(value: Any) -> str:
-    """A value as CSV writes it (None: empty; lists/dicts: JSON)."""
+    """A value as CSV writes it (None: empty; lists/dicts: JSON; formula-like text
+    neutralised with a leading `'`, numbers kept)."""
     value = _plain(value)
     if value is None:
         return ""
     if isinstance(value, dict | list):
         return json.dumps(value, sort_keys=True)
-    return str(value)
+    return str(safe_cell(value))
 
 
 def iter_rows(

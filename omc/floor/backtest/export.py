@@ -9,6 +9,7 @@ from typing import Any
 
 import pandas as pd
 
+from omc.core.csv_cells import safe_row
 from omc.floor.backtest.engine import BacktestResult
 
 TRADE_COLUMNS = (
@@ -20,27 +21,32 @@ TRADE_COLUMNS = (
     "exit_price",
     "fees",
     "pnl",
+    "symbol",
 )
 
 
 def write_trades(result: BacktestResult, path: Path) -> None:
-    """One row per round trip (exact decimals); an open trade has an empty exit."""
+    """One row per round trip (exact decimals); an open trade has an empty exit. Text
+    cells a spreadsheet would run as a formula (a symbol from a file name) are neutralised."""
     with path.open("w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(TRADE_COLUMNS)
         for t in result.trades:
             exit_price = t.exit_price
             w.writerow(
-                [
-                    t.entry_time.isoformat(),
-                    t.exit_time.isoformat() if t.exit_time else "",
-                    t.side,
-                    t.quantity,
-                    t.entry_price.normalize(),
-                    "" if exit_price is None or not t.closed else exit_price.normalize(),
-                    t.fees.normalize(),
-                    t.pnl.normalize(),
-                ]
+                safe_row(
+                    [
+                        t.entry_time.isoformat(),
+                        t.exit_time.isoformat() if t.exit_time else "",
+                        t.side,
+                        t.quantity,
+                        t.entry_price.normalize(),
+                        "" if exit_price is None or not t.closed else exit_price.normalize(),
+                        t.fees.normalize(),
+                        t.pnl.normalize(),
+                        t.symbol,
+                    ]
+                )
             )
 
 

@@ -24,7 +24,8 @@
   id (looked up with `fetch_order` once per unknown order).
 
 Credentials come from `OMC_CCXT_API_KEY` / `OMC_CCXT_API_SECRET` (`CcxtCredentials`, secret
-strings that never appear in logs or reprs); `OMC_CCXT_BASE_URL` redirects the API hosts (see
+strings that never appear in logs or reprs — CCXT's DEBUG log of request headers goes through
+`omc.core.masking`); `OMC_CCXT_BASE_URL` redirects the API hosts (see
 `omc.ledgers.exchange.backfill.make_exchange`), which is how tests run against a local fake.
 """
 
@@ -42,6 +43,7 @@ from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from omc.core.config import Settings
+from omc.core.masking import register_secrets
 from omc.core.time import utcnow
 from omc.floor.instruments import InstrumentSpec, spec_from_ccxt_market
 from omc.floor.venues.base import (
@@ -160,6 +162,7 @@ class CcxtVenue:
         from omc.ledgers.exchange.backfill import make_exchange
 
         creds = credentials or CcxtCredentials()
+        register_secrets(creds.api_key, creds.api_secret)  # CCXT's debug log prints headers
         exchange = make_exchange(exchange_id, settings)
         exchange.options.update(EXCHANGE_OPTIONS.get(exchange.id, {}))
         if creds.api_key is not None:

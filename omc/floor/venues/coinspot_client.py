@@ -15,10 +15,12 @@ CoinSpot's "limit orders" (`/ro/my/orders/limit/open`) are conditional buy-limit
 stop-loss/take-profit triggers, listed here for completeness.
 
 Nonces (`NonceSource`): `max(now_ms, last + 1)`, where `last` is shared by every client of the
-same key in the process *and* persisted in a small file under `<data_dir>/coinspot/` guarded by
-an exclusive `flock`, so two processes started in the same millisecond still never send the
-same or a smaller nonce. The client also serialises its own calls (one in flight per client)
-so nonces reach CoinSpot in the order they were issued.
+same key in the process *and* persisted in a small file per API key (named by a hash of the
+key, never the key) in one per-user directory (`OMC_COINSPOT_NONCE_DIR`, default
+`~/.local/state/omc/coinspot-nonces`) guarded by an exclusive `flock`, so two processes —
+even with different data directories — never send the same or a smaller nonce. The client
+also serialises its own calls (one in flight per client) so nonces reach CoinSpot in the
+order they were issued.
 
 Retries and the double-submission problem: each attempt is re-signed with a fresh nonce
 (re-sending the same bytes would be refused as a stale nonce). Read-only calls (and `/status`,
@@ -34,7 +36,8 @@ been answered, an earlier request still stuck in flight can no longer execute.
 
 Secrets: key and secret are `SecretStr`, read from `OMC_COINSPOT_API_KEY` /
 `OMC_COINSPOT_API_SECRET` by `CoinSpotCredentials`; they are never logged, never put in an
-exception, and the client's `repr` shows neither.
+exception, and the client's `repr` shows neither. A redirect to another origin is never
+followed (`SameOriginTransport`): the signed headers would go with it.
 """
 
 from __future__ import annotations
@@ -54,7 +57,7 @@ from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
 import httpx
-from pydantic import BaseModel, BeforeValidator, ConfigDict, SecretStr, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from omc.core.config import Settings
@@ -99,6 +102,19 @@ class CoinSpotCredentials(BaseSettings):
 
     api_key: SecretStr | None = None
     api_secret: SecretStr | None = None
+    nonce_dir: Path | None = Field(
+        default=None,
+        description="Where the last CoinSpot nonce of each API key is kept (one file per key, "
+        "named by a hash of it). Unset: `$XDG_STATE_HOME/omc/coinspot-nonces` "
+        "(`~/.local/state/omc/coinspot-nonces`), the same for every data directory.",
+    )
+
+    def nonce_store(self) -> Path:
+        """The nonce directory: per user and machine, shared by every data directory."""
+        if self.nonce_dir is not None:
+            return self.nonce_dir
+        state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+        return Path(state) / "omc" / "coinspot-nonces"
 
     def require(self) -> tuple[SecretStr, SecretStr]:
         if not self.api_key or not self.api_secret:
@@ -156,6 +172,36 @@ class CoinSpotOutcomeUnknown(HttpError):
         self.sent_at = sent_at
 
 
+class CrossOriginRedirect(httpx.UnsupportedProtocol):
+    """A signed request redirected to another origin: refused before anything was sent."""
+
+
+def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    default = {"http": 80, "https": 443}.get(url.scheme)
+    return url.scheme, url.host, url.port or default
+
+
+class SameOriginTransport(httpx.BaseTransport):
+    """Sends only to the API's own origin: httpx drops `Authorization` on a cross-origin
+    redirect but not CoinSpot's `key` / `sign` headers, so such a request is refused."""
+
+    def __init__(self, inner: httpx.BaseTransport, base_url: str) -> None:
+        self.inner = inner
+        self.origin = _origin(httpx.URL(base_url))
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if _origin(request.url) != self.origin:
+            scheme, host, port = _origin(request.url)
+            raise CrossOriginRedirect(
+                f"refused to follow a redirect of a signed request to {scheme}://{host}:{port}",
+                request=request,
+            )
+        return self.inner.handle_request(request)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
 # --------------------------------------------------------------------------- nonces
 
 
@@ -178,10 +224,11 @@ class NonceSource:
 
     @classmethod
     def for_key(
-        cls, key: SecretStr | str, data_dir: Path | None, clock: Callable[[], float] = time.time
+        cls, key: SecretStr | str, store: Path | None, clock: Callable[[], float] = time.time
     ) -> NonceSource:
+        """The nonces of `key`, persisted in `store/nonce-<hash of the key>` (never the key)."""
         key_id = key_fingerprint(key)
-        path = data_dir / "coinspot" / f"nonce-{key_id}" if data_dir is not None else None
+        path = store / f"nonce-{key_id}" if store is not None else None
         return cls(key_id, path, clock)
 
     def next(self) -> int:
@@ -385,6 +432,9 @@ class CoinSpotPrivateClient:
         self.retry = retry or RetryPolicy()
         self.sleep = sleep
         self.nonces = nonces or NonceSource(key_fingerprint(self._key))
+        # the key and signature headers must never reach another host: a redirect to another
+        # origin is refused before anything is sent
+        guarded = SameOriginTransport(transport or httpx.HTTPTransport(), base_url)
         # Retries are done here, not in HttpClient: each attempt needs a fresh nonce and
         # a POST that may have executed must not be replayed.
         self.http = HttpClient(
@@ -395,7 +445,7 @@ class CoinSpotPrivateClient:
             rate_per_s=rate_per_s,
             headers={"Accept": "application/json", "User-Agent": "oh-my-coins/0.1"},
             sleep=sleep,
-            transport=transport,
+            transport=guarded,
         )
         self._send_lock = threading.Lock()
 
@@ -406,8 +456,9 @@ class CoinSpotPrivateClient:
         credentials: CoinSpotCredentials | None = None,
         **kwargs: Any,
     ) -> CoinSpotPrivateClient:
-        key, secret = (credentials or CoinSpotCredentials()).require()
-        kwargs.setdefault("nonces", NonceSource.for_key(key, settings.data_dir))
+        credentials = credentials or CoinSpotCredentials()
+        key, secret = credentials.require()
+        kwargs.setdefault("nonces", NonceSource.for_key(key, credentials.nonce_store()))
         return cls(
             key,
             secret,
@@ -518,6 +569,8 @@ class CoinSpotPrivateClient:
         if isinstance(exc, PayloadError):
             return not mutating
         cause = exc.__cause__
+        if isinstance(cause, CrossOriginRedirect):
+            return False  # would be redirected again
         if isinstance(cause, NOT_SENT_EXCEPTIONS):
             return True  # never reached CoinSpot
         if exc.status == 429:

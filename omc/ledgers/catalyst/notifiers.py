@@ -12,12 +12,11 @@ Each speaks its service's real request format:
 Transient failures (timeouts, resets, 5xx, 429 with Retry-After) are retried by the shared
 HTTP helper; what still fails raises `NotifyError`. Secrets (the Slack URL, the bot token, a
 webhook URL's path and query) never appear in logs, errors or `describe()`: every message is
-passed through `mask()` first.
+passed through `mask()` (`omc.core.masking`) first, and masked before any cut.
 """
 
 from __future__ import annotations
 
-import logging
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -28,46 +27,11 @@ import httpx
 
 from omc.core.config import Settings
 from omc.core.http import HttpClient, HttpError, RetryPolicy, parse_retry_after
-
-
-class _Redact(logging.Filter):
-    """Masks notifier secrets in records of loggers that print URLs (httpx, httpcore)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.secrets: set[str] = set()
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if self.secrets:
-            message = record.getMessage()
-            masked = message
-            for secret in self.secrets:
-                masked = masked.replace(secret, "***")
-            if masked != message:
-                record.msg, record.args = masked, None
-        return True
-
-
-_REDACT = _Redact()
-for _name in ("httpx", "httpcore", "omc.core.http"):
-    logging.getLogger(_name).addFilter(_REDACT)
+from omc.core.masking import Redactor, mask_secret, mask_url, register_secrets
 
 
 class NotifyError(Exception):
     """A notification that could not be delivered (message already masked)."""
-
-
-def mask_url(url: str) -> str:
-    """`https://hooks.slack.com/services/T0/B0/XYZ` -> `https://hooks.slack.com/***`."""
-    parts = urlsplit(url)
-    if not parts.netloc:
-        return "***"
-    return f"{parts.scheme}://{parts.netloc}/***"
-
-
-def mask_secret(secret: str) -> str:
-    """Show only that a secret is set: `1234…`-style hints leak too little to matter."""
-    return f"{secret[:4]}…***" if len(secret) > 12 else "***"
 
 
 def alert_text(alert: dict[str, Any]) -> str:
@@ -97,7 +61,7 @@ class Notifier(ABC):
         self.retry = retry or RetryPolicy(max_retries=3, backoff_base_s=1.0, backoff_max_s=30.0)
         self.transport = transport
         self.sleep = sleep
-        self.secrets: list[str] = []
+        self.redactor = Redactor()
 
     @abstractmethod
     def describe(self) -> str:
@@ -111,15 +75,13 @@ class Notifier(ABC):
     def _send(self, http: HttpClient, alert: dict[str, Any], path: str) -> None:
         """POST `alert` to `path`; raise NotifyError/HttpError when the service refuses it."""
 
-    def mask(self, text: str) -> str:
-        for secret in self.secrets:
-            if secret:
-                text = text.replace(secret, "***")
-        return text
+    def mask(self, text: str, limit: int | None = None) -> str:
+        """`text` with this notifier's secrets and every credential pattern masked, then cut."""
+        return self.redactor.text(text, limit)
 
     def _protect(self, *secrets: str) -> None:
-        self.secrets = [s for s in secrets if s]
-        _REDACT.secrets.update(self.secrets)
+        self.redactor = Redactor(*secrets)
+        register_secrets(*secrets)  # httpx/httpcore log the URL with the token
 
     def send(self, alert: dict[str, Any]) -> int:
         """Deliver `alert` (retrying transient failures); returns the attempts made."""
@@ -137,8 +99,9 @@ class Notifier(ABC):
             self._send(http, alert, parts.path + (f"?{parts.query}" if parts.query else ""))
             return http.attempts
         except HttpError as exc:
-            detail = f"{exc} {exc.body[:200]}".strip() if exc.body else str(exc)
-            raise NotifyError(self.mask(detail)) from None
+            # masked before the body is cut: a cut token would escape masking
+            body = f" {self.mask(exc.body, 200)}" if exc.body else ""
+            raise NotifyError(self.mask(str(exc)) + body) from None
         except NotifyError as exc:
             raise NotifyError(self.mask(str(exc))) from None
         except Exception as exc:  # anything else, still masked
@@ -158,7 +121,7 @@ class WebhookNotifier(Notifier):
         self._protect(*(s for s in (parts.path, parts.query) if len(s) > 1))
 
     def describe(self) -> str:
-        return f"{self.name} -> {mask_url(self.url)}"
+        return f"{self.name} -> {mask_url(self.url, whole_path=True)}"
 
     def target(self) -> str:
         return self.url
@@ -179,7 +142,7 @@ class SlackNotifier(Notifier):
         self._protect(webhook_url, urlsplit(webhook_url).path)
 
     def describe(self) -> str:
-        return f"slack -> {mask_url(self.url)}"
+        return f"slack -> {mask_url(self.url, whole_path=True)}"
 
     def target(self) -> str:
         return self.url
@@ -192,7 +155,9 @@ class SlackNotifier(Notifier):
         }
         response = http.request("POST", path, json=body)
         if response.text.strip() not in ("ok", ""):
-            raise NotifyError(f"slack answered {response.status_code} {response.text[:200]!r}")
+            raise NotifyError(
+                f"slack answered {response.status_code} {self.mask(response.text, 200)!r}"
+            )
 
 
 class TelegramNotifier(Notifier):

@@ -50,6 +50,7 @@ from sqlalchemy.engine import Connection
 from omc.core.db import UpsertResult, clean_control, upsert
 from omc.core.events import EventBus
 from omc.core.http import HttpError, PayloadError
+from omc.core.masking import mask_text
 from omc.core.time import utcnow
 from omc.ledgers.models import CollectorRun, QuarantinedItem
 
@@ -109,7 +110,7 @@ def quarantine_summary(rejected: Sequence[Rejected], limit: int = 3) -> str:
     """`all 14 quarantined: btc: invalid quote: … (x1); …` — the reasons, most common first."""
     reasons = Counter(item.reason for item in rejected)
     shown = "; ".join(
-        f"{reason[:200]}" + (f" (x{n})" if n > 1 else "")
+        mask_text(reason, 200) + (f" (x{n})" if n > 1 else "")
         for reason, n in reasons.most_common(limit)
     )
     more = f"; … {len(reasons) - limit} more reason(s)" if len(reasons) > limit else ""
@@ -391,7 +392,7 @@ class CollectorRunner:
         """Close the run record (only while it is still `running`); False if it was not."""
         summary.finished_at = utcnow()
         if summary.error:
-            summary.error = clean_control(summary.error)[:MAX_ERROR]
+            summary.error = mask_text(clean_control(summary.error), MAX_ERROR)
         claimed = conn.execute(
             update(RUNS)
             .where(RUNS.c.id == summary.run_id, RUNS.c.status == "running")

@@ -29,12 +29,13 @@ from sqlalchemy import Engine
 
 from omc.core.config import Settings
 from omc.core.http import HttpClient, HttpError, PayloadError
+from omc.core.masking import Redactor, install_log_redaction
 from omc.core.time import parse_utc, utcnow
 from omc.ledgers.collectors.base import Collected, Rejected
 from omc.ledgers.collectors.registry import CollectorConfigError
 from omc.ledgers.human.aggregate import HumanCollector
 from omc.ledgers.human.coins import normalise_codes, tag_coins
-from omc.ledgers.human.common import Redactor, http_client, install_log_redaction, short
+from omc.ledgers.human.common import http_client, short
 from omc.ledgers.human.sentiment import blend_votes, clean_text, score_item
 
 SOURCE = "cryptopanic"
@@ -187,7 +188,7 @@ class CryptoPanicCollector(HumanCollector):
                 if not isinstance(results, list):
                     raise PayloadError(
                         f"page {page}: no `results` list in the response",
-                        self.redactor.text(_dump(body)),
+                        self.redactor.payload(_dump(body)),
                     )
             except (HttpError, PayloadError) as exc:
                 if page == 1:

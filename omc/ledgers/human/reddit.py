@@ -35,12 +35,13 @@ from sqlalchemy import Engine
 
 from omc.core.config import Settings
 from omc.core.http import HttpClient, HttpError, PayloadError, Unreachable, decode_json
+from omc.core.masking import Redactor, install_log_redaction
 from omc.core.time import from_epoch_s, utcnow
 from omc.ledgers.collectors.base import Collected, Rejected
 from omc.ledgers.collectors.registry import CollectorConfigError
 from omc.ledgers.human.aggregate import HumanCollector
 from omc.ledgers.human.coins import tag_coins
-from omc.ledgers.human.common import Redactor, http_client, install_log_redaction, short
+from omc.ledgers.human.common import http_client, short
 from omc.ledgers.human.sentiment import clean_text, score_item
 
 PLATFORM = "reddit"
