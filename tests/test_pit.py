@@ -364,3 +364,13 @@ def test_stored_and_point_in_time_hourly_sentiment_agree(engine: Engine) -> None
     assert before.set_index("hour")["mean_sentiment"][pd.Timestamp(T0)] == pytest.approx(
         ((0.9 + 0.3) / 2 + -0.2) / 2, abs=1e-6
     )
+
+
+def test_empty_answers_keep_their_columns(engine: Engine) -> None:
+    seed(engine)
+    nothing = EARLY - SEC
+    assert list(pit.news(engine, as_of=nothing, coin="ETH").columns) == pit.NEWS_COLUMNS
+    assert list(pit.social(engine, as_of=nothing, coin="ETH").columns) == pit.SOCIAL_COLUMNS
+    assert list(pit.events(engine, as_of=nothing, coin="PEPE").columns) == pit.EVENT_COLUMNS
+    assert list(pit.candles(engine, "x", "NO/NE", "1h", as_of=LATE).columns) == (pit.CANDLE_COLUMNS)
+    assert list(pit.sentiment_hourly(engine, as_of=nothing).columns) == pit.SENTIMENT_COLUMNS

@@ -281,6 +281,12 @@ def _has_coin(coins: Any, coin: str) -> bool:
     return isinstance(coins, list) and coin.upper() in (str(c).upper() for c in coins)
 
 
+def _with_coin(frame: pd.DataFrame, coin: str) -> pd.DataFrame:
+    """Rows whose `coins` list names `coin` (an empty frame keeps its columns)."""
+    mask = frame["coins"].map(lambda coins: _has_coin(coins, coin)).astype(bool)
+    return frame[mask]
+
+
 def news(
     engine: Engine,
     *,
@@ -299,11 +305,7 @@ def news(
     query = _bounded(query, t.c.published_at, start, end).order_by(t.c.published_at, t.c.source_id)
     frame = _frame(engine, query, NEWS_COLUMNS, [])
     frame = _times(frame, ["published_at", "collected_at"])
-    if coin is not None:
-        frame = frame[frame["coins"].map(lambda coins: _has_coin(coins, coin))].reset_index(
-            drop=True
-        )
-    return frame
+    return frame if coin is None else _with_coin(frame, coin).reset_index(drop=True)
 
 
 def social(
@@ -324,11 +326,7 @@ def social(
         query = query.where(t.c.platform == platform)
     query = _bounded(query, t.c.published_at, start, end).order_by(t.c.published_at, t.c.post_id)
     frame = _times(_frame(engine, query, SOCIAL_COLUMNS, []), ["published_at", "collected_at"])
-    if coin is not None:
-        frame = frame[frame["coins"].map(lambda coins: _has_coin(coins, coin))].reset_index(
-            drop=True
-        )
-    return frame
+    return frame if coin is None else _with_coin(frame, coin).reset_index(drop=True)
 
 
 def sentiment_hourly(
@@ -408,7 +406,7 @@ def events(
     if end is not None:
         frame = frame[frame["published_at"] <= pd.Timestamp(ensure_utc(end))]
     if coin is not None:
-        frame = frame[frame["coins"].map(lambda coins: _has_coin(coins, coin))]
+        frame = _with_coin(frame, coin)
     return frame.sort_values(["published_at", "event_id"]).reset_index(drop=True)[EVENT_COLUMNS]
 
 
