@@ -186,3 +186,23 @@ def test_a_goal_without_a_coin_is_asked_about(lab: typer.Typer, engine: Engine) 
     out = last_json(result)
     assert out["status"] == "asked" and out["question"]
     assert store.get_session(engine, out["session"]).question == out["question"]
+
+
+def test_a_question_is_prompted_for_at_a_terminal_and_the_study_runs(
+    lab: typer.Typer, engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from omc.ledgers.exchange.candle_files import import_candles
+
+    data = write_candles(tmp_path / "candles.csv", signal=0.0, seed=4)
+    import_candles(engine, data, "testex", "BTC/USDT", "1h")
+    monkeypatch.setattr(lab_cli, "_interactive", lambda as_json: True)
+    result = CliRunner().invoke(
+        lab, ["lab", "run", "predict the direction of the next bar", "--trials", "2"], input="BTC\n"
+    )
+    assert result.exit_code == 0, result.output
+    assert "Which coin" in result.output and "Lab session" in result.output
+    (record,) = store.list_sessions(engine)
+    assert record.status == "done" and record.source == "db:testex:BTC/USDT:1h"
+    assert record.plan is not None and any(
+        "answered: 'BTC'" in a for a in record.plan["assumptions"]
+    )

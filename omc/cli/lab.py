@@ -30,6 +30,11 @@ MAX_QUESTIONS = 3
 lab_app = typer.Typer(help="The Lab: research a goal, read the report, approve or reject.")
 
 
+def _interactive(as_json: bool) -> bool:
+    """Whether a planner question can be asked at a prompt (a terminal, not --json)."""
+    return not as_json and sys.stdin.isatty()
+
+
 def _echo_json(obj: dict[str, Any]) -> None:
     typer.echo(json.dumps(obj, default=str))
 
@@ -154,7 +159,7 @@ def run(
     }
     db = engine()
     base = _load_plan(plan_file) if plan_file is not None else None
-    interactive = not as_json and sys.stdin.isatty()
+    interactive = _interactive(as_json)
     text = goal.strip() if goal else (base.goal if base is not None else "")
     for _ in range(MAX_QUESTIONS + 1):
         try:
