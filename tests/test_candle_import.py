@@ -285,7 +285,7 @@ def test_cli_import(engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPa
         ["data", "import", str(path), "--exchange", "test", "--symbol", "BTC/USDT",
          "--timeframe", "5m"],
     )  # fmt: skip
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output  # bad rows: the good ones stored, exit 1
     assert "bad rows" in result.output and "high 99 < low 101" in result.output
     assert "2024-01-01T00:25:00Z" in result.output  # a gap boundary
     missing = runner.invoke(

@@ -12,8 +12,6 @@ import typer
 from rich.table import Table
 
 from omc.cli.context import console, engine, settings
-from omc.ledgers.catalyst.alerts import AlertEngine, list_alerts
-from omc.ledgers.catalyst.notifiers import notifiers_from_settings
 
 
 def _delivery_summary(deliveries: dict[str, dict[str, object]]) -> str:
@@ -35,6 +33,9 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         """Alerts raised from catalyst events (e.g. new CoinSpot listings) and their delivery."""
+        from omc.ledgers.catalyst.alerts import AlertEngine, list_alerts
+        from omc.ledgers.catalyst.notifiers import notifiers_from_settings
+
         db = engine()
         if redeliver:
             alert_engine = AlertEngine(db, None, notifiers_from_settings(settings()))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
@@ -22,11 +22,14 @@ from omc.cli.context import (
     positive_cash,
     settings,
 )
-from omc.floor.data import Bars, load_csv, load_db
-from omc.web.backtest_report import ROWS, fmt
+
+if TYPE_CHECKING:  # numpy, pandas and matplotlib load only when a backtest runs
+    from omc.floor.data import Bars
 
 
 def _load(data: Path | None, symbol: str | None, timeframe: str, exchange: str | None) -> Bars:
+    from omc.floor.data import load_csv, load_db
+
     if data is not None:
         return load_csv(data, symbol)
     if symbol is None:
@@ -93,6 +96,7 @@ def register(app: typer.Typer) -> None:
         from omc.floor.fills import FeeModel, SlippageModel
         from omc.floor.strategies import make_strategy, strategy_class
         from omc.floor.strategy import LookAheadError
+        from omc.web.backtest_report import ROWS, fmt
 
         starting = positive_cash(cash)
         not_negative(fee_bps, "--fee-bps")
@@ -214,6 +218,7 @@ def _sweep(
     common: dict[str, Any],
 ) -> None:
     from omc.floor.backtest.sweep import combinations, run_sweep
+    from omc.web.backtest_report import ROWS, fmt
 
     total = len(combinations(grids))
     with _progress() as progress:
@@ -261,6 +266,7 @@ def _walk_forward(
 ) -> None:
     from omc.floor.backtest.sweep import combinations
     from omc.floor.backtest.walkforward import walk_forward
+    from omc.web.backtest_report import ROWS, fmt
 
     total = len(combinations(grids)) * folds
     with _progress() as progress:

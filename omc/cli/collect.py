@@ -13,16 +13,7 @@ import typer
 from rich.table import Table
 
 from omc.cli.context import console, engine, err_console, settings
-from omc.core.events import make_bus
 from omc.core.time import iso_utc
-from omc.floor.trading.modes import trading_states
-from omc.ledgers.catalyst.alerts import AlertEngine
-from omc.ledgers.collectors import registry
-from omc.ledgers.collectors.base import CollectorRunner
-from omc.ledgers.collectors.scheduler import CollectorScheduler, terminate_as_exit
-from omc.ledgers.exchange.tick_candles import build_tick_candles
-from omc.ledgers.quality import Z_LIMIT
-from omc.ledgers.status import ledger_status
 
 SHUTDOWN_GRACE_S = 5.0  # how long Ctrl-C / SIGTERM waits for runs in flight to return
 
@@ -38,6 +29,13 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         """Collect data: every collector on its interval until Ctrl-C, or one run with --once."""
+        from omc.core.events import make_bus
+        from omc.ledgers.catalyst.alerts import AlertEngine
+        from omc.ledgers.collectors import registry
+        from omc.ledgers.collectors.base import CollectorRunner
+        from omc.ledgers.collectors.scheduler import CollectorScheduler, terminate_as_exit
+        from omc.ledgers.exchange.tick_candles import build_tick_candles
+
         bus = make_bus(settings())
         # listings raise alerts as soon as their run is stored (and go to the notifiers)
         AlertEngine.from_settings(engine(), bus, settings()).attach()
@@ -108,7 +106,18 @@ def register(app: typer.Typer) -> None:
     def status(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
         """Collector health (last success, freshness, errors, quarantine), ledger row counts
         and the trading state of every account."""
+        from omc.floor.trading.guard import KillSwitchStore
+        from omc.floor.trading.modes import trading_states
+        from omc.ledgers.status import ledger_status
+
         report = ledger_status(engine(), settings())
+        kill = KillSwitchStore(engine()).get()
+        report["kill_switch"] = {
+            "active": kill.active,
+            "flatten": kill.flatten,
+            "reason": kill.reason,
+            "since": kill.updated_at,
+        }
         report["trading"] = trading_states(engine())
         if as_json:
             print(json.dumps(report, indent=2, default=_json_default))
@@ -162,22 +171,35 @@ def register(app: typer.Typer) -> None:
                 gaps.add_row(row["series"], str(row["missing"]), row["largest"], str(row["at"]))
             console.print(gaps)
         _print_quality(report["quality"])
-        _print_trading(report["trading"])
+        _print_trading(report["trading"], report["kill_switch"])
 
 
-def _print_trading(rows: list[dict[str, Any]]) -> None:
+def _print_trading(rows: list[dict[str, Any]], kill: dict[str, Any]) -> None:
+    since = f" since {iso_utc(kill['since'])}" if kill["since"] else ""
+    if kill["active"]:
+        how = " (flatten)" if kill["flatten"] else ""
+        why = f": {kill['reason']}" if kill["reason"] else ""
+        console.print(
+            f"kill switch: [red]ON[/]{how}{why}{since} — no account trades until `omc kill --clear`"
+        )
+    else:
+        console.print(f"kill switch: [green]off[/]{since}")
     if not rows:
         console.print("trading accounts: none")
         return
-    console.print("[bold]trading state[/]")
+    console.print("[bold]trading state[/] (of each account's last session)")
     for row in rows:
         colour = {"active": "green", "reducing": "yellow"}.get(row["state"], "red")
         since = f" since {iso_utc(row['since'])}" if row["since"] else ""
         why = f" ({row['reason']})" if row["reason"] else ""
-        console.print(f"  {row['account']}: [{colour}]{row['state']}[/]{why}{since}")
+        blocked = kill["active"] and row["state"] != "halted"
+        blocked_text = " — blocked by the kill switch" if blocked else ""
+        console.print(f"  {row['account']}: [{colour}]{row['state']}[/]{why}{since}{blocked_text}")
 
 
 def _print_quality(quality: dict[str, Any]) -> None:
+    from omc.ledgers.quality import Z_LIMIT
+
     volume = Table(title="collection volume (24 h)")
     for column in (
         "collector",

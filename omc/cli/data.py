@@ -171,6 +171,12 @@ def register(app: typer.Typer) -> None:
         except CandleFileError as exc:
             fail(str(exc))
         print_import_report(report)
+        if report.bad_rows:  # the good rows are stored; the bad ones are not: say so, exit 1
+            fail(
+                f"{len(report.bad_rows)} bad row(s) in {file} were not imported (quarantined, "
+                "listed above)",
+                1,
+            )
 
     @data_app.command("build-candles")
     def build_candles_command(

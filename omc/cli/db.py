@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import typer
-from pydantic import SecretStr
-from pydantic_settings import BaseSettings
 from rich.table import Table
 
 from omc.cli.context import console, settings
-from omc.core.config import Settings
-from omc.core.db import make_engine
-from omc.core.masking import mask_setting
-from omc.migrations import current_revision, upgrade
+
+if TYPE_CHECKING:  # pydantic-settings, SQLAlchemy and Alembic load only when a command runs
+    from pydantic_settings import BaseSettings
 
 
 def register(app: typer.Typer) -> None:
@@ -23,6 +21,9 @@ def register(app: typer.Typer) -> None:
     @db_app.command("upgrade")
     def db_upgrade(revision: str = typer.Argument("head")) -> None:
         """Apply migrations up to REVISION (default: the latest)."""
+        from omc.core.db import make_engine
+        from omc.migrations import current_revision, upgrade
+
         url = settings().effective_database_url
         engine = make_engine(url)
         upgrade(engine, revision)
@@ -34,6 +35,11 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print current values as JSON."),
     ) -> None:
         """Show every setting, its environment variable, default and current value."""
+        from pydantic import SecretStr
+
+        from omc.core.config import Settings
+        from omc.core.masking import mask_setting
+
         current = settings()
         if as_json:
             dumped = current.model_dump(mode="json")
@@ -97,6 +103,7 @@ GUARD_DOCS = {
 
 def setting_groups() -> list[type[BaseSettings]]:
     """Settings of the core and of the Floor (guard, paper, live switch, exchange keys)."""
+    from omc.core.config import Settings
     from omc.floor.trading.guard import GuardSettings
     from omc.floor.trading.session import LiveSettings
     from omc.floor.venues.coinspot_client import CoinSpotCredentials

@@ -15,23 +15,15 @@ from __future__ import annotations
 
 import sys
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 DEBUG_HINT = " (`omc --debug …` shows the traceback)"
 
 
 def public_url(url: str) -> str:
-    """A URL with its password (and any query string, which may carry keys) masked."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "***"
-    netloc = parts.netloc
-    if parts.password is not None:
-        user = parts.username or ""
-        host = netloc.rpartition("@")[2]
-        netloc = f"{user}:***@{host}"
-    return urlunsplit((parts.scheme, netloc, parts.path, "***" if parts.query else "", ""))
+    """A URL with its credentials masked (`omc.core.masking.mask_url`, imported late)."""
+    from omc.core.masking import mask_url
+
+    return mask_url(url)
 
 
 def _first_line(exc: BaseException) -> str:

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import typer
-from pydantic import ValidationError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -51,6 +50,8 @@ def _parse_as_of(text: str | None) -> datetime | None:
 
 
 def _load_plan(path: Path) -> Any:
+    from pydantic import ValidationError
+
     from omc.lab.plan import ResearchPlan
 
     try:

@@ -9,7 +9,7 @@ restarted command resumes where it stopped.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
@@ -22,6 +22,7 @@ from omc.cli.context import (
     STRATEGY_HELP,
     console,
     engine,
+    err_console,
     fail,
     guard_lines,
     not_negative,
@@ -29,7 +30,6 @@ from omc.cli.context import (
     positive_cash,
     settings,
 )
-from omc.core.events import make_bus
 
 SPEED_HELP = "Replay speed: bars arrive N× faster than real time, or `max`."
 
@@ -44,6 +44,46 @@ def _one_writer() -> Iterator[None]:
     except JournalWriterError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
+
+
+def _bus() -> Any:
+    from omc.core.events import make_bus
+
+    return make_bus(settings())
+
+
+@contextmanager
+def _replay_progress(label: str, total: int) -> Iterator[Callable[[int], None]]:
+    """A progress bar on stderr (never on stdout, which --json keeps for the summary)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err_console,
+        transient=True,
+    ) as progress:
+        task = progress.add_task(label, total=total)
+        yield lambda i: progress.update(task, completed=i + 1)
+
+
+def _waiting(source: str, poll_s: float) -> Callable[[list[str]], None]:
+    """Say on stderr what a session waits for — once, and again when that changes."""
+    said: list[str] = []
+
+    def on_wait(missing: list[str]) -> None:
+        if missing:
+            hint = " (`omc collect` stores them)" if source.startswith("ticks") else ""
+            line = f"waiting for {source} for {', '.join(missing)}: none yet{hint}"
+        else:
+            line = f"waiting for the next quote (polling {source} every {poll_s:g} s)"
+        if not said or said[-1] != line:
+            said.append(line)
+            err_console.print(line, soft_wrap=True, highlight=False, markup=False)
+
+    return on_wait
 
 
 def _speed(text: str) -> float | None:
@@ -176,17 +216,20 @@ def register(app: typer.Typer) -> None:
             "limits": GuardSettings().limits(),
             "paper": ps,
             "cash": starting,
-            "bus": make_bus(settings()),  # trading-state moves: `floor.trading_state`
+            "bus": _bus(),  # trading-state moves: `floor.trading_state`
         }
         if replay is not None:
-            summary = replay_paper(
-                engine(),
-                strat,
-                load_csv(replay),
-                speed=_speed(speed),
-                spread_bps=spread_bps,
-                **common,
-            )
+            bars = load_csv(replay)
+            with _replay_progress(f"replay {bars.symbol}", len(bars)) as on_bar:
+                summary = replay_paper(
+                    engine(),
+                    strat,
+                    bars,
+                    speed=_speed(speed),
+                    spread_bps=spread_bps,
+                    on_bar=on_bar,
+                    **common,
+                )
         else:
             if not symbol:
                 raise typer.BadParameter("give --replay FILE or --symbol S (ledger ticks)")
@@ -198,7 +241,11 @@ def register(app: typer.Typer) -> None:
                 **common,
             )
             try:
-                session.run_ticks(poll_s=poll_s, max_bars=max_bars)
+                session.run_ticks(
+                    poll_s=poll_s,
+                    max_bars=max_bars,
+                    on_wait=_waiting(f"ticks from {ps.quote_source}", poll_s),
+                )
             finally:
                 session.close()
             summary = session_summary(session)
@@ -250,7 +297,7 @@ def register(app: typer.Typer) -> None:
             tuple(s.upper() for s in symbol),
             venue,
             Guard(gs.limits()),
-            bus=make_bus(settings()),
+            bus=_bus(),
         )
         try:
             try:
@@ -262,7 +309,8 @@ def register(app: typer.Typer) -> None:
                 line = f"[red]Not trading[/red] {session.account}: {session.stopped}"
                 console.print(line, soft_wrap=True)
                 raise typer.Exit(1)
-            session.run_ticks(poll_s=poll_s, max_bars=max_bars)
+            waiting = _waiting(f"quotes from {venue.name}", poll_s)
+            session.run_ticks(poll_s=poll_s, max_bars=max_bars, on_wait=waiting)
         finally:
             session.close()
         _print_summary(session.state.book.summary(), False, title=f"Live P&L — {session.account}")
@@ -344,27 +392,40 @@ def register(app: typer.Typer) -> None:
             console.print_json(json.dumps(_jsonable(out)))
 
     @app.command("positions")
-    def positions(account: str | None = typer.Option(None, "--account")) -> None:
+    def positions(
+        account: str | None = typer.Option(None, "--account"),
+        as_json: bool = typer.Option(False, "--json", help="Print {account: [position]} JSON."),
+    ) -> None:
         """Open positions per account."""
         from omc.floor.trading.journal import Journal
 
+        out = {}
         for name in _accounts(account):
             rows = Journal.open(engine(), name).state.book.summary()["positions"]
-            console.print(f"[bold]{name}[/bold]: {len(rows)} position(s)")
-            if rows:
-                _positions_table(rows)
+            out[name] = rows
+            if not as_json:
+                console.print(f"[bold]{name}[/bold]: {len(rows)} position(s)")
+                if rows:
+                    _positions_table(rows)
+        if as_json:
+            print(json.dumps(_jsonable(out), indent=2))
 
     @app.command("orders")
     def orders(
         account: str | None = typer.Option(None, "--account"),
         all_orders: bool = typer.Option(False, "--all", help="Include final orders."),
+        as_json: bool = typer.Option(False, "--json", help="Print {account: [order]} JSON."),
     ) -> None:
         """Open orders (or all orders) per account."""
         from omc.floor.trading.journal import Journal
 
+        out: dict[str, list[dict[str, Any]]] = {}
         for name in _accounts(account):
             state = Journal.open(engine(), name).state
             rows = [o for o in state.orders.values() if all_orders or o.open]
+            if as_json:
+                out[name] = [_order_json(o) for o in rows]
+                continue
             table = Table(title=f"Orders — {name}")
             for col in (
                 "client id",
@@ -392,6 +453,31 @@ def register(app: typer.Typer) -> None:
                     f"{o.fee:,.4f}",
                 )
             console.print(table)
+        if as_json:
+            print(json.dumps(_jsonable(out), indent=2))
+
+
+def _order_json(o: Any) -> dict[str, Any]:
+    """One journaled order for `omc orders --json` (decimals as strings, times ISO-8601)."""
+    from omc.core.time import iso_utc
+
+    return {
+        "client_order_id": o.client_order_id,
+        "venue_order_id": o.venue_order_id,
+        "strategy": o.strategy,
+        "symbol": o.symbol,
+        "side": str(o.side),
+        "type": str(o.type),
+        "quantity": o.quantity,
+        "limit_price": o.limit_price,
+        "state": str(o.state),
+        "open": o.open,
+        "filled": o.filled,
+        "average_price": o.average_price,
+        "fee": o.fee,
+        "reason": o.reason,
+        "created": iso_utc(o.created) if o.created else None,
+    }
 
 
 def _kill_accounts(
@@ -414,7 +500,7 @@ def _kill_accounts(
         marks[name] = last.ordinal if last is not None else -1
     store.set(True, flatten=flatten, reason=reason)
     reports = []
-    bus = make_bus(settings())
+    bus = _bus()
     for name in names:
         state = Journal.open(db, name).state
         venue_name = str((state.started or {}).get("venue", "paper"))

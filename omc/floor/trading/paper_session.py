@@ -9,7 +9,7 @@ the same replay again resumes from the journal and changes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -103,10 +103,12 @@ def replay_paper(
     speed: float | None = None,
     spread_bps: Decimal = Decimal(0),
     bus: Bus | None = None,
+    on_bar: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
     """Replay `bars` through paper trading; returns the P&L summary.
 
     `speed`: bars arrive this many times faster than real time; None = as fast as possible.
+    `on_bar(i)` is called after bar i (progress).
     """
     quotes = ReplayQuotes()
     session = open_paper_session(
@@ -122,7 +124,7 @@ def replay_paper(
         bus=bus,
     )
     try:
-        session.replay(bars, quotes, speed=speed, spread_bps=spread_bps)
+        session.replay(bars, quotes, speed=speed, spread_bps=spread_bps, on_bar=on_bar)
     finally:
         session.close()
     return session_summary(session)

@@ -658,17 +658,27 @@ class TradingSession:
         self.journal.flush()
 
     def run_ticks(
-        self, *, poll_s: float = 5.0, max_bars: int | None = None, stop: Callable[[], bool] = bool
+        self,
+        *,
+        poll_s: float = 5.0,
+        max_bars: int | None = None,
+        stop: Callable[[], bool] = bool,
+        on_wait: Callable[[list[str]], None] | None = None,
     ) -> None:
-        """Live ticks: poll the venue's quotes; each new quote is a one-price bar at `last`."""
+        """Live ticks: poll the venue's quotes; each new quote is a one-price bar at `last`.
+        A poll with no new quote calls `on_wait(symbols that have no quote at all)`."""
         seen: dict[str, datetime] = {}
         bars = 0
         while not self.stopped and not stop() and (max_bars is None or bars < max_bars):
             fresh: dict[str, tuple[float, ...]] = {}
             latest = None
+            missing = []
             for s in self._syms:
                 q = self._quote(s)
-                if q is None or seen.get(s) == q.ts:
+                if q is None:
+                    missing.append(s)
+                    continue
+                if seen.get(s) == q.ts:
                     continue
                 seen[s] = q.ts
                 p = float(q.last)
@@ -678,6 +688,8 @@ class TradingSession:
                 self.step(max(latest, self.clock_fn()), fresh)
                 bars += 1
                 continue
+            if on_wait is not None:
+                on_wait(missing)
             self.journal.heartbeat()
             kill = self.kill.get()  # a quiet market still obeys the kill switch at once
             if kill.active:
