@@ -87,8 +87,7 @@ def test_a_paper_session_says_what_it_waits_for(capsys: pytest.CaptureFixture[st
     assert seen == [["BTC/AUD", "ETH/AUD"]] * 3
     err = capsys.readouterr().err
     assert err.splitlines() == [
-        "waiting for ticks from coinspot for BTC/AUD, ETH/AUD: none yet "
-        "(`omc collect` stores them)"
+        "waiting for ticks from coinspot for BTC/AUD, ETH/AUD: none yet (`omc collect` stores them)"
     ]  # said once, not on every poll
 
 
