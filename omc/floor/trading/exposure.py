@@ -92,7 +92,7 @@ def committed(
         c = out.setdefault(sym, Committed())
         c.position += pos.quantity
         c.position_value += pos.quantity * mark(sym, pos.avg_cost)
-    for order in state.orders.values():
+    for order in state.working.values():
         rest = order.quantity - order.filled
         if not order.open or rest <= 0 or (strategy is not None and order.strategy != strategy):
             continue
@@ -110,7 +110,7 @@ def committed(
 def reserved_cash(state: TradingState, fee_rate: Decimal) -> Decimal:
     """Cash the working buys hold: remaining quantity × limit (market: mark) × (1 + fee)."""
     total = ZERO
-    for order in state.orders.values():
+    for order in state.working.values():
         rest = order.quantity - order.filled
         if not order.open or rest <= 0 or order.side is not Side.BUY:
             continue

@@ -109,6 +109,7 @@ class TradingState:
 
     book: Book = field(default_factory=Book)
     orders: dict[str, ManagedOrder] = field(default_factory=dict)
+    working: dict[str, ManagedOrder] = field(default_factory=dict)  # the open ones, in order
     order_times: deque[datetime] = field(default_factory=lambda: deque(maxlen=10_000))
     trading: str = "active"  # omc.floor.trading.modes.Mode
     trading_reason: str = ""
@@ -123,9 +124,7 @@ class TradingState:
     events: int = 0
 
     def open_orders(self, symbol: str | None = None) -> list[ManagedOrder]:
-        return [
-            o for o in self.orders.values() if o.open and (symbol is None or o.symbol == symbol)
-        ]
+        return [o for o in self.working.values() if symbol is None or o.symbol == symbol]
 
     def apply(self, e: Event) -> None:
         """Apply one event (the only way this state changes)."""
@@ -141,7 +140,7 @@ class TradingState:
             self.last_bar_ts = e.ts
         elif kind == "order":
             assert e.client_order_id is not None and e.symbol is not None
-            self.orders[e.client_order_id] = ManagedOrder(
+            self.orders[e.client_order_id] = self.working[e.client_order_id] = ManagedOrder(
                 client_order_id=e.client_order_id,
                 strategy=e.strategy or "",
                 symbol=e.symbol,
@@ -172,6 +171,8 @@ class TradingState:
                     order.strategy, order.symbol, ZERO, ZERO, fee - order.fee, e.ts
                 )
             order.transition(OrderState(d["status"]))
+            if not order.open:
+                self.working.pop(order.client_order_id, None)
             order.filled, order.notional, order.fee = filled, notional, fee
             order.venue_order_id = d.get("venue_order_id") or order.venue_order_id
             order.reason = d.get("reason") or order.reason

@@ -206,7 +206,9 @@ class PaperVenue:
         self.clock = clock
         self.quote_currency = quote_currency.upper()
         self._balances: dict[str, Decimal] = {self.quote_currency: cash}
-        self._orders: dict[str, _PaperOrder] = {}
+        self._orders: dict[str, _PaperOrder] = {}  # every order, by client order id
+        self._by_venue_id: dict[str, _PaperOrder] = {}
+        self._live: dict[str, _PaperOrder] = {}  # not final yet (finals leave as they are met)
         self._fills: list[VenueFill] = []
 
     def restore(
@@ -222,9 +224,18 @@ class PaperVenue:
             req = OrderRequest(
                 o.client_order_id, o.symbol, o.side, o.quantity, o.type, o.limit_price
             )
-            self._orders[o.client_order_id] = _PaperOrder(
-                req, o.venue_order_id, o.created, o.status, o.filled_quantity
-            )
+            self._add(_PaperOrder(req, o.venue_order_id, o.created, o.status, o.filled_quantity))
+
+    def _add(self, po: _PaperOrder) -> None:
+        cid = po.request.client_order_id
+        self._orders[cid] = self._live[cid] = self._by_venue_id[po.venue_order_id] = po
+
+    def _working(self) -> list[_PaperOrder]:
+        """The orders not final yet, oldest first (O(working), not O(every order ever))."""
+        live = self._live
+        for cid in [c for c, po in live.items() if po.status.final]:
+            del live[cid]
+        return list(live.values())
 
     # ---------------------------------------------------------------- Venue
     def instrument(self, symbol: str) -> InstrumentSpec:
@@ -242,7 +253,7 @@ class PaperVenue:
         if known is not None:
             return known.ack(now)
         po = _PaperOrder(order, f"P-{order.client_order_id}", now)
-        self._orders[order.client_order_id] = po
+        self._add(po)
 
         def reject(reason: RejectReason, message: str) -> VenueOrderAck:
             po.status = VenueOrderStatus.REJECTED
@@ -307,7 +318,7 @@ class PaperVenue:
     def _available(self, asset: str, exclude: _PaperOrder | None = None) -> Decimal:
         """Balance of `asset` less what resting limit orders (other than `exclude`) reserve."""
         total = self._balances.get(asset, ZERO)
-        for po in self._orders.values():
+        for po in self._working():
             if po is exclude or po.status.final or po.request.type is not VenueOrderType.LIMIT:
                 continue
             r = po.request
@@ -354,7 +365,7 @@ class PaperVenue:
         """Fill resting limit orders that the latest quotes cross (maker, at the limit)."""
         now = self.clock()
         out = []
-        for po in list(self._orders.values()):
+        for po in self._working():
             r = po.request
             if po.status.final or r.type is not VenueOrderType.LIMIT:
                 continue
@@ -370,11 +381,11 @@ class PaperVenue:
 
     def cancel(self, venue_order_id: str, *, symbol: str, side: Side) -> VenueOrderAck:
         now = self.clock()
-        for po in self._orders.values():
-            if po.venue_order_id == venue_order_id:
-                if not po.status.final:
-                    po.status = VenueOrderStatus.CANCELLED
-                return po.ack(now)
+        po = self._by_venue_id.get(venue_order_id)
+        if po is not None:
+            if not po.status.final:
+                po.status = VenueOrderStatus.CANCELLED
+            return po.ack(now)
         return VenueOrderAck(
             "", None, VenueOrderStatus.REJECTED, now, reason=str(RejectReason.UNKNOWN_ORDER)
         )
@@ -393,7 +404,7 @@ class PaperVenue:
                 po.status,
                 po.created,
             )
-            for po in self._orders.values()
+            for po in self._working()
             if not po.status.final and (symbol is None or po.request.symbol == symbol)
         ]
 
