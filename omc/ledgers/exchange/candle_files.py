@@ -12,24 +12,28 @@ Prices are exact: CSV and JSON numbers are parsed from their text into `Decimal`
 floats go through their shortest repr. Bad rows (unparseable, misaligned, non-positive
 prices, high < low, open/close outside [low, high], negative volume, a timestamp repeated
 with different values) are not stored: they are listed with their line numbers (for binary
-formats: 1-based row numbers) and put in the quarantine under the collector `import`. Gaps
-(missing candle periods between the first and last good row) are reported.
+formats: 1-based row numbers) and put in the quarantine under the collector `import`; a
+timestamp repeated with different values makes every row with it bad. Gaps (missing candle
+periods between the first and last good row) are reported.
+
+Memory stays flat in the file size: rows are read one at a time (`candle_readers`), the good
+ones parked in a temporary SQLite file (`_Stage`) where repeats are found, then streamed in
+time order through `upsert()` in batches — one transaction, as before.
 """
 
 from __future__ import annotations
 
-import csv
-import gzip
-import io
 import itertools
-import json
 import math
+import os
+import sqlite3
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import IO, Any, cast
+from typing import Any, cast
 
 from sqlalchemy import Engine, Table, insert, update
 
@@ -45,10 +49,11 @@ from omc.core.time import (
     utcnow,
 )
 from omc.ledgers.collectors.base import quarantine, run_owner
+from omc.ledgers.exchange.candle_readers import COLUMNS, CandleFileError, guarded, read_rows
 from omc.ledgers.models import Candle, CollectorRun
 
 COLLECTOR = "import"
-COLUMNS = ("timestamp", "open", "high", "low", "close", "volume")
+WRITE_BATCH = 10_000  # candles per upsert batch (and per staging insert)
 FORMATS = {
     ".csv": "csv",
     ".json": "json",
@@ -58,10 +63,6 @@ FORMATS = {
     ".parquet": "parquet",
     ".pq": "parquet",
 }
-
-
-class CandleFileError(ValueError):
-    """The file as a whole cannot be imported (missing, unknown format, no header, …)."""
 
 
 @dataclass
@@ -158,131 +159,6 @@ def detect_format(path: Path) -> str:
     raise CandleFileError(f"cannot tell the format of {path.name} (known: {known}; use --format)")
 
 
-# ------------------------------------------------------------------ readers
-# Each reader yields (line, raw text, values) with values = [ts, open, high, low, close, volume]
-# as read (text or numbers), or raises CandleFileError for a file-level problem.
-
-RawRow = tuple[int, str, list[Any]]
-
-
-def _open_text(path: Path) -> IO[str]:
-    if path.suffix.lower() == ".gz":
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", newline="")
-    return path.open(encoding="utf-8", newline="")
-
-
-def _read_csv(path: Path) -> Iterator[RawRow]:
-    with _open_text(path) as handle:
-        reader = csv.reader(handle)
-        header = next(reader, None)
-        if header is None:
-            raise CandleFileError(f"{path.name} is empty")
-        names = [name.strip().lower() for name in header]
-        names = ["timestamp" if name in ("date", "time") else name for name in names]
-        missing = [c for c in COLUMNS if c not in names and c != "volume"]
-        if missing:
-            raise CandleFileError(
-                f"{path.name}: header {header} lacks {missing} (expected {','.join(COLUMNS)})"
-            )
-        index = [names.index(c) if c in names else None for c in COLUMNS]
-        for fields in reader:
-            if not fields or all(not f.strip() for f in fields):
-                continue
-            raw = ",".join(fields)
-            if len(fields) != len(names):
-                yield reader.line_num, raw, [f"{len(fields)} fields, expected {len(names)}"]
-                continue
-            yield reader.line_num, raw, [None if i is None else fields[i] for i in index]
-
-
-def _read_json(path: Path) -> Iterator[RawRow]:
-    with _open_text(path) as handle:
-        text = handle.read()
-    decoder = json.JSONDecoder(parse_float=str, parse_int=str)
-    ws = " \t\r\n"
-    pos, line, counted = 0, 1, 0
-
-    def skip(at: int) -> int:
-        while at < len(text) and text[at] in ws:
-            at += 1
-        return at
-
-    pos = skip(pos)
-    if pos >= len(text) or text[pos] != "[":
-        raise CandleFileError(f"{path.name}: expected a JSON list of [ms, o, h, l, c, v] rows")
-    pos = skip(pos + 1)
-    if pos < len(text) and text[pos] == "]":
-        return
-    while True:
-        line += text.count("\n", counted, pos)
-        counted = pos
-        try:
-            value, end = decoder.raw_decode(text, pos)
-        except json.JSONDecodeError as exc:
-            raise CandleFileError(
-                f"{path.name}: invalid JSON at line {exc.lineno}: {exc.msg}"
-            ) from exc
-        raw = text[pos:end]
-        if isinstance(value, list) and len(value) in (5, 6):
-            yield line, raw, list(value) + [None] * (6 - len(value))
-        else:
-            yield line, raw, ["expected [ms, open, high, low, close, volume]"]
-        pos = skip(end)
-        if pos < len(text) and text[pos] == ",":
-            pos = skip(pos + 1)
-            continue
-        if pos < len(text) and text[pos] == "]":
-            return
-        raise CandleFileError(f"{path.name}: invalid JSON near line {line}: expected ',' or ']'")
-
-
-def _read_frame(path: Path, fmt: str) -> Iterator[RawRow]:
-    import pandas as pd
-
-    try:
-        frame = pd.read_feather(path) if fmt == "feather" else pd.read_parquet(path)
-    except Exception as exc:  # pyarrow raises many types for unreadable files
-        raise CandleFileError(f"{path.name}: not a readable {fmt} file: {exc}") from exc
-    columns = {str(c).strip().lower(): c for c in frame.columns}
-    ts_col = columns.get("date", columns.get("timestamp"))
-    missing = [c for c in COLUMNS[1:5] if c not in columns]
-    if ts_col is None or missing:
-        raise CandleFileError(
-            f"{path.name}: columns {list(frame.columns)} lack a date/timestamp column or {missing}"
-        )
-    series = [[None if pd.isna(v) else v for v in frame[ts_col].tolist()]]
-    series += [frame[columns[c]].tolist() for c in COLUMNS[1:5]]
-    vol = columns.get("volume")
-    series.append(frame[vol].tolist() if vol is not None else [None] * len(frame))
-    for number, values in enumerate(zip(*series, strict=True), start=1):
-        row = list(values)
-        yield number, ",".join(_text(v) for v in row), row
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return repr(value) if isinstance(value, float) else str(value)
-
-
-def read_rows(path: Path, fmt: str) -> Iterator[RawRow]:
-    if fmt == "csv":
-        return _read_csv(path)
-    if fmt == "json":
-        return _read_json(path)
-    if fmt in ("feather", "parquet"):
-        return _read_frame(path, fmt)
-    raise CandleFileError(f"unknown format {fmt!r} (known: csv, json, feather, parquet)")
-
-
-def _guarded(path: Path, rows: Iterator[RawRow]) -> Iterator[RawRow]:
-    """Turn read failures (binary data in a CSV, I/O errors) into `CandleFileError`."""
-    try:
-        yield from rows
-    except (csv.Error, UnicodeDecodeError, OSError, EOFError) as exc:
-        raise CandleFileError(f"{path.name}: cannot read: {exc}") from exc
-
-
 # ------------------------------------------------------------------ parsing one row
 
 
@@ -337,16 +213,6 @@ def parse_row(values: list[Any], step_s: int) -> tuple[datetime, dict[str, Decim
     return ts, parsed
 
 
-def find_gaps(timestamps: list[datetime], step_s: int) -> list[Gap]:
-    """Missing periods between consecutive (sorted, distinct) candle timestamps."""
-    step = timedelta(seconds=step_s)
-    gaps = []
-    for before, after in itertools.pairwise(timestamps):
-        if after - before > step:
-            gaps.append(Gap(before, after, (after - before) // step - 1))
-    return gaps
-
-
 # ------------------------------------------------------------------ import
 
 
@@ -374,51 +240,54 @@ def import_candles(
     if symbol.count("/") != 1 or not all(symbol.split("/")):
         raise CandleFileError(f"symbol {symbol!r} is not BASE/QUOTE")
     report = ImportReport(str(path), fmt, exchange, symbol, timeframe)
+    with _Stage() as stage:
+        for line, raw, values in guarded(path, read_rows(path, fmt)):
+            report.rows_read += 1
+            try:
+                ts, parsed = parse_row(values, step_s)
+            except (ValueError, TypeError, OverflowError) as exc:
+                report.bad_rows.append(BadRow(line, str(exc), raw))
+                continue
+            stage.add(ts, line, parsed, raw)
+        stage.seal()
+        for ts, entries in stage.conflicts():
+            lines = ", ".join(str(n) for n, _ in entries)
+            for line, raw in entries:
+                reason = f"timestamp {iso_utc(ts)} repeated with different values (lines {lines})"
+                report.bad_rows.append(BadRow(line, reason, raw))
+        report.bad_rows.sort(key=lambda bad: bad.line)
+        report.repeated = stage.repeated()
+        _store(engine, report, stage.good(), step_s, path.name)
+    return report
 
-    good: dict[datetime, tuple[int, dict[str, Decimal | None]]] = {}
-    conflicts: dict[datetime, list[tuple[int, str]]] = {}
-    raws: dict[int, str] = {}
-    for line, raw, values in _guarded(path, read_rows(path, fmt)):
-        report.rows_read += 1
-        try:
-            ts, parsed = parse_row(values, step_s)
-        except (ValueError, TypeError, OverflowError) as exc:
-            report.bad_rows.append(BadRow(line, str(exc), raw))
-            continue
-        if ts in conflicts:
-            conflicts[ts].append((line, raw))
-        elif ts in good:
-            first_line, first_values = good[ts]
-            if first_values == parsed:
-                report.repeated += 1
-            else:
-                conflicts[ts] = [(first_line, raws.pop(first_line)), (line, raw)]
-                del good[ts]
-        else:
-            good[ts] = (line, parsed)
-            raws[line] = raw
-    for ts, entries in conflicts.items():
-        lines = ", ".join(str(n) for n, _ in entries)
-        for line, raw in entries:
-            reason = f"timestamp {iso_utc(ts)} repeated with different values (lines {lines})"
-            report.bad_rows.append(BadRow(line, reason, raw))
-    report.bad_rows.sort(key=lambda bad: bad.line)
 
-    timestamps = sorted(good)
-    report.gaps = find_gaps(timestamps, step_s)
-    if timestamps:
-        report.first, report.last = timestamps[0], timestamps[-1]
-    rows = (
-        {
-            "exchange": exchange,
-            "symbol": symbol,
-            "timeframe": timeframe,
-            "ts": ts,
-            **good[ts][1],
-            "source": COLLECTOR,
-        }
-        for ts in timestamps
-    )
+def _store(
+    engine: Engine,
+    report: ImportReport,
+    good: Iterator[tuple[datetime, dict[str, Decimal | None]]],
+    step_s: int,
+    file_name: str,
+) -> None:
+    """Write the good candles (in time order, streamed) and the quarantine in one
+    transaction, with the run record; gaps, first and last are found on the way."""
+    step = timedelta(seconds=step_s)
+
+    def rows() -> Iterator[dict[str, Any]]:
+        previous: datetime | None = None
+        for ts, values in good:
+            if previous is None:
+                report.first = ts
+            elif ts - previous > step:
+                report.gaps.append(Gap(previous, ts, (ts - previous) // step - 1))
+            previous = report.last = ts
+            yield {
+                "exchange": report.exchange,
+                "symbol": report.symbol,
+                "timeframe": report.timeframe,
+                "ts": ts,
+                **values,
+                "source": COLLECTOR,
+            }
 
     runs = cast(Table, CollectorRun.__table__)
     started = utcnow()
@@ -428,10 +297,10 @@ def import_candles(
             .values(collector=COLLECTOR, started_at=started, status="running", owner=run_owner())
             .returning(runs.c.id)
         ).scalar_one()
-        result = upsert(conn, cast(Table, Candle.__table__), rows)
+        result = upsert(conn, cast(Table, Candle.__table__), rows(), batch_size=WRITE_BATCH)
         report.inserted, report.duplicates = result.inserted, result.unchanged
         for bad in report.bad_rows:
-            payload = {"file": path.name, "line": bad.line, "row": bad.raw}
+            payload = {"file": file_name, "line": bad.line, "row": bad.raw}
             quarantine(conn, COLLECTOR, bad.reason, payload, report.run_id)
         conn.execute(
             update(runs)
@@ -445,4 +314,84 @@ def import_candles(
                 quarantined=len(report.bad_rows),
             )
         )
-    return report
+
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MICROSECOND = timedelta(microseconds=1)
+PRICES = COLUMNS[1:]
+
+
+class _Stage:
+    """The good rows of one import, parked in a temporary SQLite file (not in memory): a
+    timestamp's repeats are found by SQL, and candles come back in time order one by one.
+    `vals` is the values' text; rows whose texts differ are compared as numbers (`1.0` is
+    `1`): only a real difference is a conflict."""
+
+    def __init__(self) -> None:
+        self._dir = tempfile.TemporaryDirectory(prefix="omc-import-")
+        self.db = sqlite3.connect(os.path.join(self._dir.name, "stage.db"))
+        for pragma in ("journal_mode=OFF", "synchronous=OFF", "temp_store=FILE"):
+            self.db.execute(f"PRAGMA {pragma}")
+        self.db.execute("CREATE TABLE rows (ts INTEGER, line INTEGER, vals TEXT, raw TEXT)")
+        self.pending: list[tuple[int, int, str, str]] = []
+
+    def __enter__(self) -> _Stage:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.db.close()
+        self._dir.cleanup()
+
+    def add(self, ts: datetime, line: int, parsed: dict[str, Decimal | None], raw: str) -> None:
+        vals = "|".join("" if (v := parsed[c]) is None else str(v) for c in PRICES)
+        self.pending.append(((ts - EPOCH) // MICROSECOND, line, vals, raw))
+        if len(self.pending) >= WRITE_BATCH:
+            self._flush()
+
+    def _flush(self) -> None:
+        self.db.executemany("INSERT INTO rows VALUES (?, ?, ?, ?)", self.pending)
+        self.pending.clear()
+
+    def seal(self) -> None:
+        """Every row is added: index them by time."""
+        self._flush()
+        self.db.execute("CREATE INDEX rows_ts ON rows (ts, line)")
+        self.db.execute("CREATE TABLE conflicts (ts INTEGER PRIMARY KEY)")
+        candidates = self.db.execute(
+            "SELECT r.ts, r.vals FROM rows r JOIN (SELECT ts FROM rows GROUP BY ts "
+            "HAVING COUNT(DISTINCT vals) > 1) c ON r.ts = c.ts ORDER BY r.ts"
+        ).fetchall()  # rare: only timestamps repeated with a different text
+        for us, group in itertools.groupby(candidates, key=lambda r: r[0]):
+            if len({_numbers(vals) for _, vals in group}) > 1:
+                self.db.execute("INSERT INTO conflicts VALUES (?)", (us,))
+
+    def conflicts(self) -> Iterator[tuple[datetime, list[tuple[int, str]]]]:
+        """Each timestamp repeated with different values, with every (line, raw) having it."""
+        query = (
+            "SELECT r.ts, r.line, r.raw FROM rows r JOIN conflicts c ON r.ts = c.ts "
+            "ORDER BY r.ts, r.line"
+        )
+        for us, group in itertools.groupby(self.db.execute(query), key=lambda r: r[0]):
+            yield EPOCH + us * MICROSECOND, [(line, raw) for _, line, raw in group]
+
+    def repeated(self) -> int:
+        """Rows that repeat an earlier row exactly (stored once, not bad)."""
+        (count,) = self.db.execute(
+            "SELECT COUNT(*) - COUNT(DISTINCT ts) FROM rows "
+            "WHERE ts NOT IN (SELECT ts FROM conflicts)"
+        ).fetchone()
+        return int(count or 0)
+
+    def good(self) -> Iterator[tuple[datetime, dict[str, Decimal | None]]]:
+        """(ts, values) of each timestamp without a conflict, oldest first, as first read."""
+        query = (
+            "SELECT ts, MIN(line), vals FROM rows WHERE ts NOT IN (SELECT ts FROM conflicts) "
+            "GROUP BY ts ORDER BY ts"
+        )
+        for us, _line, vals in self.db.execute(query):
+            values = [Decimal(v) if v else None for v in vals.split("|")]
+            yield EPOCH + us * MICROSECOND, dict(zip(PRICES, values, strict=True))
+
+
+def _numbers(vals: str) -> tuple[Decimal | None, ...]:
+    return tuple(Decimal(v) if v else None for v in vals.split("|"))
