@@ -18,8 +18,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from omc.floor.data import Bars
 from omc.lab.evaluation import stats, trading
 from omc.lab.evaluation.metrics import (
+    Fitter,
     baseline_fitters,
     classification_metrics,
     summary,
@@ -121,6 +123,91 @@ def evaluate(
         return _evaluate(search, X, labels, bars, plan, holdout_opened_before)
 
 
+def _iso(stamp: Any) -> str:
+    return stamp.isoformat() if hasattr(stamp, "isoformat") else str(stamp)
+
+
+def _fold_table(search: SearchResult, index: pd.Index) -> list[dict[str, Any]]:
+    """The selected trial's metrics per fold, with each fold's windows and row counts."""
+    parts = zip(search.splits.folds, search.folds, search.best.fold_scores, strict=True)
+    return [
+        {
+            "fold": f.number + 1,
+            "train": list(f.train),
+            "test": list(f.test),
+            "train_rows": len(tr),
+            "test_rows": len(te),
+            "test_start": _iso(index[f.test[0]]),
+            "test_end": _iso(index[f.test[1] - 1]),
+            **scores,
+        }
+        for f, (tr, te), scores in parts
+    ]
+
+
+def _selection_stats(
+    search: SearchResult, fb: Bars, span: tuple[int, int], fee: float
+) -> dict[str, Any]:
+    """Deflated Sharpe and PBO of the selected trial among all trials (vectorised OOS
+    strategy returns, the Floor's fee rule)."""
+    best = search.best
+    matrix = trading.trial_returns(
+        fb, span, search.oos_rows, np.column_stack([t.oos_proba for t in search.trials]), fee
+    )
+    ann = trading.annual_sharpe_factor(fb)
+    n_trials = len(search.trials)
+    dsr = stats.deflated_sharpe(
+        matrix[:, best.number], n_trials, stats.trial_sharpe_variance(matrix)
+    )
+    splits_pbo = stats.pbo_splits(len(matrix))
+    pbo = stats.pbo(matrix, splits_pbo).pbo if n_trials >= 2 and splits_pbo else None
+    return {
+        "sharpe_vectorised": stats.sharpe(matrix[:, best.number], ann * ann),
+        "deflated_sharpe": dsr.deflated_sharpe * ann,
+        "deflated_sharpe_benchmark": dsr.benchmark * ann,
+        "deflated_sharpe_probability": dsr.probability if math.isfinite(dsr.probability) else None,
+        "pbo": pbo,
+        "pbo_splits": splits_pbo,
+        "trials": n_trials,
+    }
+
+
+def _holdout(
+    search: SearchResult,
+    values: np.ndarray,
+    y: np.ndarray,
+    fitters: dict[str, Fitter],
+    fb: Bars,
+    final: Any,
+    fee: float,
+    opened_before: int,
+) -> dict[str, Any]:
+    """The sealed holdout scored once: the refitted model and the baselines (fitted on every
+    development row), metrics and trading."""
+    dev, hold = search.dev_rows, search.holdout_rows
+    out: dict[str, Any] = {
+        "opened_before": int(opened_before),
+        "flagged": opened_before > 0,
+        "rows": len(hold),
+        "span": [_iso(search.index[search.splits.holdout[0]]), _iso(search.index[-1])],
+        "metrics": {},
+        "baseline": {},
+    }
+    if not len(hold):
+        return out
+    probas = {"model": M.predict_proba(final, values[hold])}
+    probas.update({name: fit(dev, hold) for name, fit in fitters.items()})
+    scored = {name: classification_metrics(y[hold], p) for name, p in probas.items()}
+    for m in scored.values():
+        m["auc"] = m["roc_auc"]
+    traded = trading.trade(fb, (int(hold[0]), int(hold[-1]) + 1), hold, probas, fee)
+    out["metrics"] = {**scored.pop("model"), "sharpe": traded["model"]["sharpe"]}
+    out["baseline"] = scored
+    out["trading"] = {k: v for k, v in traded.items() if k != "equity"}
+    out["equity"] = traded["equity"]
+    return out
+
+
 def _evaluate(
     search: SearchResult,
     X: pd.DataFrame,
@@ -133,31 +220,14 @@ def _evaluate(
         raise ValueError("features, labels and bars must share one index")
     best = search.best
     fee = plan.evaluation.fee_bps
-    h = plan.target.horizon_bars
     y = labels["y"].to_numpy(dtype=np.float64)
     close = bars["close"].to_numpy(dtype=np.float64)
     oos_rows = search.oos_rows
     y_oos = y[oos_rows]
-
-    folds = []
-    parts = zip(search.splits.folds, search.folds, best.fold_scores, strict=True)
-    for f, (tr, te), scores in parts:
-        folds.append(
-            {
-                "fold": f.number + 1,
-                "train": list(f.train),
-                "test": list(f.test),
-                "train_rows": len(tr),
-                "test_rows": len(te),
-                "test_start": str(X.index[f.test[0]]),
-                "test_end": str(X.index[f.test[1] - 1]),
-                **scores,
-            }
-        )
     oos: dict[str, Any] = summary(best.fold_scores, classification_metrics(y_oos, best.oos_proba))
     oos.pop("folds")  # the per-fold table is `folds`
 
-    fitters = baseline_fitters(close, y, h, plan.seed)
+    fitters = baseline_fitters(close, y, plan.target.horizon_bars, plan.seed)
     baseline: dict[str, Any] = {}
     base_proba: dict[str, np.ndarray] = {}
     for name, fit in fitters.items():
@@ -165,84 +235,40 @@ def _evaluate(
         baseline[name] = summary(per_fold, classification_metrics(y_oos, proba))
         base_proba[name] = proba
 
-    symbol = plan.symbols[0]
-    fb = trading.frame_bars(bars, symbol)
+    fb = trading.frame_bars(bars, plan.symbols[0])
     span = (int(oos_rows[0]), int(oos_rows[-1]) + 1)
     traded = trading.trade(fb, span, oos_rows, {"model": best.oos_proba, **base_proba}, fee)
     for name in base_proba:
         baseline[name]["sharpe"] = traded[name]["sharpe"]
         baseline[name]["total_return"] = traded[name]["total_return"]
+    oos["sharpe"] = traded["model"]["sharpe"]
+    oos["total_return"] = traded["model"]["total_return"]
+    oos.update(_selection_stats(search, fb, span, fee))
+    oos["rows"] = len(oos_rows)
 
-    matrix = trading.trial_returns(
-        fb, span, oos_rows, np.column_stack([t.oos_proba for t in search.trials]), fee
-    )
-    ann = trading.annual_sharpe_factor(fb)
-    n_trials = len(search.trials)
-    dsr = stats.deflated_sharpe(
-        matrix[:, best.number], n_trials, stats.trial_sharpe_variance(matrix)
-    )
-    splits_pbo = stats.pbo_splits(len(matrix))
-    pbo = stats.pbo(matrix, splits_pbo).pbo if n_trials >= 2 and splits_pbo else None
-    oos.update(
-        {
-            "sharpe": traded["model"]["sharpe"],
-            "total_return": traded["model"]["total_return"],
-            "sharpe_vectorised": stats.sharpe(matrix[:, best.number], ann * ann),
-            "deflated_sharpe": dsr.deflated_sharpe * ann,
-            "deflated_sharpe_benchmark": dsr.benchmark * ann,
-            "deflated_sharpe_probability": dsr.probability,
-            "pbo": pbo,
-            "pbo_splits": splits_pbo,
-            "trials": n_trials,
-            "rows": len(oos_rows),
-        }
-    )
-
-    # ---- the sealed holdout: refit on every development row, score once
-    dev, hold = search.dev_rows, search.holdout_rows
+    # the sealed holdout: the selected model refitted on every development row, scored once
     values = np.ascontiguousarray(X.to_numpy(dtype=np.float64))
-    fit_rows = M.train_rows(best.model, dev)
+    fit_rows = M.train_rows(best.model, search.dev_rows)
     final = M.build(best.model, best.params, plan.seed, len(fit_rows))
     final = M.fit(final, values[fit_rows], y[fit_rows])
-    holdout: dict[str, Any] = {
-        "opened_before": int(holdout_opened_before),
-        "flagged": holdout_opened_before > 0,
-        "rows": len(hold),
-        "span": [str(X.index[search.splits.holdout[0]]), str(X.index[-1])],
-    }
-    if len(hold):
-        p_hold = M.predict_proba(final, values[hold])
-        holdout["metrics"] = {**classification_metrics(y[hold], p_hold)}
-        holdout["metrics"]["auc"] = holdout["metrics"]["roc_auc"]
-        hb, hp = {}, {}
-        for name, fit in fitters.items():
-            hp[name] = fit(dev, hold)
-            hb[name] = classification_metrics(y[hold], hp[name])
-            hb[name]["auc"] = hb[name]["roc_auc"]
-        hspan = (int(hold[0]), int(hold[-1]) + 1)
-        htraded = trading.trade(fb, hspan, hold, {"model": p_hold, **hp}, fee)
-        holdout["metrics"]["sharpe"] = htraded["model"]["sharpe"]
-        holdout["baseline"] = hb
-        holdout["trading"] = {k: v for k, v in htraded.items() if k != "equity"}
-        holdout["equity"] = htraded["equity"]
-    else:
-        holdout["metrics"], hb = {}, {}
-    base_name, base_auc = _best_baseline({k: baseline[k] for k in VERDICT_BASELINES})
-    _, hold_base_auc = _best_baseline({k: hb[k] for k in VERDICT_BASELINES if k in hb})
+    holdout = _holdout(search, values, y, fitters, fb, final, fee, holdout_opened_before)
 
+    base_name, base_auc = _best_baseline({k: baseline[k] for k in VERDICT_BASELINES})
+    hb = holdout["baseline"]
+    _, hold_base_auc = _best_baseline({k: hb[k] for k in VERDICT_BASELINES if k in hb})
     verdict = decide(
         oos_auc=oos.get("auc"),
         baseline_auc=base_auc,
         baseline_name=base_name,
-        deflated_sharpe_probability=dsr.probability if math.isfinite(dsr.probability) else None,
-        n_trials=n_trials,
+        deflated_sharpe_probability=oos["deflated_sharpe_probability"],
+        n_trials=len(search.trials),
         holdout_auc=holdout["metrics"].get("auc"),
         holdout_baseline_auc=hold_base_auc,
         opened_before=holdout_opened_before,
         thresholds=plan.evaluation,
     )
     return StudyEvaluation(
-        folds=folds,
+        folds=_fold_table(search, X.index),
         oos=oos,
         baseline=baseline,
         trading=traded,
@@ -259,7 +285,7 @@ def _evaluate(
             "seconds": search.seconds,
             "splits": search.splits.to_json(),
             "usable_rows": int(search.usable.sum()),
-            "dev_rows": len(dev),
+            "dev_rows": len(search.dev_rows),
         },
         trials=[t.to_json() for t in search.trials],
         model=final,
