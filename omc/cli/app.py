@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import typer
 from rich.markup import escape
 
-from omc.cli import alerts, backtest, collect, data, db, demo, floor, lab, trade
+from omc.cli import alerts, backtest, collect, data, db, demo, floor, lab, lab_wiring, trade
 from omc.cli import context as ctx
 from omc.cli.errors import explain
 
@@ -24,6 +24,7 @@ app = typer.Typer(
 
 for module in (db, collect, data, alerts, backtest, trade, floor, lab, demo):
     module.register(app)
+lab_wiring.register()  # strategy names model:<ID> (approved Lab models), resolved lazily
 
 
 @app.callback()

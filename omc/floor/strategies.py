@@ -10,6 +10,8 @@ import numpy as np
 
 from omc.floor.data import Bars, FloatArray
 from omc.floor.indicators import rsi, sma
+from omc.floor.resolvers import register_resolver as register_resolver  # re-exported
+from omc.floor.resolvers import resolver_for
 from omc.floor.strategy import Context, Series, Strategy, Targets
 from omc.floor.strategy_files import is_file_spec, load_strategy_class
 
@@ -220,24 +222,14 @@ def parse_value(text: str, default: Any) -> Any:
     return text
 
 
-Resolver = Callable[[str], type[Strategy]]
-_RESOLVERS: dict[str, Resolver] = {}
-
-
-def register_resolver(prefix: str, resolver: Resolver) -> None:
-    """Let an outer layer resolve strategy names `prefix:REST` (the command line wires the
-    Lab's approved models as `model:<ID>`); the Floor itself never imports that layer. The
-    resolver gets REST and returns a Strategy class, or raises ValueError (one line)."""
-    _RESOLVERS[prefix] = resolver
-
-
 def strategy_class(name: str) -> type[Strategy]:
     """A registered strategy's class, a class from a registered resolver (`prefix:REST`),
     or the class of a strategy file `path.py:ClassName` (`omc.floor.strategy_files`);
     ValueError (one line) when there is none."""
     prefix, sep, rest = name.partition(":")
-    if sep and prefix in _RESOLVERS:
-        return _RESOLVERS[prefix](rest)
+    resolver = resolver_for(prefix) if sep else None
+    if resolver is not None:
+        return resolver(rest)
     if is_file_spec(name):
         return load_strategy_class(name)
     try:

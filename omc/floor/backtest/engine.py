@@ -97,6 +97,7 @@ class Backtest:
         self.bars = align(raw)
         self._syms = tuple(self.bars)
         self.n = len(next(iter(self.bars.values())))
+        self._bar_len = timedelta(seconds=next(iter(self.bars.values())).bar_seconds)
         if not 0 <= start < self.n:
             raise ValueError(f"start={start} outside 0..{self.n - 1}")
         self.strategy = strategy
@@ -131,7 +132,9 @@ class Backtest:
     # ------------------------------------------------------------------ Executor
     @property
     def now(self) -> datetime:
-        return self.bars[self._syms[0]].time(self.clock.i)
+        """When the current bar closed (its open time + the bar length), as in trading,
+        where a bar's decision is taken at its close; before the first bar, the start's."""
+        return self.bars[self._syms[0]].time(max(self.clock.i, 0)) + self._bar_len
 
     @property
     def cash(self) -> Decimal:
@@ -399,7 +402,7 @@ class Backtest:
                 self.bars[self._syms[0]].time(start),
                 self.instruments,
             )
-        bar_len = timedelta(seconds=next(iter(self.bars.values())).bar_seconds)
+        bar_len = self._bar_len
         ctx = self.ctx
         strategy.init(ctx)
         reveal = self.market.reveal

@@ -32,6 +32,7 @@ one-bar feature computation and the leakage check both use it.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -205,15 +206,31 @@ def load_inputs(plan: ResearchPlan, *, engine: Engine | None, as_of: datetime) -
     coin = coin_of(symbol)
     protocol = plan.protocol or protocol_for(coin)
     inputs = StudyInputs(plan, symbol, bars, {}, moment, source, coin, protocol, bar_seconds)
-    needed = {FAMILY_INPUTS[f] for f in plan.features if f in FAMILY_INPUTS}
     start = (bars.index[0].to_pydatetime() - LEDGER_MARGIN) if len(bars) else moment
-    for name in sorted(needed):
-        inputs.ledgers[name] = (
-            _load_ledger(engine, name, coin, protocol, moment, start)
+    inputs.ledgers.update(load_ledgers(engine, plan.features, coin, protocol, moment, start))
+    return inputs
+
+
+def load_ledgers(
+    engine: Engine | None,
+    families: Iterable[str],
+    coin: str,
+    protocol: str | None,
+    as_of: datetime,
+    start: datetime,
+) -> dict[str, pd.DataFrame]:
+    """The ledger frames `families` read (each with `known_at`), point-in-time at `as_of`,
+    rows from `start` on (empty frames without a database): what a study loads, and what a
+    promoted model reloads as trading goes on."""
+    needed = {FAMILY_INPUTS[f] for f in families if f in FAMILY_INPUTS}
+    return {
+        name: (
+            _load_ledger(engine, name, coin, protocol, as_of, start)
             if engine is not None
             else EMPTY[name]()
         )
-    return inputs
+        for name in sorted(needed)
+    }
 
 
 EMPTY = {

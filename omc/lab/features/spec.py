@@ -97,7 +97,14 @@ def build_matrix(spec: FeatureSpec, inputs: StudyInputs) -> pd.DataFrame:
             "the feature spec was made by another version of the feature library "
             f"({spec.code_version}, this one is {library.code_version(spec.families)})"
         )
-    ctx = context(inputs)
+    columns = family_columns(spec, context(inputs))
+    return pd.DataFrame(columns, index=inputs.bars.index, dtype="float64")
+
+
+def family_columns(spec: FeatureSpec, ctx: library.Context) -> dict[str, library.FloatArray]:
+    """The spec's families applied to `ctx`, in order: {column: values} (what
+    `build_matrix` tabulates; a promoted model's exchange features call it on the Floor's
+    point-in-time bars)."""
     columns: dict[str, library.FloatArray] = {}
     for name, params in spec.families.items():
         made = library.FAMILIES[name](ctx, **params)
@@ -105,7 +112,7 @@ def build_matrix(spec: FeatureSpec, inputs: StudyInputs) -> pd.DataFrame:
             if column in columns:
                 raise ValueError(f"feature {column!r} is made by two families")
             columns[column] = np.asarray(values, dtype=np.float64)
-    return pd.DataFrame(columns, index=inputs.bars.index, dtype="float64")
+    return columns
 
 
 def features_at(spec: FeatureSpec, inputs: StudyInputs, bar: datetime | pd.Timestamp) -> pd.Series:
