@@ -196,6 +196,35 @@ class SocialPost(_Row):
     raw: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
 
+class NewsItemRevision(_Row):
+    """Every observed version of a news item's mutable fields (insert-only), for
+    point-in-time reads: `news_items` holds the latest; a collection that sees new values adds
+    a row here stamped with its own `collected_at` (the first sighting included)."""
+
+    __tablename__ = "news_item_revisions"
+    __table_args__ = (PrimaryKeyConstraint("source", "source_id", "collected_at"),)
+
+    source: Mapped[str] = mapped_column(String(64))
+    source_id: Mapped[str] = mapped_column(String(256))
+    published_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    sentiment: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class SocialPostRevision(_Row):
+    """Every observed version of a social post's mutable fields (score, comment count,
+    sentiment), insert-only, like `NewsItemRevision`."""
+
+    __tablename__ = "social_post_revisions"
+    __table_args__ = (PrimaryKeyConstraint("platform", "post_id", "collected_at"),)
+
+    platform: Mapped[str] = mapped_column(String(32))
+    post_id: Mapped[str] = mapped_column(String(64))
+    published_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    score: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    num_comments: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    sentiment: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
 class SentimentHourly(_Row):
     """Hourly per-coin sentiment aggregate over news and social items."""
 
@@ -353,7 +382,9 @@ LEDGER_TABLES: dict[str, dict[str, Any]] = {
     },
     "human": {
         "news_items": NewsItem,
+        "news_item_revisions": NewsItemRevision,
         "social_posts": SocialPost,
+        "social_post_revisions": SocialPostRevision,
         "sentiment_hourly": SentimentHourly,
     },
     "catalyst": {

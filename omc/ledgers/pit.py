@@ -1,10 +1,10 @@
 """Point-in-time access to the four ledgers: the only way the Lab and the Floor read them.
 
 Every function takes `as_of` (an aware datetime) and returns only what OMC had **stored** at
-that moment: rows with `collected_at <= as_of`, and for revised items (catalyst events) the
-revision that was current then — never a later one. So a training set or a backtest built
-"as of" a date cannot see the future. Optional `start` / `end` bound the rows' own time
-(`ts`, `published_at` or `hour`), inclusive.
+that moment: rows with `collected_at <= as_of`, and for revised items (catalyst events; the
+sentiment and scores of news and social items) the revision that was current then — never a
+later one. So a training set or a backtest built "as of" a date cannot see the future.
+Optional `start` / `end` bound the rows' own time (`ts`, `published_at` or `hour`), inclusive.
 
 Each function returns a pandas DataFrame with the columns listed in its docstring, sorted by
 time. Timestamps are `datetime64[ns, UTC]`. Prices and values are float64 (research use);
@@ -36,6 +36,7 @@ from sqlalchemy import (
 
 from omc.core.time import ensure_utc
 from omc.ledgers.human.hourly import sentiment_rows
+from omc.ledgers.human.revisions import NEWS_REVISED, SOCIAL_REVISED, as_of_select
 from omc.ledgers.models import (
     LEDGER_TABLES,
     Candle,
@@ -296,10 +297,11 @@ def news(
     start: datetime | None = None,
     end: datetime | None = None,
 ) -> pd.DataFrame:
-    """News items known at `as_of`. Columns: published_at, collected_at, source, source_id,
+    """News items known at `as_of`, their sentiment as collected by then (a later revision
+    never shows). Columns: published_at, collected_at (first stored), source, source_id,
     title, url, sentiment, coins (list of symbols), story_key (same story across outlets)."""
-    t: Table = NewsItem.__table__  # type: ignore[assignment]
-    query = select(*(t.c[name] for name in NEWS_COLUMNS)).where(t.c.collected_at <= _as_of(as_of))
+    t = NEWS_REVISED.items
+    query = as_of_select(NEWS_REVISED, NEWS_COLUMNS, _as_of(as_of))
     if source is not None:
         query = query.where(t.c.source == source)
     query = _bounded(query, t.c.published_at, start, end).order_by(t.c.published_at, t.c.source_id)
@@ -317,11 +319,12 @@ def social(
     start: datetime | None = None,
     end: datetime | None = None,
 ) -> pd.DataFrame:
-    """Social posts and comments known at `as_of`. Columns: published_at, collected_at,
-    platform, post_id, parent_id, community, title, body, url, score, num_comments,
-    sentiment, coins."""
-    t: Table = SocialPost.__table__  # type: ignore[assignment]
-    query = select(*(t.c[name] for name in SOCIAL_COLUMNS)).where(t.c.collected_at <= _as_of(as_of))
+    """Social posts and comments known at `as_of`, their score, comment count and sentiment
+    as collected by then (a later revision never shows). Columns: published_at,
+    collected_at (first stored), platform, post_id, parent_id, community, title, body, url,
+    score, num_comments, sentiment, coins."""
+    t = SOCIAL_REVISED.items
+    query = as_of_select(SOCIAL_REVISED, SOCIAL_COLUMNS, _as_of(as_of))
     if platform is not None:
         query = query.where(t.c.platform == platform)
     query = _bounded(query, t.c.published_at, start, end).order_by(t.c.published_at, t.c.post_id)

@@ -12,6 +12,10 @@ never disagree after a run. Two Human collectors running at the same moment for 
 could each miss the other's uncommitted items; the next run of either repairs that hour, and
 `rebuild_sentiment_hourly()` recomputes any range from the database alone (the body a runner
 `after_store` hook would call).
+
+Items whose fields a later collection overwrites (`news_update` / `social_update`) also get a
+revision row for each new version seen (`omc.ledgers.human.revisions`), stored in the same
+transaction, so point-in-time reads return the version current at the time asked for.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from omc.ledgers.human.hourly import (
     load_social,
     sentiment_rows,
 )
+from omc.ledgers.human.revisions import NEWS_REVISED, SOCIAL_REVISED, new_revisions
 from omc.ledgers.human.story import WINDOW, StoryIndex
 from omc.ledgers.models import SentimentHourly
 
@@ -84,11 +89,18 @@ class HumanCollector(Collector):
         first, last = hour_of(min(times)), hour_of(max(times)) + HOUR
         stored_news = load_news(engine, first - 2 * WINDOW, last + 2 * WINDOW) if engine else []
         stored_social = load_social(engine, first - WINDOW, last + WINDOW) if engine else []
+        stamp = utcnow()
         if news:
             self._link(news, stored_news)
             result.rows.append(Rows(NEWS, news, self.news_update))
+            if self.news_update:  # overwritten fields: keep every version seen
+                revisions = new_revisions(NEWS_REVISED, news, stored_news, stamp)
+                result.rows.append(Rows(NEWS_REVISED.revisions, revisions))
         if social:
             result.rows.append(Rows(SOCIAL, social, self.social_update))
+            if self.social_update:
+                revisions = new_revisions(SOCIAL_REVISED, social, stored_social, stamp)
+                result.rows.append(Rows(SOCIAL_REVISED.revisions, revisions))
         touched = {("news", r["source"], r["source_id"]) for r in news}
         touched |= {("social", r["platform"], r["post_id"]) for r in social}
         merged_news = {(r["source"], r["source_id"]): r for r in stored_news}
@@ -103,6 +115,8 @@ class HumanCollector(Collector):
             result.rows.append(Rows(HOURLY, rows, AGGREGATE_UPDATE))
         return result
 
+    # columns a later collection overwrites: only fields with revisions
+    # (`NEWS_REVISED.fields`, `SOCIAL_REVISED.fields`), so point-in-time reads stay exact
     news_update: tuple[str, ...] = ()
     social_update: tuple[str, ...] = ()
 

@@ -12,7 +12,8 @@ The collectors store these rows in `sentiment_hourly` (`omc.ledgers.human.aggreg
 `omc.ledgers.pit.sentiment_hourly` computes them with `sentiment_rows` from the items stored
 by `as_of` — the same functions, so the two agree on the same items — and adds each cell's
 knowledge time (`known_at`): the end of the hour, or later when an item that changed the cell
-was stored after it.
+was stored after it. As of a moment, an item's sentiment and score are those of its revision
+current then (`omc.ledgers.human.revisions`), never a later collection's.
 """
 
 from __future__ import annotations
@@ -22,17 +23,23 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Engine, Table, func, select
+from sqlalchemy import Engine, func, select
 
 from omc.core.time import ensure_utc, floor_time
+from omc.ledgers.human.revisions import (
+    NEWS,
+    NEWS_REVISED,
+    REVISED_AT,
+    SOCIAL,
+    SOCIAL_REVISED,
+    Revised,
+    as_of_select,
+)
 from omc.ledgers.human.story import WINDOW
-from omc.ledgers.models import NewsItem, SocialPost
 
 HOUR = timedelta(hours=1)
-NEWS = cast(Table, NewsItem.__table__)
-SOCIAL = cast(Table, SocialPost.__table__)
 Cell = tuple[str, datetime]  # (coin, hour)
 
 
@@ -147,7 +154,8 @@ def knowledge_times(
 
     A story's items are replayed in storage order: each one can move the story to an earlier
     hour (its first publication) or add coins, so it touches the cells the story left and
-    the cells it is in now. A social item touches its own cells."""
+    the cells it is in now. A social item touches its own cells. A revision of an item's
+    score or engagement (`revised_at`) touches the cells its unit is in."""
     known: dict[Cell, datetime] = {}
 
     def touch(cells: Iterable[Cell], when: datetime) -> None:
@@ -166,30 +174,36 @@ def knowledge_times(
             at = row["published_at"] if at is None else min(at, row["published_at"])
             coins |= _coins(row)
             touch(before | {(c, hour_of(at)) for c in coins}, row["collected_at"])
+        revised = [row[REVISED_AT] for row in rows if row.get(REVISED_AT) is not None]
+        if revised and at is not None:
+            touch({(c, hour_of(at)) for c in coins}, max(revised))
     for row in social:
-        touch({(c, hour_of(row["published_at"])) for c in _coins(row)}, row["collected_at"])
+        when = max(row["collected_at"], row.get(REVISED_AT) or row["collected_at"])
+        touch({(c, hour_of(row["published_at"])) for c in _coins(row)}, when)
     return known
 
 
 _NEWS_COLUMNS = ("source", "source_id", "url", "title", "published_at", "collected_at",
                  "sentiment", "coins", "story_key", "raw")  # fmt: skip
 _SOCIAL_COLUMNS = ("platform", "post_id", "published_at", "collected_at", "sentiment", "coins",
-                   "score")  # fmt: skip
+                   "score", "num_comments")  # fmt: skip
 
 
 def _load(
-    table: Table,
+    revised: Revised,
     names: tuple[str, ...],
     engine: Engine,
     since: datetime,
     until: datetime,
     as_of: datetime | None,
 ) -> list[dict[str, Any]]:
-    query = select(*(table.c[name] for name in names)).where(
+    """Rows published in [since, until) as stored by `as_of` (the revision current then),
+    with `revised_at`; None: the latest of everything stored."""
+    table = revised.items
+    wanted = names if as_of is None else (*names, REVISED_AT)
+    query = as_of_select(revised, wanted, as_of).where(
         table.c.published_at >= since, table.c.published_at < until
     )
-    if as_of is not None:
-        query = query.where(table.c.collected_at <= ensure_utc(as_of))
     with engine.connect() as conn:
         return [dict(row._mapping) for row in conn.execute(query.order_by(table.c.published_at))]
 
@@ -197,15 +211,15 @@ def _load(
 def load_news(
     engine: Engine, since: datetime, until: datetime, as_of: datetime | None = None
 ) -> list[dict[str, Any]]:
-    """News rows published in [since, until) (stored by `as_of`, when given)."""
-    return _load(NEWS, _NEWS_COLUMNS, engine, since, until, as_of)
+    """News rows published in [since, until) (as stored by `as_of`, when given)."""
+    return _load(NEWS_REVISED, _NEWS_COLUMNS, engine, since, until, as_of)
 
 
 def load_social(
     engine: Engine, since: datetime, until: datetime, as_of: datetime | None = None
 ) -> list[dict[str, Any]]:
-    """Social rows published in [since, until) (stored by `as_of`, when given)."""
-    return _load(SOCIAL, _SOCIAL_COLUMNS, engine, since, until, as_of)
+    """Social rows published in [since, until) (as stored by `as_of`, when given)."""
+    return _load(SOCIAL_REVISED, _SOCIAL_COLUMNS, engine, since, until, as_of)
 
 
 def _time_range(engine: Engine, as_of: datetime | None) -> tuple[datetime, datetime] | None:
