@@ -332,6 +332,12 @@ def _decide(session_id: str, approval: str, reason: str | None, force: bool, as_
         + (f" — {record.decision_reason}" if record.decision_reason else ""),
         highlight=False,
     )
+    if record.approval == "approved":  # the Floor resolves it (omc.cli.lab_wiring)
+        console.print(
+            f"strategy model:{record.id} — omc backtest --data FILE --strategy model:{record.id}"
+            f"  |  omc trade paper --strategy model:{record.id} --replay FILE",
+            highlight=False,
+        )
 
 
 @lab_app.command("approve")

@@ -50,12 +50,14 @@ from sqlalchemy import Engine
 
 from omc.core.time import ensure_utc, utcnow
 from omc.floor.strategy import Context, Series, Strategy, Targets
+from omc.lab.evaluation import trading  # noqa: F401 - before training (their import order)
 from omc.lab.features import library
 from omc.lab.features.inputs import FAMILY_INPUTS, LEDGER_MARGIN, load_ledgers
 from omc.lab.features.spec import FeatureSpec, family_columns
 from omc.lab.plan import ResearchPlan
 from omc.lab.session import store
 from omc.lab.session.artifacts import MODEL_FILE, canonical_json, load_manifest
+from omc.lab.training.models import predict_proba
 
 FloatArray = npt.NDArray[np.float64]
 PREFIX = "model"
@@ -258,8 +260,6 @@ class LedgerFeed:
 def score(model: Any, row: FloatArray, at: datetime) -> float:
     """The model's probability of the positive class for one bar's features (`at`: the
     bar's close; tests record what the model saw here)."""
-    from omc.lab.training.models import predict_proba  # (training <-> evaluation import order)
-
     return float(predict_proba(model, row[None, :])[0])
 
 
