@@ -9,6 +9,7 @@ refused with one line."""
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -30,10 +31,12 @@ from omc.floor.backtest.engine import run_backtest
 from omc.floor.data import load_csv
 from omc.floor.fills import FeeModel
 from omc.lab import promotion
-from omc.lab.features import build_matrix, load_inputs
+from omc.lab.features import FeatureSpec, build_matrix, load_inputs
+from omc.lab.promotion import strategy as promoted_strategy
 from omc.lab.session.runner import prepare_plan, run_study
 from omc.ledgers.models import NewsItem
 
+FIELDS = ("symbol", "ts", "open", "high", "low", "close", "volume")
 BARS = 2400
 REPLAY = 800  # bars of the paper replay (from the study's first bar: the same warm-up)
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -107,7 +110,11 @@ def refused(result: Result, *words: str) -> None:
 
 
 def test_an_approved_model_trades_on_the_floor_with_its_training_features(
-    engine: Engine, omc_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    engine: Engine,
+    omc_env: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     csv = write_candles(tmp_path / "BTC_USDT-1h.csv")
     seed_sentiment(engine)
@@ -135,19 +142,19 @@ def test_an_approved_model_trades_on_the_floor_with_its_training_features(
 
     # (b) parity: at every bar of a paper replay the model sees its training features
     seen: list[tuple[datetime, np.ndarray]] = []
-    real_score = promotion.score
+    real_score = promoted_strategy.score
 
     def recording(model: Any, row: np.ndarray, at: datetime) -> float:
         seen.append((at, row.copy()))
         return real_score(model, row, at)
 
-    monkeypatch.setattr(promotion, "score", recording)
+    monkeypatch.setattr(promoted_strategy, "score", recording)
     replay = tmp_path / "replay" / "BTC_USDT-1h.csv"
     replay.parent.mkdir()
     replay.write_text("".join(csv.read_text().splitlines(keepends=True)[: REPLAY + 1]))
     paper = omc("trade", "paper", "--strategy", f"model:{sid}", "--replay", str(replay), "--json")
     assert paper.exit_code == 0, paper.output
-    monkeypatch.setattr(promotion, "score", real_score)
+    monkeypatch.setattr(promoted_strategy, "score", real_score)
     folder = omc_env / "lab" / sid
     spec_doc = json.loads((folder / "feature_spec.json").read_text())
     columns = spec_doc["features"]
@@ -186,6 +193,19 @@ def test_an_approved_model_trades_on_the_floor_with_its_training_features(
     assert len(result.trades) == study_trades["trades"]
     assert result.metrics["total_return"] == pytest.approx(study_trades["total_return"], rel=1e-6)
 
+    # bars that are not the study's (every other hourly bar): said once, in a warning
+    two_hourly = bars.slice(0, 700)
+    two_hourly = type(two_hourly)(*(getattr(two_hourly, f) if f == "symbol" else
+                                    getattr(two_hourly, f)[::2] for f in FIELDS))  # fmt: skip
+    with caplog.at_level(logging.WARNING, logger="omc.lab.promotion.strategy"):
+        run_backtest(
+            promotion.strategy_for(promoted, lambda: engine)(), two_hourly, check_lookahead=False
+        )
+    assert [r.getMessage() for r in caplog.records].count(
+        f"model:{sid} was trained on bars 3600 s apart; this run's bars are 7200 s apart: "
+        "its exchange features describe these bars, not the study's"
+    ) == 1
+
     # (c) rejected, then (d) tampered: refused with one line
     assert omc("lab", "reject", sid, "--reason", "not today").exit_code == 0
     refused(omc("trade", "paper", "--strategy", f"model:{sid}", "--replay", str(replay)),
@@ -216,7 +236,7 @@ def test_live_ledger_features_see_what_was_stored_by_each_close(engine: Engine) 
     """On live quotes the ledgers are read again as of now when a bar closes after the last
     read: an item stored since counts from that bar on, never before it was stored."""
     families = {"sentiment": {"windows_hours": [1, 24]}, "news_volume": {"windows_hours": [24]}}
-    spec = promotion.FeatureSpec(families=families, coin="BTC")
+    spec = FeatureSpec(families=families, coin="BTC")
     now = [T0 + timedelta(hours=5)]
     feed = promotion.LedgerFeed(lambda: engine, spec, clock=lambda: now[0])
 
