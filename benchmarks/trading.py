@@ -40,6 +40,15 @@ SYM = "BTC/AUD"
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 CSV = Path(__file__).parents[1] / "omc" / "demo" / "data" / "candles" / "BTC_USDT-5m.csv"
 YEAR_5M = 365 * 24 * 12
+LOOSE = GuardLimits(  # the Guard still checks every order, but lets the strategy trade all year
+    max_order_notional=Decimal(10**9),
+    max_position_notional=Decimal(10**9),
+    max_position_pct=Decimal(1),
+    max_daily_loss=Decimal(10**9),
+    max_daily_loss_pct=Decimal(1),
+    drawdown_warn_pct=Decimal("0.98"),
+    drawdown_halt_pct=Decimal("0.99"),
+)
 
 
 def replay_rate(url: str, label: str, bars: Bars, *, every_bar: bool = False) -> float:
@@ -56,7 +65,7 @@ def replay_rate(url: str, label: str, bars: Bars, *, every_bar: bool = False) ->
         quotes,
         account=account,
         settings=Settings(),
-        limits=GuardLimits(),
+        limits=LOOSE,
     )
     if every_bar:
         s.journal.commit = EVERY_BAR
@@ -68,7 +77,8 @@ def replay_rate(url: str, label: str, bars: Bars, *, every_bar: bool = False) ->
     policy = "committing every bar" if every_bar else "group commits"
     print(
         f"paper replay {label}, {policy}: {len(bars) / dt:,.0f} bars/s — {len(bars):,} bars in "
-        f"{dt:.1f} s ({s.journal.commits:,} commits, {len(s.state.orders):,} orders)"
+        f"{dt:.1f} s ({s.journal.commits:,} commits, {len(s.state.orders):,} orders, "
+        f"{s.state.events:,} events, trading {s.state.trading})"
     )
     return dt
 

@@ -45,7 +45,7 @@ def test_the_check_refuses_other_trades_or_equity(bench: ModuleType, bars: objec
     assert not bench.agreement("peer", ref, richer, 1e-6)[0]
 
 
-@pytest.mark.parametrize(("name", "tol"), [("backtrader_", 1e-9), ("backtesting_py", 1e-4)])
+@pytest.mark.parametrize(("name", "tol"), [("backtrader_", 1e-9), ("backtesting_py", 1e-9)])
 def test_installed_peers_make_omcs_trades(
     bench: ModuleType, bars: object, name: str, tol: float
 ) -> None:
