@@ -35,35 +35,13 @@ from omc.lab.features import FeatureSpec, build_matrix, load_inputs
 from omc.lab.promotion import strategy as promoted_strategy
 from omc.lab.session.runner import prepare_plan, run_study
 from omc.ledgers.models import NewsItem
+from tests.test_lab_cli import write_candles  # hourly candles, a volume spike predicts
 
 FIELDS = ("symbol", "ts", "open", "high", "low", "close", "volume")
 BARS = 2400
 REPLAY = 800  # bars of the paper replay (from the study's first bar: the same warm-up)
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 GOAL = "Predict whether BTC/USDT closes higher next bar from volume and sentiment using logistic regression"  # noqa: E501
-
-
-def write_candles(path: Path, n: int = BARS, seed: int = 1) -> Path:
-    """Hourly candles where a volume spike predicts the next bar's return (learnable)."""
-    rng = np.random.default_rng(seed)
-    sigma = 0.01
-    z = rng.normal(0.0, 1.0, n)
-    r = rng.normal(0.0, sigma, n)
-    r[1:] += 0.6 * sigma * z[:-1]
-    close = 100 * np.exp(np.cumsum(r))
-    open_ = np.r_[100.0, close[:-1]]
-    wick = np.abs(rng.normal(0.0, sigma / 4, (2, n)))
-    pd.DataFrame(
-        {
-            "timestamp": pd.date_range(T0, periods=n, freq="1h").strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "open": open_,
-            "high": np.maximum(open_, close) * (1 + wick[0]),
-            "low": np.minimum(open_, close) * (1 - wick[1]),
-            "close": close,
-            "volume": 100 * np.exp(0.5 * z),
-        }
-    ).to_csv(path, index=False)
-    return path
 
 
 def seed_sentiment(engine: Engine, n: int = BARS) -> None:
@@ -116,7 +94,7 @@ def test_an_approved_model_trades_on_the_floor_with_its_training_features(
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    csv = write_candles(tmp_path / "BTC_USDT-1h.csv")
+    csv = write_candles(tmp_path / "BTC_USDT-1h.csv", signal=0.6, seed=1, n=BARS)
     seed_sentiment(engine)
     prepared = prepare_plan(GOAL, engine=engine, data_file=str(csv), trials=3)
     assert prepared.plan is not None, prepared.question
