@@ -108,6 +108,7 @@ def test_an_approved_model_trades_on_the_floor_with_its_training_features(
     # (c) unknown and not-yet-approved models are refused with one line
     refused(omc("backtest", "--data", str(csv), "--strategy", "model:L20990101-abcdef"),
             "no such Lab session")  # fmt: skip
+    refused(omc("backtest", "--data", str(csv), "--strategy", "model:"), "needs a Lab session id")
     refused(omc("backtest", "--data", str(csv), "--strategy", f"model:{sid}"), "not approved")
     approved = omc("lab", "approve", sid)
     assert approved.exit_code == 0 and f"strategy model:{sid}" in approved.output
