@@ -191,6 +191,9 @@ def test_negation_and_crypto_phrasing() -> None:
     assert score_text("Liquidity boost for DeFi markets") > 0.05
     assert score_text("Outflows slow as traders return") > 0.05
     assert score_text("Record outflows from bitcoin funds") < -0.05
+    assert score_text("This bill is great news, very bullish") > 0.5  # an outcome, not procedure
+    body = "Lawmakers vote on the bill today. " + "Traders are thrilled and very bullish. " * 5
+    assert score_text(body) > 0.5  # damping is for headlines only
 
 
 def test_scores_stay_in_range() -> None:

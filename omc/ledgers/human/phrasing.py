@@ -187,7 +187,7 @@ _OUTCOME = re.compile(
     r"\b(?:approv\w*(?:\s+\S+){0,3}\s+(?:etfs?|funds?|listing)|greenl\w*|launch\w*"
     r"|inflows?|outflows?|surge\w*|soar\w*|plunge\w*|crash\w*|rall(?:y|ies|ied)|jump\w*"
     r"|tumble\w*|charge[sd]?|sue[sd]?|lawsuit|fined?|crackdown|bans?|banned|fraud|guilty"
-    r"|hack\w*|exploit\w*|price|raise)\b",
+    r"|hack\w*|exploit\w*|price|raise|bullish|bearish)\b",
     re.I,
 )
 _PHRASE_RE = re.compile(

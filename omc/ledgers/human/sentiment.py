@@ -11,7 +11,8 @@ negation ("not bullish"), intensifiers ("extremely"), capitals and punctuation, 
    cases that are dropped or closed (a win), bad things that surge (bad) or ease (good), and
    "fails to …" as a negation;
 3. scores with VADER and `phrasing.CRYPTO_LEXICON`, and damps round-ups, explainers and
-   regulatory procedure (`phrasing.neutral_kind()`) to a tenth.
+   regulatory procedure headlines (`phrasing.neutral_kind()`, texts up to
+   `HEADLINE_MAX_CHARS`) to a tenth.
 
 `label()` maps a score to pos / neu / neg with VADER's published ±0.05 thresholds.
 `blend_votes()` mixes a text score with crowd votes (CryptoPanic `votes`): the vote balance
@@ -42,8 +43,10 @@ from omc.ledgers.human.phrasing import CRYPTO_LEXICON, neutral_kind, rewrite
 
 POSITIVE_THRESHOLD = 0.05
 NEGATIVE_THRESHOLD = -0.05
-# Round-ups, explainers and regulatory procedure count for a tenth of their VADER score.
+# Round-up, explainer and regulatory-procedure headlines count for a tenth of their score;
+# longer texts (bodies, posts) are scored as they are.
 NEUTRAL_KIND_WEIGHT = 0.1
+HEADLINE_MAX_CHARS = 200
 _COIN_PLACEHOLDER = "Coin"
 
 _TAGS = re.compile(r"<[^>]+>")
@@ -71,7 +74,8 @@ def score_text(text: str | None) -> float:
     if not text:
         return 0.0
     text = rewrite(_mask_coins(text))
-    weight = NEUTRAL_KIND_WEIGHT if neutral_kind(text) else 1.0
+    headline = len(text) <= HEADLINE_MAX_CHARS
+    weight = NEUTRAL_KIND_WEIGHT if headline and neutral_kind(text) else 1.0
     return weight * float(analyzer().polarity_scores(text)["compound"])
 
 
