@@ -29,6 +29,12 @@ while the model's probability exceeds `threshold` (0.5), flat otherwise, an orde
 that changes, at the next bar's open. The study scores only bars whose label is known, so a
 backtest of the promoted model on the sealed holdout also trades its last `horizon` bars; on
 the rest of the holdout it makes the study's holdout trades.
+
+Live quotes are one-price bars (as for every strategy): the Exchange features then describe
+those bars, not the study's candles, and the strategy logs one warning when a run's bars
+are not spaced like the study's. A row backfilled after a live session read the ledgers
+(declared backfilled history, known at its publication) is seen from the next read on, not
+at the bars that closed before it was stored.
 """
 
 from omc.lab.promotion.artifact import PREFIX, Promoted, PromotionError, load_promoted
