@@ -43,7 +43,6 @@ from sqlalchemy import Engine, Table, func, select
 from sqlalchemy.engine import Connection
 
 from omc.core.db import upsert
-from omc.core.time import parse_utc
 from omc.floor.models import JournalEntry
 from omc.floor.trading.lease import LEASE_TTL_S, JournalWriterError, Lease
 from omc.floor.trading.oms import ManagedOrder, OrderState
@@ -413,7 +412,3 @@ def event_count(engine: Engine, account: str | None = None) -> int:
         query = query.where(TABLE.c.account == account)
     with engine.connect() as conn:
         return int(conn.execute(query).scalar_one())
-
-
-def iso(ts: str) -> datetime:
-    return parse_utc(ts)

@@ -24,11 +24,6 @@ from typing import Any
 ZERO = Decimal(0)
 
 
-def base_asset(symbol: str) -> str:
-    """`BTC/AUD` -> `BTC`."""
-    return symbol.split("/", 1)[0].upper()
-
-
 @dataclass(slots=True)
 class Position:
     """Signed quantity and its average cost (quote units per base unit)."""

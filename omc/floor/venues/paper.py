@@ -416,9 +416,5 @@ class PaperVenue:
     def fills_since(self, since: datetime) -> list[VenueFill]:
         return [f for f in self._fills if f.ts >= since]
 
-    def with_clock(self, clock: Callable[[], datetime]) -> PaperVenue:
-        self.clock = clock
-        return self
-
 
 __all__ = ["LedgerQuotes", "PaperSettings", "PaperVenue", "ReplayQuotes"]

@@ -79,7 +79,6 @@ def classify_form(form: str, items: str | list[str] | None = None) -> tuple[str,
     return kind, round(min(impact, 1.0), 3)
 
 
-ANNOUNCEMENT_KINDS = ("delisting", "trading_halt", "maintenance", "listing", "feature", "other")
 ANNOUNCEMENT_IMPACT = {
     "listing": 0.9,
     "delisting": 0.9,

@@ -144,10 +144,3 @@ def blend_votes(text_score: float, votes: dict[str, Any] | None) -> float:
         return clamp(text_score)
     weight = 0.5 * n / (n + 10)
     return clamp((1 - weight) * text_score + weight * balance)
-
-
-def engagement_weight(engagement: int | float | None) -> float:
-    """Weight of an item in the hourly weighted mean: 1 + ln(1 + engagement)."""
-    import math
-
-    return 1.0 + math.log1p(max(0.0, float(engagement or 0)))
