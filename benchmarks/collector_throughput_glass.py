@@ -28,7 +28,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from omc.core.config import Settings  # noqa: E402
-from omc.core.db import make_engine, upsert  # noqa: E402
+from omc.core.db import make_engine  # noqa: E402
+from omc.core.upsert import upsert  # noqa: E402
 from omc.ledgers.collectors.base import CollectorRunner  # noqa: E402
 from omc.ledgers.glass.defillama import DefiLlamaCollector  # noqa: E402
 from omc.migrations import upgrade  # noqa: E402

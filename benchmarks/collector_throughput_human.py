@@ -17,7 +17,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from omc.core.db import make_engine, upsert
+from omc.core.db import make_engine
+from omc.core.upsert import upsert
 from omc.ledgers.collectors.base import Collected
 from omc.ledgers.human.aggregate import HumanCollector
 from omc.ledgers.human.cryptopanic import CryptoPanicCollector, post_row

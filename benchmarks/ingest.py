@@ -45,7 +45,9 @@ from rich.table import Table as RichTable
 from sqlalchemy import Engine, Table, func, select, text
 from sqlalchemy.orm import Session
 
-from omc.core.db import Base, make_engine, upsert
+from omc.core.db import make_engine
+from omc.core.db_types import Base
+from omc.core.upsert import upsert
 from omc.ledgers.models import Candle, Tick
 from omc.migrations import upgrade
 

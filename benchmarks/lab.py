@@ -1,6 +1,6 @@
 """The Lab end to end: the default goal on a year of 5-minute candles, plan to report.
 
-A temporary SQLite database gets, through the project's write path (`omc.core.db.upsert` on
+A temporary SQLite database gets, through the project's write path (`omc.core.upsert.upsert` on
 the ledger tables): 105,120 five-minute BTC/USDT candles whose returns are resampled from the
 bundled real candles (`omc.floor.data.synthetic`), a year of scored social posts about BTC
 (hourly sentiment comes from them, as in production) and a daily DeFiLlama TVL series — each
@@ -33,7 +33,8 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from omc.core.db import make_engine, upsert
+from omc.core.db import make_engine
+from omc.core.upsert import upsert
 from omc.demo.job import DATA_DIR
 from omc.floor.data import Bars, load_csv, synthetic
 from omc.ledgers.models import Candle, ProtocolMetric, SocialPost

@@ -24,7 +24,8 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import Engine, text
 
-from omc.core.db import make_engine, upsert
+from omc.core.db import make_engine
+from omc.core.upsert import upsert
 from omc.ledgers import pit
 from omc.ledgers.models import Candle, Tick
 from omc.migrations import upgrade

@@ -139,3 +139,18 @@ def test_every_module_has_a_docstring() -> None:
         and ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) is None
     ]
     assert not missing, f"modules without a docstring: {missing}"
+
+
+@pytest.mark.parametrize(
+    "parts",
+    [
+        ("core/db.py", "core/db_types.py", "core/upsert.py", "core/upsert_encoding.py"),
+        ("floor/venues/coinspot_client.py", "floor/venues/coinspot_models.py",
+         "floor/venues/coinspot_parsers.py", "floor/venues/coinspot_signing.py"),
+    ],
+)  # fmt: skip
+def test_split_modules_stay_small(parts: tuple[str, ...]) -> None:
+    """The database helpers (engine / types / upsert) and the CoinSpot private client
+    (client / models / parsers / signing) are modules of about 400 lines at most."""
+    sizes = {part: len((ROOT / part).read_text(encoding="utf-8").splitlines()) for part in parts}
+    assert all(n <= 420 for n in sizes.values()), sizes

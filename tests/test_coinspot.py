@@ -609,3 +609,39 @@ def test_a_rolled_back_write_records_zero_inserted(engine: Engine) -> None:
     assert (summary.inserted, summary.duplicates) == (0, 0)
     assert_record_matches(engine, summary)
     assert count(engine, Tick) == 0
+
+
+def test_one_order_list_parser_for_the_collector_and_the_venue() -> None:
+    """`parse_order_lists` reads CoinSpot's buyorders/sellorders for the public collector and
+    for the private venue alike: same sides, same refusals, same quarantine path."""
+    from omc.floor.venues.coinspot_models import CompletedOrder
+    from omc.floor.venues.coinspot_parsers import sided
+    from omc.ledgers.exchange.coinspot import BookOrder, CompletedTrade, parse_order_lists
+
+    body: dict[str, Any] = {
+        "status": "ok",
+        "buyorders": [{"amount": "0.5", "rate": "30000", "coin": "BTC",
+                       "solddate": "2024-01-01T00:00:00Z", "total": "15000"}],
+        "sellorders": [{"amount": "1", "rate": 31000, "coin": "BTC", "solddate": 1704067200000}],
+    }  # fmt: skip
+    public = parse_order_lists(BookOrder, "/p", body)
+    private = sided(CompletedOrder, "/p", body)
+    assert [o.rate for o in public["buy"] + public["sell"]] == [o.rate for o in private]
+    assert [o.side for o in private] == ["buy", "sell"]
+    assert private[1].solddate == datetime(2024, 1, 1, tzinfo=UTC)
+
+    for broken, reason in (({"buyorders": {"x": 1}}, "`buyorders` is not a list"),
+                           ({"sellorders": ["x"]}, "an order is not an object")):  # fmt: skip
+        with pytest.raises(PayloadError, match=reason):
+            parse_order_lists(BookOrder, "/p", broken)
+        with pytest.raises(PayloadError, match=reason):
+            sided(CompletedOrder, "/p", broken)
+
+    refused: list[tuple[str, Any, str]] = []
+    bad = {"buyorders": [{"amount": "1", "rate": "0", "solddate": 1704067200000},
+                         {"amount": "1", "rate": "5"}, {"amount": "2", "rate": "5",
+                                                         "solddate": 1704067200000}]}  # fmt: skip
+    kept = parse_order_lists(CompletedTrade, "/p", bad, lambda *r: refused.append(r))
+    assert [o.amount for o in kept["buy"]] == [Decimal(2)] and kept["sell"] == []
+    assert [side for side, _, _ in refused] == ["buy", "buy"]
+    assert "non-positive" in refused[0][2] and "solddate" in refused[1][2]

@@ -30,16 +30,14 @@ from omc.floor.venues.base import (
     VenueUnavailable,
 )
 from omc.floor.venues.coinspot import CoinSpotVenue
-from omc.floor.venues.coinspot_client import (
+from omc.floor.venues.coinspot_client import CoinSpotPrivateClient
+from omc.floor.venues.coinspot_models import (
     CoinSpotAPIError,
     CoinSpotAuthError,
-    CoinSpotCredentials,
     CoinSpotNonceError,
     CoinSpotOutcomeUnknown,
-    CoinSpotPrivateClient,
-    NonceSource,
-    encode_body,
 )
+from omc.floor.venues.coinspot_signing import CoinSpotCredentials, NonceSource, encode_body
 from omc.ledgers.exchange.coinspot import CoinSpotClient
 from tests.fakes.coinspot_private_server import FakeCoinSpotPrivate, Fault
 
@@ -172,7 +170,7 @@ def test_nonce_source_increases_with_a_frozen_clock(tmp_path: Path) -> None:
 def test_nonces_unique_across_processes_started_together(tmp_path: Path) -> None:
     script = (
         "import sys; from pathlib import Path\n"
-        "from omc.floor.venues.coinspot_client import NonceSource\n"
+        "from omc.floor.venues.coinspot_signing import NonceSource\n"
         "s = NonceSource('proc-key', Path(sys.argv[1]))\n"
         "print(' '.join(str(s.next()) for _ in range(300)))\n"
     )

@@ -18,7 +18,7 @@ from typing import Any, cast
 import pytest
 from sqlalchemy import Engine, Table, select
 
-from omc.core.db import upsert
+from omc.core.upsert import upsert
 from omc.ledgers.collectors.base import (
     QUARANTINE_MAX_BYTES,
     Collected,

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import Engine, select
 
-from omc.core.db import upsert
+from omc.core.upsert import upsert
 from omc.ledgers.models import Candle
 from omc.migrations import current_revision, upgrade
 
@@ -94,7 +94,7 @@ def test_migrations_match_the_models(engine: Engine) -> None:
     import omc.floor.models
     import omc.lab.models
     import omc.ledgers.models  # noqa: F401
-    from omc.core.db import Base
+    from omc.core.db_types import Base
 
     with engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import Engine
 from typer.testing import CliRunner
 
-from omc.core.db import upsert
+from omc.core.upsert import upsert
 from omc.ledgers.export import EXPORTS, ExportError, export
 from omc.ledgers.models import Candle, Tick
 
@@ -156,7 +156,7 @@ def test_every_ledger_kind_exports_with_coin_filters(engine: Engine) -> None:
     import json as _json
     from datetime import UTC, datetime
 
-    from omc.core.db import upsert
+    from omc.core.upsert import upsert
     from omc.ledgers.export import EXPORTS, export
     from omc.ledgers.models import NewsItem
 

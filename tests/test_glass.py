@@ -23,6 +23,7 @@ from sqlalchemy import Engine, create_engine, func, select
 
 from omc.core.config import Settings
 from omc.core.http import HttpError
+from omc.core.masking import url_origin
 from omc.ledgers.collectors.base import CollectorRunner, RunSummary
 from omc.ledgers.glass.defillama import (
     DefiLlamaCollector,
@@ -32,7 +33,7 @@ from omc.ledgers.glass.defillama import (
     headline_tvl,
     split_chain_key,
 )
-from omc.ledgers.glass.onchain import OnchainCollector, public_endpoint
+from omc.ledgers.glass.onchain import OnchainCollector
 from omc.ledgers.models import (
     CollectorRun,
     OnchainMetric,
@@ -606,10 +607,8 @@ def test_onchain_all_endpoints_failing_is_a_clear_error(
 
 
 def test_public_endpoint_hides_keys() -> None:
-    assert (
-        public_endpoint("https://u:p@mainnet.infura.io/v3/abc?key=1") == "https://mainnet.infura.io"
-    )
-    assert public_endpoint("http://127.0.0.1:8545/") == "http://127.0.0.1:8545"
+    assert url_origin("https://u:p@mainnet.infura.io/v3/abc?key=1") == "https://mainnet.infura.io"
+    assert url_origin("http://127.0.0.1:8545/") == "http://127.0.0.1:8545"
 
 
 # ---------------------------------------------------------------- the CLI, end to end

@@ -15,8 +15,8 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import Engine, func, select
 
-from omc.core import db
-from omc.core.db import upsert
+import omc.core.upsert as write_path
+from omc.core.upsert import upsert
 from omc.ledgers.models import Candle, Tick
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -43,7 +43,7 @@ def candles(start: int, stop: int) -> Iterator[dict[str, object]]:
 @pytest.fixture(autouse=True)
 def plain_insert_on_small_batches(monkeypatch: pytest.MonkeyPatch) -> None:
     """Let the small batches below take PostgreSQL's plain-insert fast path too."""
-    monkeypatch.setattr(db, "PLAIN_INSERT_MIN_ROWS", 1)
+    monkeypatch.setattr(write_path, "PLAIN_INSERT_MIN_ROWS", 1)
 
 
 def stored(engine: Engine) -> int:

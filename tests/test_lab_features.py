@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import Engine
 
-from omc.core.db import upsert
+from omc.core.upsert import upsert
 from omc.floor.data import load_csv
 from omc.lab.features import (
     FeatureSpec,

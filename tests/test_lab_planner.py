@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
-from omc.core.db import upsert
+from omc.core.upsert import upsert
 from omc.lab.catalog import Catalog, CatalogError, Series, catalog_from_db, catalog_from_file
 from omc.lab.plan import ResearchPlan
 from omc.lab.planner import PlannerError, plan_goal

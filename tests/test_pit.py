@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import Engine, select
 
-from omc.core.db import upsert
+from omc.core.upsert import upsert
 from omc.ledgers import pit
 from omc.ledgers.models import (
     Candle,

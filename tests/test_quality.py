@@ -9,7 +9,7 @@ from decimal import Decimal
 from sqlalchemy import Engine, insert
 
 from omc.core.config import Settings
-from omc.core.db import upsert
+from omc.core.upsert import upsert
 from omc.ledgers import quality
 from omc.ledgers.models import CollectorRun, NewsItem, Tick
 from omc.ledgers.status import ledger_status

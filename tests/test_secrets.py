@@ -16,11 +16,9 @@ from typer.testing import CliRunner
 from omc.core.config import Settings, get_settings
 from omc.core.http import HttpError, RetryPolicy
 from omc.core.masking import Redactor, mask_setting, mask_text, mask_url
-from omc.floor.venues.coinspot_client import (
-    CoinSpotCredentials,
-    CoinSpotOutcomeUnknown,
-    CoinSpotPrivateClient,
-)
+from omc.floor.venues.coinspot_client import CoinSpotPrivateClient
+from omc.floor.venues.coinspot_models import CoinSpotOutcomeUnknown
+from omc.floor.venues.coinspot_signing import CoinSpotCredentials
 from omc.ledgers.catalyst.notifiers import NotifyError, TelegramNotifier
 from tests.fakes.notify_server import FakeHttpServer, Reply, Request, running
 

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import Engine, select
 from typer.testing import CliRunner
 
-from omc.core.db import upsert
+from omc.core.upsert import upsert
 from omc.ledgers.exchange.tick_candles import build_tick_candles
 from omc.ledgers.models import Candle, Tick
 

@@ -27,7 +27,8 @@ from omc.floor.trading.oms import ManagedOrder, OrderManager, OrderState
 from omc.floor.trading.session import TradingSession
 from omc.floor.venues.base import Side, VenueError, VenueOrderType
 from omc.floor.venues.coinspot import CoinSpotVenue
-from omc.floor.venues.coinspot_client import CoinSpotPrivateClient, NonceSource
+from omc.floor.venues.coinspot_client import CoinSpotPrivateClient
+from omc.floor.venues.coinspot_signing import NonceSource
 from omc.ledgers.exchange.coinspot import CoinSpotClient
 from tests.fakes.coinspot_private_server import FakeCoinSpotPrivate, Fault
 
@@ -383,7 +384,8 @@ from omc.core.http import HttpClient, RetryPolicy
 from omc.floor.trading.guard import Guard, GuardLimits
 from omc.floor.trading.session import TradingSession
 from omc.floor.venues.coinspot import CoinSpotVenue
-from omc.floor.venues.coinspot_client import CoinSpotPrivateClient, NonceSource
+from omc.floor.venues.coinspot_client import CoinSpotPrivateClient
+from omc.floor.venues.coinspot_signing import NonceSource
 from omc.ledgers.exchange.coinspot import CoinSpotClient
 from tests.test_trading_unknown import BuyOnce
 

@@ -24,8 +24,8 @@ import typer
 from sqlalchemy import Engine, update
 from typer.testing import CliRunner
 
-from omc.core.db import upsert
 from omc.core.time import utcnow
+from omc.core.upsert import upsert
 from omc.floor.models import AccountLease
 from omc.floor.trading.guard import KillSwitchStore
 from omc.floor.trading.journal import TABLE, Event, Journal, JournalConflict, event_count

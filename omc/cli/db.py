@@ -106,7 +106,7 @@ def setting_groups() -> list[type[BaseSettings]]:
     from omc.core.config import Settings
     from omc.floor.trading.guard import GuardSettings
     from omc.floor.trading.session import LiveSettings
-    from omc.floor.venues.coinspot_client import CoinSpotCredentials
+    from omc.floor.venues.coinspot_signing import CoinSpotCredentials
     from omc.floor.venues.paper import PaperSettings
 
     groups: list[type[BaseSettings]] = [

@@ -532,7 +532,7 @@ def _kill_accounts(
 def _missing_keys(venue: str) -> list[str]:
     """Why `venue` has no API key pair configured (checked before anything is sent)."""
     if venue == "coinspot":
-        from omc.floor.venues.coinspot_client import CoinSpotCredentials as creds
+        from omc.floor.venues.coinspot_signing import CoinSpotCredentials as creds
     elif venue.startswith("ccxt:"):
         from omc.floor.venues.ccxt_venue import CcxtCredentials as creds  # type: ignore[assignment]
     else:

@@ -121,6 +121,15 @@ def mask_url(url: str, *, whole_path: bool = False) -> str:
     return urlunsplit((parts.scheme, netloc, _mask_path(host, parts.path), query, parts.fragment))
 
 
+def url_origin(url: str) -> str:
+    """Only the origin: `https://user:key@host/v3/KEY?x=1` -> `https://host` (an endpoint's
+    name that is safe to store and log)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{host}{port}"
+
+
 def mask_text_patterns(text: str) -> str:
     """Bare tokens and credential `name=value` / `'name': 'value'` pairs (no URL parsing)."""
     text = _TELEGRAM_PATH.sub("/bot" + MASK, text)

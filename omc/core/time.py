@@ -46,6 +46,18 @@ def parse_utc(text: str) -> datetime:
     return parsed.astimezone(UTC)
 
 
+def parse_instant(value: object) -> datetime:
+    """An instant as APIs send it: an aware datetime, epoch milliseconds (a number or a string
+    of digits) or ISO-8601 text (a value without a zone is UTC)."""
+    if isinstance(value, datetime):
+        return ensure_utc(value) if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return from_epoch_ms(int(value))
+    if isinstance(value, str) and value.strip().isdigit():
+        return from_epoch_ms(int(value.strip()))
+    return parse_utc(str(value))
+
+
 def timeframe_seconds(timeframe: str) -> int:
     """'5m' -> 300. Raises ValueError on an unknown timeframe."""
     match = _TIMEFRAME_RE.match(timeframe)

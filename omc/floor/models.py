@@ -22,7 +22,7 @@ from decimal import Decimal
 from sqlalchemy import BigInteger, Boolean, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from omc.core.db import Base, ExactDecimal, UTCDateTime
+from omc.core.db_types import Base, ExactDecimal, UTCDateTime
 
 SEQ = BigInteger().with_variant(Integer, "sqlite")
 

@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from omc.core.db import Base, UTCDateTime
+from omc.core.db_types import Base, UTCDateTime
 
 SESSION_STATUSES = ("planned", "asked", "running", "done", "failed")
 APPROVAL_STATES = ("none", "approved", "rejected")

@@ -25,7 +25,7 @@ from typing import Any, TextIO
 from sqlalchemy import ColumnElement, Engine, Select, String, Table, cast, select
 
 from omc.core.csv_cells import safe_cell
-from omc.core.db import decimal_text
+from omc.core.db_types import decimal_text
 from omc.core.time import ensure_utc, iso_utc
 from omc.ledgers.models import (
     Candle,

@@ -24,7 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from omc.core.db import Base, ExactDecimal, UTCDateTime
+from omc.core.db_types import Base, ExactDecimal, UTCDateTime
 from omc.core.time import utcnow
 
 PK = BigInteger().with_variant(Integer, "sqlite")

@@ -8,7 +8,8 @@ from sqlalchemy import Engine
 import omc.floor.models
 import omc.lab.models
 import omc.ledgers.models  # noqa: F401  (registers the ledger tables)
-from omc.core.db import Base, make_engine
+from omc.core.db import make_engine
+from omc.core.db_types import Base
 
 config = context.config
 target_metadata = Base.metadata

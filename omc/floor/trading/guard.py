@@ -56,8 +56,8 @@ from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import Engine, select
 
-from omc.core.db import upsert
 from omc.core.time import utcnow
+from omc.core.upsert import upsert
 from omc.floor.instruments import EIGHT_DECIMALS, InstrumentSpec
 from omc.floor.models import CapitalStage, KillSwitch
 from omc.floor.trading.exposure import Committed, committed, open_symbols, reserved_cash

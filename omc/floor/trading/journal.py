@@ -11,7 +11,7 @@ One writer per account: only a journal opened with `write=True` — holding the 
 lease (`omc.floor.trading.lease`) — may flush; readers (`omc pnl`, `omc orders`, …) need none.
 Writes are buffered and committed by `flush()` in one transaction, which first renews the
 lease (the fence: a writer that lost it writes nothing) and then inserts through
-`omc.core.db.upsert` (INSERT … ON CONFLICT (event_id) DO NOTHING). Event ids are
+`omc.core.upsert.upsert` (INSERT … ON CONFLICT (event_id) DO NOTHING). Event ids are
 `<account>:<ordinal>`, the ordinal being the event's position in the account's journal. A
 flush that inserted fewer rows than it had is never ignored: the stored rows are compared,
 and unless they are exactly these events (a retried flush whose commit had succeeded) it
@@ -42,7 +42,7 @@ from typing import Any
 from sqlalchemy import Engine, Table, func, select
 from sqlalchemy.engine import Connection
 
-from omc.core.db import upsert
+from omc.core.upsert import upsert
 from omc.floor.models import JournalEntry
 from omc.floor.trading.lease import LEASE_TTL_S, JournalWriterError, Lease
 from omc.floor.trading.oms import ManagedOrder, OrderState

@@ -27,8 +27,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine, Table, delete, select, update
 from sqlalchemy.engine import Connection
 
-from omc.core.db import upsert
 from omc.core.time import utcnow
+from omc.core.upsert import upsert
 from omc.floor.models import AccountLease
 
 TABLE: Table = AccountLease.__table__  # type: ignore[assignment]

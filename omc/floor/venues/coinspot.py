@@ -71,15 +71,15 @@ from omc.floor.venues.base import (
     VenueOrderType,
     VenueUnavailable,
 )
-from omc.floor.venues.coinspot_client import (
+from omc.floor.venues.coinspot_client import CoinSpotPrivateClient
+from omc.floor.venues.coinspot_models import (
     CoinSpotAPIError,
     CoinSpotAuthError,
-    CoinSpotCredentials,
     CoinSpotOutcomeUnknown,
-    CoinSpotPrivateClient,
     CompletedOrder,
     OpenOrder,
 )
+from omc.floor.venues.coinspot_signing import CoinSpotCredentials
 from omc.ledgers.exchange.coinspot import CoinSpotClient
 
 UNKNOWN_ORDER_ID = "unknown"

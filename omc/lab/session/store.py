@@ -20,8 +20,8 @@ from typing import Any
 from sqlalchemy import Engine, delete, func, select
 from sqlalchemy.orm import Session
 
-from omc.core.db import upsert
 from omc.core.time import ensure_utc, utcnow
+from omc.core.upsert import upsert
 from omc.lab.models import APPROVAL_STATES, SESSION_STATUSES, HoldoutOpening, LabSession, LabTrial
 
 SESSION_ID = re.compile(r"^L\d{8}-[0-9a-f]{6}$")

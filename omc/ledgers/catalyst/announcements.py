@@ -36,8 +36,10 @@ import httpx
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 from sqlalchemy import Engine, Table, select
 
+from omc.core.clients import http_client
 from omc.core.config import Settings
-from omc.core.http import HttpClient, HttpError, PayloadError, RetryPolicy, decode_json
+from omc.core.http import HttpClient, HttpError, PayloadError, decode_json
+from omc.core.payloads import validation_summary
 from omc.core.time import parse_utc, utcnow
 from omc.ledgers.catalyst.classify import (
     ANNOUNCEMENT_IMPACT,
@@ -138,14 +140,11 @@ class AnnouncementsCollector(Collector):
     @classmethod
     def from_settings(cls, settings: Settings, **kwargs: Any) -> AnnouncementsCollector:
         http_kwargs = {k: kwargs.pop(k) for k in ("transport", "sleep", "clock") if k in kwargs}
-        http = HttpClient(
+        http = http_client(
+            settings,
             settings.announcements_base_url,
-            source=SOURCE,
-            timeout_s=settings.http_timeout_s,
-            retry=RetryPolicy(
-                settings.http_max_retries, settings.http_backoff_base_s, settings.http_backoff_max_s
-            ),
-            headers={"Accept": "application/json", "User-Agent": "oh-my-coins/0.1"},
+            SOURCE,
+            headers={"Accept": "application/json"},
             **http_kwargs,
         )
         return cls(
@@ -295,7 +294,9 @@ class AnnouncementsCollector(Collector):
                 try:
                     article = Article.model_validate(raw)
                 except ValidationError as exc:
-                    result.rejected.append(Rejected(f"{feed.name} article: {_short(exc)}", raw))
+                    result.rejected.append(
+                        Rejected(f"{feed.name} article: {validation_summary(exc)}", raw)
+                    )
                     continue
                 ids.append(str(article.id))
                 if article.draft:
@@ -362,9 +363,3 @@ def _page_key(path: str) -> str:
     if not any(k == "page" or k.startswith("page[") for k in query):
         query["page"] = "1"
     return parts.path + "?" + urlencode(sorted(query.items()))
-
-
-def _short(exc: ValidationError) -> str:
-    return "; ".join(
-        f"{'.'.join(str(p) for p in err['loc']) or 'value'}: {err['msg']}" for err in exc.errors()
-    )[:500]

@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from omc.core.clients import USER_AGENT, retry_policy
 from omc.core.config import Settings
 from omc.core.http import HttpClient, HttpError, RetryPolicy, parse_retry_after
 from omc.core.masking import Redactor, mask_secret, mask_url, register_secrets
@@ -93,7 +94,7 @@ class Notifier(ABC):
             retry=self.retry,
             sleep=self.sleep,
             transport=self.transport,
-            headers={"User-Agent": "oh-my-coins/0.1"},
+            headers={"User-Agent": USER_AGENT},
         )
         try:
             self._send(http, alert, parts.path + (f"?{parts.query}" if parts.query else ""))
@@ -218,12 +219,7 @@ def _telegram_retry_after(body: str) -> float | None:
 def notifiers_from_settings(settings: Settings, **kwargs: Any) -> list[Notifier]:
     """Every notifier the settings configure (none configured: an empty list)."""
     kwargs.setdefault("timeout_s", settings.http_timeout_s)
-    kwargs.setdefault(
-        "retry",
-        RetryPolicy(
-            settings.http_max_retries, settings.http_backoff_base_s, settings.http_backoff_max_s
-        ),
-    )
+    kwargs.setdefault("retry", retry_policy(settings))
     found: list[Notifier] = []
     for i, url in enumerate(settings.alert_webhook_urls):
         found.append(

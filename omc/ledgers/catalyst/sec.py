@@ -51,15 +51,16 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 from sqlalchemy import Engine, Table, select
 
+from omc.core.clients import retry_policy
 from omc.core.config import Settings
 from omc.core.http import (
     HttpClient,
     HttpError,
     PayloadError,
     RateLimiter,
-    RetryPolicy,
     Unreachable,
 )
+from omc.core.payloads import json_text, validation_summary
 from omc.core.time import utcnow
 from omc.ledgers.catalyst.classify import classify_form
 from omc.ledgers.collectors.base import Collected, Collector, PageTrail, Rejected, Rows
@@ -166,9 +167,7 @@ class SecClient:
             "Accept": "application/json",
             "Accept-Encoding": "gzip, deflate",
         }
-        retry = RetryPolicy(
-            settings.http_max_retries, settings.http_backoff_base_s, settings.http_backoff_max_s
-        )
+        retry = retry_policy(settings)
         clients = [
             HttpClient(
                 base,
@@ -194,7 +193,8 @@ class SecClient:
         body = http.get_json(path, **kwargs)
         if not isinstance(body, dict):
             raise PayloadError(
-                f"{path}: expected a JSON object, got {type(body).__name__}", _dump(body)
+                f"{path}: expected a JSON object, got {type(body).__name__}",
+                json_text(body, 100_000),
             )
         return body
 
@@ -234,10 +234,12 @@ def _limiter_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
 def iter_filing_arrays(arrays: Any, where: str) -> Iterator[tuple[dict[str, Any] | None, str]]:
     """Rows of a `filings.recent`-style dict of parallel arrays: (row, "") or (None, reason)."""
     if not isinstance(arrays, dict):
-        raise PayloadError(f"{where}: filings are not an object of arrays", _dump(arrays))
+        raise PayloadError(
+            f"{where}: filings are not an object of arrays", json_text(arrays, 100_000)
+        )
     for required in ("accessionNumber", "form", "filingDate"):
         if not isinstance(arrays.get(required), list):
-            raise PayloadError(f"{where}: `{required}` array missing", _dump(arrays))
+            raise PayloadError(f"{where}: `{required}` array missing", json_text(arrays, 100_000))
     columns = {k: v for k, v in arrays.items() if isinstance(v, list)}
     n = len(columns["accessionNumber"])
     for i in range(n):
@@ -247,12 +249,6 @@ def iter_filing_arrays(arrays: Any, where: str) -> Iterator[tuple[dict[str, Any]
             yield None, f"{where}[{i}]: arrays too short ({', '.join(sorted(short))}); row {row}"
             continue
         yield row, ""
-
-
-def _dump(value: Any) -> str:
-    import json
-
-    return json.dumps(value, default=str)[:100_000]
 
 
 class SecCollector(Collector):
@@ -389,7 +385,7 @@ class SecCollector(Collector):
     ) -> list[str]:
         filings = body.get("filings")
         if not isinstance(filings, dict) or "recent" not in filings:
-            raise PayloadError(f"CIK {cik}: `filings.recent` missing", _dump(body))
+            raise PayloadError(f"CIK {cik}: `filings.recent` missing", json_text(body, 100_000))
         company = str(body.get("name") or "")
         self._rows(
             filings["recent"], str(body.get("cik") or cik), company, "recent", events, result
@@ -417,7 +413,9 @@ class SecCollector(Collector):
             try:
                 filing = Filing.model_validate(row)
             except ValidationError as exc:
-                result.rejected.append(Rejected(f"CIK {cik} filing: {_short(exc)}", row))
+                result.rejected.append(
+                    Rejected(f"CIK {cik} filing: {validation_summary(exc)}", row)
+                )
                 continue
             if filing.accessionNumber in events:
                 continue  # the same filing under another company or page
@@ -460,7 +458,7 @@ class SecCollector(Collector):
         hits = body.get("hits")
         items = hits.get("hits") if isinstance(hits, dict) else None
         if not isinstance(items, list):
-            raise PayloadError("`hits.hits` missing", _dump(body))
+            raise PayloadError("`hits.hits` missing", json_text(body, 100_000))
         page_key = ",".join(str(h.get("_id")) for h in items if isinstance(h, dict))
         if items and trail.seen(page_key):  # the same hits as an earlier page: a loop
             result.errors.append(trail.loop(f"from={start}"))
@@ -483,7 +481,9 @@ class SecCollector(Collector):
             try:
                 filing = Filing.model_validate(row)
             except ValidationError as exc:
-                result.rejected.append(Rejected(f"search {keyword!r} hit: {_short(exc)}", hit))
+                result.rejected.append(
+                    Rejected(f"search {keyword!r} hit: {validation_summary(exc)}", hit)
+                )
                 continue
             existing = events.get(filing.accessionNumber)
             if existing is not None:  # already known from a company file or another keyword
@@ -540,9 +540,3 @@ class SecCollector(Collector):
             "published_at": published_at,
             "payload": payload,
         }
-
-
-def _short(exc: ValidationError) -> str:
-    return "; ".join(
-        f"{'.'.join(str(p) for p in err['loc']) or 'value'}: {err['msg']}" for err in exc.errors()
-    )[:500]

@@ -47,11 +47,12 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
-from omc.core.db import UpsertResult, clean_control, upsert
+from omc.core.db_types import clean_control
 from omc.core.events import EventBus
 from omc.core.http import HttpError, PayloadError
 from omc.core.masking import mask_text
 from omc.core.time import utcnow
+from omc.core.upsert import UpsertResult, upsert
 from omc.ledgers.models import CollectorRun, QuarantinedItem
 
 log = logging.getLogger(__name__)

@@ -30,8 +30,9 @@ from urllib.parse import urlsplit
 import ccxt
 from sqlalchemy import Engine, Table, func, insert, select, update
 
+from omc.core.clients import retry_policy
 from omc.core.config import Settings, get_settings
-from omc.core.db import UpsertResult, decimal_text, to_decimal, upsert
+from omc.core.db_types import decimal_text, to_decimal
 from omc.core.http import RetryPolicy, parse_retry_after
 from omc.core.time import (
     ensure_utc,
@@ -41,6 +42,7 @@ from omc.core.time import (
     to_epoch_ms,
     utcnow,
 )
+from omc.core.upsert import UpsertResult, upsert
 from omc.ledgers.collectors.base import quarantine, run_owner
 from omc.ledgers.exchange.candle_files import candle_problem
 from omc.ledgers.models import Candle, CollectorRun
@@ -233,9 +235,7 @@ def backfill(
         raise BackfillInputError(f"{exchange_id} has no timeframe {timeframe!r} (known: {known})")
     if not ex.has.get("fetchOHLCV"):
         raise BackfillInputError(f"{exchange_id} does not provide OHLCV candles")
-    policy = RetryPolicy(
-        settings.http_max_retries, settings.http_backoff_base_s, settings.http_backoff_max_s
-    )
+    policy = retry_policy(settings)
     call = _Caller(ex, policy, sleep)
     call(f"{exchange_id} load_markets", ex.load_markets)
     if symbol not in ex.markets:

@@ -37,7 +37,7 @@ from typing import Any, cast
 
 from sqlalchemy import Engine, Table, insert, update
 
-from omc.core.db import to_decimal, upsert
+from omc.core.db_types import to_decimal
 from omc.core.time import (
     ensure_utc,
     floor_time,
@@ -48,6 +48,7 @@ from omc.core.time import (
     timeframe_seconds,
     utcnow,
 )
+from omc.core.upsert import upsert
 from omc.ledgers.collectors.base import quarantine, run_owner
 from omc.ledgers.exchange.candle_readers import COLUMNS, CandleFileError, guarded, read_rows
 from omc.ledgers.models import Candle, CollectorRun

@@ -20,19 +20,27 @@ if trades were stored.
 from __future__ import annotations
 
 import hashlib
-import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any, cast
+from typing import Annotated, Any, TypeVar, cast
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from sqlalchemy import Table
 
+from omc.core.clients import http_client
 from omc.core.config import Settings
-from omc.core.db import decimal_text, to_decimal
-from omc.core.http import HttpClient, HttpError, PayloadError, RetryPolicy, Unreachable
-from omc.core.time import floor_time, from_epoch_ms, parse_utc, utcnow
+from omc.core.db_types import decimal_text, to_decimal
+from omc.core.http import HttpClient, HttpError, PayloadError, Unreachable
+from omc.core.payloads import json_text, validation_summary
+from omc.core.time import floor_time, parse_instant, utcnow
 from omc.ledgers.collectors.base import Collected, Collector, Rejected, Rows
 from omc.ledgers.models import Tick, Trade
 
@@ -79,11 +87,58 @@ class BookOrder(BaseModel):
     @field_validator("solddate", mode="before")
     @classmethod
     def _parse_date(cls, value: Any) -> datetime | None:
-        if value is None or value == "":
-            return None
-        if isinstance(value, int | float) or (isinstance(value, str) and value.isdigit()):
-            return from_epoch_ms(int(value))
-        return parse_utc(str(value))
+        return None if value is None or value == "" else parse_instant(value)
+
+
+class CompletedTrade(BookOrder):
+    """A recent trade (`/orders/completed/{coin}`): dated, with a positive rate and amount."""
+
+    solddate: datetime
+
+    @model_validator(mode="after")
+    def _positive(self) -> CompletedTrade:
+        if self.rate <= 0 or self.amount <= 0:
+            raise ValueError("non-positive rate or amount")
+        return self
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def parse_order_lists(
+    model: type[M],
+    path: str,
+    body: Mapping[str, Any],
+    on_invalid: Callable[[str, Any, str], None] | None = None,
+) -> dict[str, list[M]]:
+    """CoinSpot's `buyorders` / `sellorders` lists of `body` as `model`s, per side (`buy`,
+    `sell`), each entry validated with its `side` added — the one parser of CoinSpot order
+    lists, public (order book, recent trades) and private (open, completed orders) alike.
+
+    A missing list is empty; one that is not a list raises `PayloadError`. An entry that is
+    not an object or does not validate raises `PayloadError` too, unless `on_invalid` is given:
+    then it is reported as `on_invalid(side, entry, reason)` and skipped."""
+    out: dict[str, list[M]] = {}
+    for side in ("buy", "sell"):
+        items = body.get(f"{side}orders")
+        if items is None:
+            items = []
+        if not isinstance(items, list):
+            raise PayloadError(f"{path}: `{side}orders` is not a list", json_text(body))
+        out[side] = []
+        for item in items:
+            if isinstance(item, dict):
+                try:
+                    out[side].append(model.model_validate({**item, "side": side}))
+                    continue
+                except ValidationError as exc:
+                    reason = f"invalid order: {validation_summary(exc)}"
+            else:
+                reason = "an order is not an object"
+            if on_invalid is None:
+                raise PayloadError(f"{path}: {reason}", json_text(body))
+            on_invalid(side, item, reason)
+    return out
 
 
 def split_market_key(key: str) -> tuple[str, str]:
@@ -100,15 +155,12 @@ class CoinSpotClient:
 
     @classmethod
     def from_settings(cls, settings: Settings, **kwargs: Any) -> CoinSpotClient:
-        http = HttpClient(
+        http = http_client(
+            settings,
             settings.coinspot_base_url,
-            source=SOURCE,
-            timeout_s=settings.http_timeout_s,
-            retry=RetryPolicy(
-                settings.http_max_retries, settings.http_backoff_base_s, settings.http_backoff_max_s
-            ),
+            SOURCE,
             rate_per_s=settings.coinspot_rate_per_s,
-            headers={"Accept": "application/json", "User-Agent": "oh-my-coins/0.1"},
+            headers={"Accept": "application/json"},
             **kwargs,
         )
         return cls(http)
@@ -120,7 +172,7 @@ class CoinSpotClient:
         body = self.http.get_json(path)
         if not isinstance(body, dict):
             raise PayloadError(
-                f"{path}: expected a JSON object, got {type(body).__name__}", _raw(body)
+                f"{path}: expected a JSON object, got {type(body).__name__}", json_text(body)
             )
         status = str(body.get("status", "")).lower()
         if status != "ok":
@@ -129,7 +181,7 @@ class CoinSpotClient:
                 f"coinspot: {path} answered status {status!r}: {message}",
                 url=path,
                 status=200,
-                body=_raw(body)[:2000],
+                body=json_text(body)[:2000],
             )
         return body
 
@@ -144,7 +196,9 @@ class CoinSpotClient:
         try:
             return Quote.model_validate(body.get("prices"))
         except ValidationError as exc:
-            raise PayloadError(f"{path}: invalid quote: {_short(exc)}", _raw(body)) from exc
+            raise PayloadError(
+                f"{path}: invalid quote: {validation_summary(exc)}", json_text(body)
+            ) from exc
 
     def open_orders(self, coin: str) -> dict[str, list[BookOrder]]:
         """The order book: `{"buy": [...], "sell": [...]}` as CoinSpot lists them."""
@@ -161,22 +215,7 @@ class CoinSpotClient:
 
     @staticmethod
     def _orders(path: str, body: dict[str, Any]) -> dict[str, list[BookOrder]]:
-        out: dict[str, list[BookOrder]] = {}
-        for side in ("buy", "sell"):
-            items = body.get(f"{side}orders")
-            if items is None:
-                items = []
-            if not isinstance(items, list):
-                raise PayloadError(f"{path}: `{side}orders` is not a list", _raw(body))
-            try:
-                out[side] = [BookOrder.model_validate(item) for item in items]
-            except ValidationError as exc:
-                raise PayloadError(f"{path}: invalid order: {_short(exc)}", _raw(body)) from exc
-        return out
-
-
-def _raw(body: Any) -> str:
-    return json.dumps(body, sort_keys=True, default=str)
+        return parse_order_lists(BookOrder, path, body)
 
 
 def trade_key(side: str, order: BookOrder) -> str:
@@ -225,14 +264,16 @@ class CoinSpotCollector(Collector):
         prices = body.get("prices")
         if not isinstance(prices, dict) or not prices:
             what = "missing or not an object" if not isinstance(prices, dict) else "empty"
-            raise PayloadError(f"latest: `prices` {what}", _raw(body))
+            raise PayloadError(f"latest: `prices` {what}", json_text(body))
         ticks: list[dict[str, Any]] = []
         for key, raw in prices.items():
             result.fetched += 1
             try:
                 quote = Quote.model_validate(raw)
             except ValidationError as exc:
-                result.rejected.append(Rejected(f"{key}: invalid quote: {_short(exc)}", {key: raw}))
+                result.rejected.append(
+                    Rejected(f"{key}: invalid quote: {validation_summary(exc)}", {key: raw})
+                )
                 continue
             problem = quote.problem()
             if problem:
@@ -274,24 +315,17 @@ class CoinSpotCollector(Collector):
         return result
 
     def _trades(self, coin: str, result: Collected) -> list[dict[str, Any]]:
+        path = f"/pubapi/v2/orders/completed/{coin.lower()}"
         body = self.client.completed_orders_raw(coin)
+
+        def refused(side: str, raw: Any, reason: str) -> None:
+            result.fetched += 1
+            result.rejected.append(Rejected(f"{coin} trade: {reason}", raw))
+
         rows: list[dict[str, Any]] = []
-        for side in ("buy", "sell"):
-            items = body.get(f"{side}orders") or []
-            if not isinstance(items, list):
-                raise PayloadError(f"`{side}orders` is not a list", _raw(body))
-            for raw in items:
-                result.fetched += 1
-                try:
-                    order = BookOrder.model_validate(raw)
-                except ValidationError as exc:
-                    result.rejected.append(Rejected(f"{coin} trade: {_short(exc)}", raw))
-                    continue
-                if order.solddate is None or order.rate <= 0 or order.amount <= 0:
-                    result.rejected.append(
-                        Rejected(f"{coin} trade: missing date or non-positive rate/amount", raw)
-                    )
-                    continue
+        for side, trades in parse_order_lists(CompletedTrade, path, body, refused).items():
+            result.fetched += len(trades)
+            for order in trades:
                 market = (order.market or f"{coin}/aud").lower()
                 rows.append(
                     {
@@ -305,9 +339,3 @@ class CoinSpotCollector(Collector):
                     }
                 )
         return rows
-
-
-def _short(exc: ValidationError) -> str:
-    return "; ".join(
-        f"{'.'.join(str(p) for p in err['loc']) or 'value'}: {err['msg']}" for err in exc.errors()
-    )[:500]

@@ -25,8 +25,8 @@ from typing import Any, cast
 from sqlalchemy import Engine, Table, func, select
 
 from omc.core.config import get_settings
-from omc.core.db import upsert
 from omc.core.time import ensure_utc, floor_time, timeframe_seconds, utcnow
+from omc.core.upsert import upsert
 from omc.ledgers.models import Candle, Tick
 
 log = logging.getLogger(__name__)

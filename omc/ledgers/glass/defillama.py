@@ -53,7 +53,6 @@ requests.
 from __future__ import annotations
 
 import contextlib
-import json
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from decimal import Decimal
@@ -70,9 +69,11 @@ from pydantic import (
 )
 from sqlalchemy import Table
 
+from omc.core.clients import http_client
 from omc.core.config import Settings
-from omc.core.db import to_decimal
-from omc.core.http import HttpClient, HttpError, PayloadError, RetryPolicy, Unreachable
+from omc.core.db_types import to_decimal
+from omc.core.http import HttpClient, HttpError, PayloadError, Unreachable
+from omc.core.payloads import json_text, validation_summary
 from omc.core.time import floor_time, from_epoch_s, utcnow
 from omc.ledgers.collectors.base import Collected, Collector, Rejected, Rows
 from omc.ledgers.models import ProtocolLatest, ProtocolMetric
@@ -219,15 +220,12 @@ class DefiLlamaClient:
     def from_settings(
         cls, settings: Settings, *, rate_per_s: float | None = RATE_PER_S, **kwargs: Any
     ) -> DefiLlamaClient:
-        http = HttpClient(
+        http = http_client(
+            settings,
             settings.defillama_base_url,
-            source=SOURCE,
-            timeout_s=settings.http_timeout_s,
-            retry=RetryPolicy(
-                settings.http_max_retries, settings.http_backoff_base_s, settings.http_backoff_max_s
-            ),
+            SOURCE,
             rate_per_s=rate_per_s,
-            headers={"Accept": "application/json", "User-Agent": "oh-my-coins/0.1"},
+            headers={"Accept": "application/json"},
             **kwargs,
         )
         return cls(http)
@@ -239,7 +237,8 @@ class DefiLlamaClient:
         body = self.http.get_json(path, **kwargs)
         if not isinstance(body, kind):
             raise PayloadError(
-                f"{path}: expected a JSON {kind.__name__}, got {type(body).__name__}", _raw(body)
+                f"{path}: expected a JSON {kind.__name__}, got {type(body).__name__}",
+                json_text(body),
             )
         return body
 
@@ -255,16 +254,6 @@ class DefiLlamaClient:
 
     def chain_tvl(self, chain: str) -> list[Any]:
         return cast(list[Any], self._get(f"/v2/historicalChainTvl/{quote(chain, safe='')}", list))
-
-
-def _raw(body: Any) -> str:
-    return body if isinstance(body, str) else json.dumps(body, sort_keys=True, default=str)
-
-
-def _short(exc: ValidationError) -> str:
-    return "; ".join(
-        f"{'.'.join(str(p) for p in err['loc']) or 'value'}: {err['msg']}" for err in exc.errors()
-    )[:500]
 
 
 class _Batch:
@@ -439,7 +428,7 @@ class DefiLlamaCollector(Collector):
             try:
                 item = ProtocolItem.model_validate(raw)
             except ValidationError as exc:
-                result.rejected.append(Rejected(f"{label}: {_short(exc)}", raw))
+                result.rejected.append(Rejected(f"{label}: {validation_summary(exc)}", raw))
                 continue
             tvl = headline_tvl(item)
             problem = None
@@ -487,7 +476,7 @@ class DefiLlamaCollector(Collector):
         if points is None:
             return []
         if not isinstance(points, list):
-            raise PayloadError(f"{label}: history is not a list", _raw(points))
+            raise PayloadError(f"{label}: history is not a list", json_text(points))
         out: list[tuple[datetime, Decimal]] = []
         for point in points:
             result.fetched += 1
@@ -521,7 +510,7 @@ class DefiLlamaCollector(Collector):
             batch.add_history(slug, "", "tvl", ts, value, coins)
         chain_tvls = body.get("chainTvls") or {}
         if not isinstance(chain_tvls, dict):
-            raise PayloadError(f"{label}: chainTvls is not an object", _raw(body))
+            raise PayloadError(f"{label}: chainTvls is not an object", json_text(body))
         for key, entry in chain_tvls.items():
             chain, metric = split_chain_key(key)
             points = entry.get("tvl") if isinstance(entry, dict) else entry
@@ -533,7 +522,7 @@ class DefiLlamaCollector(Collector):
         # figures come from `currentChainTvls`, the headline without category keys.
         current = body.get("currentChainTvls") or {}
         if not isinstance(current, dict):
-            raise PayloadError(f"{label}: currentChainTvls is not an object", _raw(body))
+            raise PayloadError(f"{label}: currentChainTvls is not an object", json_text(body))
         values: dict[tuple[str, str], Decimal] = {}
         for key, raw in current.items():
             try:
@@ -574,7 +563,7 @@ class DefiLlamaCollector(Collector):
             summary = FeesSummary.model_validate(body)
         except ValidationError as exc:
             result.fetched += 1
-            result.rejected.append(Rejected(f"{label}: {_short(exc)}", body))
+            result.rejected.append(Rejected(f"{label}: {validation_summary(exc)}", body))
             return
         coins = self.coins_for(slug, _text(body.get("parentProtocol")), _text(body.get("symbol")))
         for suffix, value in (

@@ -26,12 +26,13 @@ import json
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any, cast
-from urllib.parse import urlsplit
 
 from sqlalchemy import Table
 
+from omc.core.clients import http_client
 from omc.core.config import Settings
-from omc.core.http import HttpClient, HttpError, PayloadError, RetryPolicy, decode_json
+from omc.core.http import HttpClient, HttpError, PayloadError, decode_json
+from omc.core.masking import url_origin
 from omc.core.time import from_epoch_s
 from omc.ledgers.collectors.base import Collected, Collector, Rows
 from omc.ledgers.models import OnchainMetric
@@ -42,14 +43,6 @@ CHAIN = "ethereum"
 
 class JsonRpcError(HttpError):
     """The node answered, but with a JSON-RPC error object or an unusable result."""
-
-
-def public_endpoint(url: str) -> str:
-    """`https://user:key@host/v3/KEY?x=1` -> `https://host` (safe to store and log)."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    port = f":{parts.port}" if parts.port else ""
-    return f"{parts.scheme}://{host}{port}"
 
 
 def hex_int(value: Any, what: str) -> int:
@@ -75,16 +68,11 @@ class JsonRpcClient:
     @classmethod
     def from_settings(cls, settings: Settings, **kwargs: Any) -> JsonRpcClient:
         def make_http(url: str) -> HttpClient:
-            return HttpClient(
+            return http_client(
+                settings,
                 url,
-                source=f"{SOURCE} {public_endpoint(url)}",
-                timeout_s=settings.http_timeout_s,
-                retry=RetryPolicy(
-                    settings.http_max_retries,
-                    settings.http_backoff_base_s,
-                    settings.http_backoff_max_s,
-                ),
-                headers={"Content-Type": "application/json", "User-Agent": "oh-my-coins/0.1"},
+                f"{SOURCE} {url_origin(url)}",
+                headers={"Content-Type": "application/json"},
                 **kwargs,
             )
 
@@ -128,12 +116,12 @@ class JsonRpcClient:
             try:
                 return url, work(http)
             except PayloadError as exc:
-                failures.append(f"{public_endpoint(url)}: bad payload: {exc.reason}")
+                failures.append(f"{url_origin(url)}: bad payload: {exc.reason}")
             except (HttpError, ValueError) as exc:
-                failures.append(f"{public_endpoint(url)}: {exc}")
+                failures.append(f"{url_origin(url)}: {exc}")
         raise HttpError(
             f"{SOURCE}: all {len(self.urls)} JSON-RPC endpoint(s) failed: " + "; ".join(failures),
-            url=public_endpoint(self.urls[-1]),
+            url=url_origin(self.urls[-1]),
         )
 
 
@@ -185,7 +173,7 @@ class OnchainCollector(Collector):
 
     def collect(self) -> Collected:
         url, head = self.client.first_working(lambda http: read_head(self.client, http))
-        endpoint = public_endpoint(url)
+        endpoint = url_origin(url)
         values: list[tuple[str, Decimal]] = [
             ("block_height", Decimal(head.height)),
             ("gas_price_gwei", gwei(head.gas_price_wei)),

@@ -26,8 +26,8 @@ from typing import Any, cast
 
 from sqlalchemy import Engine, Table
 
-from omc.core.db import upsert
 from omc.core.time import utcnow
+from omc.core.upsert import upsert
 from omc.ledgers.collectors.base import Collected, Collector, Rows
 from omc.ledgers.human.hourly import (
     HOUR,

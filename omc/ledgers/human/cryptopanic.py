@@ -27,15 +27,16 @@ from urllib.parse import parse_qsl, urlsplit
 
 from sqlalchemy import Engine
 
+from omc.core.clients import http_client
 from omc.core.config import Settings
 from omc.core.http import HttpClient, HttpError, PayloadError
 from omc.core.masking import Redactor, install_log_redaction
+from omc.core.payloads import json_text, short_repr
 from omc.core.time import parse_utc, utcnow
 from omc.ledgers.collectors.base import Collected, Rejected
 from omc.ledgers.collectors.registry import CollectorConfigError
 from omc.ledgers.human.aggregate import HumanCollector
 from omc.ledgers.human.coins import normalise_codes, tag_coins
-from omc.ledgers.human.common import http_client, short
 from omc.ledgers.human.sentiment import blend_votes, clean_text, score_item
 
 SOURCE = "cryptopanic"
@@ -55,7 +56,7 @@ def parse_time(value: Any) -> datetime | None:
 def post_row(item: Any) -> dict[str, Any] | str:
     """A `news_items` row from one post, or the reason it cannot be stored."""
     if not isinstance(item, dict):
-        return f"post is not an object: {short(item)}"
+        return f"post is not an object: {short_repr(item)}"
     raw_id = item.get("id")
     if isinstance(raw_id, bool) or raw_id is None or str(raw_id).strip() == "":
         return "post without id"
@@ -67,7 +68,8 @@ def post_row(item: Any) -> dict[str, Any] | str:
         return f"post {post_id}: missing title"
     published = parse_time(item.get("published_at")) or parse_time(item.get("created_at"))
     if published is None:
-        return f"post {post_id}: missing or invalid published_at {short(item.get('published_at'))}"
+        shown = short_repr(item.get("published_at"))
+        return f"post {post_id}: missing or invalid published_at {shown}"
     codes: list[Any] = []
     for field_name in ("currencies", "instruments"):
         entries = item.get(field_name)
@@ -188,7 +190,7 @@ class CryptoPanicCollector(HumanCollector):
                 if not isinstance(results, list):
                     raise PayloadError(
                         f"page {page}: no `results` list in the response",
-                        self.redactor.payload(_dump(body)),
+                        self.redactor.payload(json_text(body)),
                     )
             except (HttpError, PayloadError) as exc:
                 if page == 1:
@@ -225,9 +227,3 @@ class CryptoPanicCollector(HumanCollector):
         if params.get("page") == "1":  # page 1 is the first request, which names no page
             del params["page"]
         return parts.path or POSTS_PATH, params
-
-
-def _dump(body: Any) -> str:
-    import json
-
-    return json.dumps(body, sort_keys=True, default=str)

@@ -35,6 +35,7 @@ from urllib.parse import urlsplit
 import feedparser
 from sqlalchemy import Engine
 
+from omc.core.clients import http_client
 from omc.core.config import Settings
 from omc.core.http import HttpClient, HttpError
 from omc.core.time import utcnow
@@ -42,7 +43,6 @@ from omc.ledgers.collectors.base import Collected, Rejected
 from omc.ledgers.collectors.registry import CollectorConfigError
 from omc.ledgers.human.aggregate import HumanCollector
 from omc.ledgers.human.coins import tag_coins
-from omc.ledgers.human.common import http_client
 from omc.ledgers.human.sentiment import clean_text, score_item
 from omc.ledgers.human.story import canonical_url
 

@@ -33,15 +33,16 @@ from typing import Any
 import httpx
 from sqlalchemy import Engine
 
+from omc.core.clients import http_client
 from omc.core.config import Settings
 from omc.core.http import HttpClient, HttpError, PayloadError, Unreachable, decode_json
 from omc.core.masking import Redactor, install_log_redaction
+from omc.core.payloads import json_text, short_repr
 from omc.core.time import from_epoch_s, utcnow
 from omc.ledgers.collectors.base import Collected, Rejected
 from omc.ledgers.collectors.registry import CollectorConfigError
 from omc.ledgers.human.aggregate import HumanCollector
 from omc.ledgers.human.coins import tag_coins
-from omc.ledgers.human.common import http_client, short
 from omc.ledgers.human.sentiment import clean_text, score_item
 
 PLATFORM = "reddit"
@@ -144,13 +145,13 @@ def post_row(child: Any, subreddit: str) -> dict[str, Any] | str:
     """A `social_posts` row from one Listing child (`t3` post), or why it cannot be stored."""
     data = child.get("data") if isinstance(child, dict) else None
     if not isinstance(data, dict):
-        return f"r/{subreddit}: listing child without data: {short(child)}"
+        return f"r/{subreddit}: listing child without data: {short_repr(child)}"
     post_id = data.get("id")
     if not isinstance(post_id, str) or not post_id.strip():
         return f"r/{subreddit}: post without id"
     created = _created(data)
     if created is None:
-        bad = short(data.get("created_utc"))
+        bad = short_repr(data.get("created_utc"))
         return f"r/{subreddit} {post_id}: missing or invalid created_utc {bad}"
     title = _text(data.get("title"))
     if title is None:
@@ -182,7 +183,7 @@ def comment_row(child: Any, post: dict[str, Any]) -> dict[str, Any] | str | None
         return None
     data = child.get("data") if isinstance(child, dict) else None
     if not isinstance(data, dict):
-        return f"{post['post_id']}: comment without data: {short(child)}"
+        return f"{post['post_id']}: comment without data: {short_repr(child)}"
     comment_id = data.get("id")
     if not isinstance(comment_id, str) or not comment_id.strip():
         return f"{post['post_id']}: comment without id"
@@ -367,7 +368,7 @@ class RedditCollector(HumanCollector):
         data = body.get("data") if isinstance(body, dict) else None
         children = data.get("children") if isinstance(data, dict) else None
         if not isinstance(children, list):
-            raise PayloadError(f"{what}: not a Listing", _dump(body))
+            raise PayloadError(f"{what}: not a Listing", json_text(body))
         after = data.get("after") if isinstance(data, dict) else None
         return children, after if isinstance(after, str) and after else None
 
@@ -431,7 +432,7 @@ class RedditCollector(HumanCollector):
                 {"sort": "top", "limit": COMMENT_LIMIT, "depth": 1, "raw_json": 1},
             )
             if not isinstance(body, list) or len(body) < 2:
-                raise PayloadError(f"{what}: expected [post, comments] listings", _dump(body))
+                raise PayloadError(f"{what}: expected [post, comments] listings", json_text(body))
             children, _ = self._listing(body[1], what)
         except PayloadError as exc:
             result.rejected.append(Rejected(exc.reason, exc.raw))
@@ -453,9 +454,3 @@ class RedditCollector(HumanCollector):
                 result.rejected.append(Rejected(row, child))
             elif row["post_id"] not in rows:
                 rows[row["post_id"]] = row
-
-
-def _dump(body: Any) -> str:
-    import json
-
-    return json.dumps(body, sort_keys=True, default=str)

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import omc.core.db
+import omc.core.db_types
 
 revision: str = "0001"
 down_revision: str | None = None
@@ -25,14 +25,14 @@ def upgrade() -> None:
         sa.Column("exchange", sa.String(length=32), nullable=False),
         sa.Column("symbol", sa.String(length=32), nullable=False),
         sa.Column("timeframe", sa.String(length=8), nullable=False),
-        sa.Column("ts", omc.core.db.UTCDateTime(), nullable=False),
-        sa.Column("open", omc.core.db.ExactDecimal(), nullable=False),
-        sa.Column("high", omc.core.db.ExactDecimal(), nullable=False),
-        sa.Column("low", omc.core.db.ExactDecimal(), nullable=False),
-        sa.Column("close", omc.core.db.ExactDecimal(), nullable=False),
-        sa.Column("volume", omc.core.db.ExactDecimal(), nullable=True),
+        sa.Column("ts", omc.core.db_types.UTCDateTime(), nullable=False),
+        sa.Column("open", omc.core.db_types.ExactDecimal(), nullable=False),
+        sa.Column("high", omc.core.db_types.ExactDecimal(), nullable=False),
+        sa.Column("low", omc.core.db_types.ExactDecimal(), nullable=False),
+        sa.Column("close", omc.core.db_types.ExactDecimal(), nullable=False),
+        sa.Column("volume", omc.core.db_types.ExactDecimal(), nullable=True),
         sa.Column("source", sa.String(length=16), nullable=False),
-        sa.Column("collected_at", omc.core.db.UTCDateTime(), nullable=False),
+        sa.Column("collected_at", omc.core.db_types.UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("exchange", "symbol", "timeframe", "ts", name=op.f("pk_candles")),
         sqlite_with_rowid=False,
     )
@@ -45,9 +45,9 @@ def upgrade() -> None:
         sa.Column("url", sa.Text(), nullable=True),
         sa.Column("coins", sa.JSON(), nullable=True),
         sa.Column("impact", sa.Float(), nullable=True),
-        sa.Column("published_at", omc.core.db.UTCDateTime(), nullable=False),
+        sa.Column("published_at", omc.core.db_types.UTCDateTime(), nullable=False),
         sa.Column("payload", sa.JSON(), nullable=True),
-        sa.Column("collected_at", omc.core.db.UTCDateTime(), nullable=False),
+        sa.Column("collected_at", omc.core.db_types.UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("source", "event_id", name=op.f("pk_catalyst_events")),
     )
     with op.batch_alter_table("catalyst_events", schema=None) as batch_op:
@@ -62,8 +62,8 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("collector", sa.String(length=64), nullable=False),
-        sa.Column("started_at", omc.core.db.UTCDateTime(), nullable=False),
-        sa.Column("finished_at", omc.core.db.UTCDateTime(), nullable=True),
+        sa.Column("started_at", omc.core.db_types.UTCDateTime(), nullable=False),
+        sa.Column("finished_at", omc.core.db_types.UTCDateTime(), nullable=True),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("fetched", sa.Integer(), nullable=False),
         sa.Column("inserted", sa.Integer(), nullable=False),
@@ -85,12 +85,12 @@ def upgrade() -> None:
         sa.Column("url", sa.Text(), nullable=True),
         sa.Column("title", sa.Text(), nullable=False),
         sa.Column("summary", sa.Text(), nullable=True),
-        sa.Column("published_at", omc.core.db.UTCDateTime(), nullable=False),
+        sa.Column("published_at", omc.core.db_types.UTCDateTime(), nullable=False),
         sa.Column("sentiment", sa.Float(), nullable=True),
         sa.Column("coins", sa.JSON(), nullable=True),
         sa.Column("story_key", sa.String(length=64), nullable=True),
         sa.Column("raw", sa.JSON(), nullable=True),
-        sa.Column("collected_at", omc.core.db.UTCDateTime(), nullable=False),
+        sa.Column("collected_at", omc.core.db_types.UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("source", "source_id", name=op.f("pk_news_items")),
     )
     with op.batch_alter_table("news_items", schema=None) as batch_op:
@@ -100,10 +100,10 @@ def upgrade() -> None:
         "onchain_metrics",
         sa.Column("chain", sa.String(length=64), nullable=False),
         sa.Column("metric", sa.String(length=64), nullable=False),
-        sa.Column("ts", omc.core.db.UTCDateTime(), nullable=False),
-        sa.Column("value", omc.core.db.ExactDecimal(), nullable=False),
+        sa.Column("ts", omc.core.db_types.UTCDateTime(), nullable=False),
+        sa.Column("value", omc.core.db_types.ExactDecimal(), nullable=False),
         sa.Column("endpoint", sa.String(length=256), nullable=True),
-        sa.Column("collected_at", omc.core.db.UTCDateTime(), nullable=False),
+        sa.Column("collected_at", omc.core.db_types.UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("chain", "metric", "ts", name=op.f("pk_onchain_metrics")),
     )
     op.create_table(
@@ -112,10 +112,10 @@ def upgrade() -> None:
         sa.Column("protocol", sa.String(length=128), nullable=False),
         sa.Column("chain", sa.String(length=64), nullable=False),
         sa.Column("metric", sa.String(length=64), nullable=False),
-        sa.Column("ts", omc.core.db.UTCDateTime(), nullable=False),
-        sa.Column("value", omc.core.db.ExactDecimal(), nullable=False),
+        sa.Column("ts", omc.core.db_types.UTCDateTime(), nullable=False),
+        sa.Column("value", omc.core.db_types.ExactDecimal(), nullable=False),
         sa.Column("coins", sa.JSON(), nullable=True),
-        sa.Column("collected_at", omc.core.db.UTCDateTime(), nullable=False),
+        sa.Column("collected_at", omc.core.db_types.UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint(
             "source", "protocol", "chain", "metric", "ts", name=op.f("pk_protocol_metrics")
         ),
@@ -133,8 +133,8 @@ def upgrade() -> None:
         sa.Column("reason", sa.Text(), nullable=False),
         sa.Column("payload", sa.Text(), nullable=False),
         sa.Column("payload_hash", sa.String(length=64), nullable=False),
-        sa.Column("first_seen", omc.core.db.UTCDateTime(), nullable=False),
-        sa.Column("last_seen", omc.core.db.UTCDateTime(), nullable=False),
+        sa.Column("first_seen", omc.core.db_types.UTCDateTime(), nullable=False),
+        sa.Column("last_seen", omc.core.db_types.UTCDateTime(), nullable=False),
         sa.Column("occurrences", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_quarantine")),
         sa.UniqueConstraint(
@@ -147,11 +147,11 @@ def upgrade() -> None:
     op.create_table(
         "sentiment_hourly",
         sa.Column("coin", sa.String(length=32), nullable=False),
-        sa.Column("hour", omc.core.db.UTCDateTime(), nullable=False),
+        sa.Column("hour", omc.core.db_types.UTCDateTime(), nullable=False),
         sa.Column("count", sa.Integer(), nullable=False),
         sa.Column("mean_sentiment", sa.Float(), nullable=False),
         sa.Column("weighted_sentiment", sa.Float(), nullable=False),
-        sa.Column("collected_at", omc.core.db.UTCDateTime(), nullable=False),
+        sa.Column("collected_at", omc.core.db_types.UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("coin", "hour", name=op.f("pk_sentiment_hourly")),
     )
     op.create_table(
@@ -166,11 +166,11 @@ def upgrade() -> None:
         sa.Column("url", sa.Text(), nullable=True),
         sa.Column("score", sa.Integer(), nullable=True),
         sa.Column("num_comments", sa.Integer(), nullable=True),
-        sa.Column("published_at", omc.core.db.UTCDateTime(), nullable=False),
+        sa.Column("published_at", omc.core.db_types.UTCDateTime(), nullable=False),
         sa.Column("sentiment", sa.Float(), nullable=True),
         sa.Column("coins", sa.JSON(), nullable=True),
         sa.Column("raw", sa.JSON(), nullable=True),
-        sa.Column("collected_at", omc.core.db.UTCDateTime(), nullable=False),
+        sa.Column("collected_at", omc.core.db_types.UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("platform", "post_id", name=op.f("pk_social_posts")),
     )
     with op.batch_alter_table("social_posts", schema=None) as batch_op:
@@ -181,12 +181,12 @@ def upgrade() -> None:
         sa.Column("source", sa.String(length=32), nullable=False),
         sa.Column("coin", sa.String(length=32), nullable=False),
         sa.Column("market", sa.String(length=16), nullable=False),
-        sa.Column("ts", omc.core.db.UTCDateTime(), nullable=False),
-        sa.Column("bid", omc.core.db.ExactDecimal(), nullable=False),
-        sa.Column("ask", omc.core.db.ExactDecimal(), nullable=False),
-        sa.Column("last", omc.core.db.ExactDecimal(), nullable=False),
-        sa.Column("volume", omc.core.db.ExactDecimal(), nullable=True),
-        sa.Column("collected_at", omc.core.db.UTCDateTime(), nullable=False),
+        sa.Column("ts", omc.core.db_types.UTCDateTime(), nullable=False),
+        sa.Column("bid", omc.core.db_types.ExactDecimal(), nullable=False),
+        sa.Column("ask", omc.core.db_types.ExactDecimal(), nullable=False),
+        sa.Column("last", omc.core.db_types.ExactDecimal(), nullable=False),
+        sa.Column("volume", omc.core.db_types.ExactDecimal(), nullable=True),
+        sa.Column("collected_at", omc.core.db_types.UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("source", "coin", "market", "ts", name=op.f("pk_ticks")),
         sqlite_with_rowid=False,
     )
@@ -195,11 +195,11 @@ def upgrade() -> None:
         sa.Column("exchange", sa.String(length=32), nullable=False),
         sa.Column("symbol", sa.String(length=32), nullable=False),
         sa.Column("trade_key", sa.String(length=64), nullable=False),
-        sa.Column("ts", omc.core.db.UTCDateTime(), nullable=False),
+        sa.Column("ts", omc.core.db_types.UTCDateTime(), nullable=False),
         sa.Column("side", sa.String(length=4), nullable=False),
-        sa.Column("price", omc.core.db.ExactDecimal(), nullable=False),
-        sa.Column("amount", omc.core.db.ExactDecimal(), nullable=False),
-        sa.Column("collected_at", omc.core.db.UTCDateTime(), nullable=False),
+        sa.Column("price", omc.core.db_types.ExactDecimal(), nullable=False),
+        sa.Column("amount", omc.core.db_types.ExactDecimal(), nullable=False),
+        sa.Column("collected_at", omc.core.db_types.UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("exchange", "symbol", "trade_key", name=op.f("pk_trades")),
     )
     # ### end Alembic commands ###

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import omc.core.db
+import omc.core.db_types
 
 revision: str = "0002"
 down_revision: str | None = "0001"
@@ -34,8 +34,8 @@ def upgrade() -> None:
         sa.Column("title", sa.Text(), nullable=False),
         sa.Column("coins", sa.JSON(), nullable=True),
         sa.Column("url", sa.Text(), nullable=True),
-        sa.Column("published_at", omc.core.db.UTCDateTime(), nullable=True),
-        sa.Column("raised_at", omc.core.db.UTCDateTime(), nullable=False),
+        sa.Column("published_at", omc.core.db_types.UTCDateTime(), nullable=True),
+        sa.Column("raised_at", omc.core.db_types.UTCDateTime(), nullable=False),
         sa.Column("deliveries", sa.JSON(), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_alerts")),
         sa.UniqueConstraint(
@@ -49,15 +49,15 @@ def upgrade() -> None:
         "catalyst_event_revisions",
         sa.Column("source", sa.String(length=32), nullable=False),
         sa.Column("event_id", sa.String(length=128), nullable=False),
-        sa.Column("revision", omc.core.db.UTCDateTime(), nullable=False),
+        sa.Column("revision", omc.core.db_types.UTCDateTime(), nullable=False),
         sa.Column("kind", sa.String(length=32), nullable=False),
         sa.Column("title", sa.Text(), nullable=False),
         sa.Column("url", sa.Text(), nullable=True),
         sa.Column("coins", sa.JSON(), nullable=True),
         sa.Column("impact", sa.Float(), nullable=True),
-        sa.Column("published_at", omc.core.db.UTCDateTime(), nullable=False),
+        sa.Column("published_at", omc.core.db_types.UTCDateTime(), nullable=False),
         sa.Column("payload", sa.JSON(), nullable=True),
-        sa.Column("collected_at", omc.core.db.UTCDateTime(), nullable=False),
+        sa.Column("collected_at", omc.core.db_types.UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint(
             "source", "event_id", "revision", name=op.f("pk_catalyst_event_revisions")
         ),
@@ -68,7 +68,7 @@ def upgrade() -> None:
         sa.Column("url", sa.String(length=512), nullable=False),
         sa.Column("etag", sa.String(length=256), nullable=True),
         sa.Column("last_modified", sa.String(length=64), nullable=True),
-        sa.Column("updated_at", omc.core.db.UTCDateTime(), nullable=False),
+        sa.Column("updated_at", omc.core.db_types.UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("source", "url", name=op.f("pk_http_validators")),
     )
     op.create_table(
@@ -77,10 +77,10 @@ def upgrade() -> None:
         sa.Column("protocol", sa.String(length=128), nullable=False),
         sa.Column("chain", sa.String(length=64), nullable=False),
         sa.Column("metric", sa.String(length=64), nullable=False),
-        sa.Column("ts", omc.core.db.UTCDateTime(), nullable=False),
-        sa.Column("value", omc.core.db.ExactDecimal(), nullable=False),
+        sa.Column("ts", omc.core.db_types.UTCDateTime(), nullable=False),
+        sa.Column("value", omc.core.db_types.ExactDecimal(), nullable=False),
         sa.Column("coins", sa.JSON(), nullable=True),
-        sa.Column("collected_at", omc.core.db.UTCDateTime(), nullable=False),
+        sa.Column("collected_at", omc.core.db_types.UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint(
             "source", "protocol", "chain", "metric", name=op.f("pk_protocol_latest")
         ),

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import omc.core.db
+import omc.core.db_types
 
 revision: str = "0003"
 down_revision: str | None = "0002"
@@ -23,10 +23,10 @@ def upgrade() -> None:
         "floor_capital_stages",
         sa.Column("strategy", sa.String(length=64), nullable=False),
         sa.Column("stage", sa.Integer(), nullable=False),
-        sa.Column("cap", omc.core.db.ExactDecimal(), nullable=False),
-        sa.Column("stage_started_at", omc.core.db.UTCDateTime(), nullable=False),
-        sa.Column("last_breach_at", omc.core.db.UTCDateTime(), nullable=True),
-        sa.Column("updated_at", omc.core.db.UTCDateTime(), nullable=False),
+        sa.Column("cap", omc.core.db_types.ExactDecimal(), nullable=False),
+        sa.Column("stage_started_at", omc.core.db_types.UTCDateTime(), nullable=False),
+        sa.Column("last_breach_at", omc.core.db_types.UTCDateTime(), nullable=True),
+        sa.Column("updated_at", omc.core.db_types.UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("strategy", name=op.f("pk_floor_capital_stages")),
     )
     op.create_table(
@@ -39,7 +39,7 @@ def upgrade() -> None:
         ),
         sa.Column("event_id", sa.String(length=128), nullable=False),
         sa.Column("account", sa.String(length=64), nullable=False),
-        sa.Column("ts", omc.core.db.UTCDateTime(), nullable=False),
+        sa.Column("ts", omc.core.db_types.UTCDateTime(), nullable=False),
         sa.Column("kind", sa.String(length=24), nullable=False),
         sa.Column("strategy", sa.String(length=64), nullable=True),
         sa.Column("symbol", sa.String(length=32), nullable=True),
@@ -57,7 +57,7 @@ def upgrade() -> None:
         sa.Column("active", sa.Boolean(), nullable=False),
         sa.Column("flatten", sa.Boolean(), nullable=False),
         sa.Column("reason", sa.Text(), nullable=False),
-        sa.Column("updated_at", omc.core.db.UTCDateTime(), nullable=False),
+        sa.Column("updated_at", omc.core.db_types.UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("scope", name=op.f("pk_floor_kill_switch")),
     )
 

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import omc.core.db
+import omc.core.db_types
 
 revision: str = "0005"
 down_revision: str | None = "0004"
@@ -24,9 +24,9 @@ def upgrade() -> None:
         sa.Column("account", sa.String(length=64), nullable=False),
         sa.Column("holder", sa.String(length=160), nullable=False),
         sa.Column("token", sa.Integer(), nullable=False),
-        sa.Column("acquired_at", omc.core.db.UTCDateTime(), nullable=False),
-        sa.Column("heartbeat_at", omc.core.db.UTCDateTime(), nullable=False),
-        sa.Column("expires_at", omc.core.db.UTCDateTime(), nullable=False),
+        sa.Column("acquired_at", omc.core.db_types.UTCDateTime(), nullable=False),
+        sa.Column("heartbeat_at", omc.core.db_types.UTCDateTime(), nullable=False),
+        sa.Column("expires_at", omc.core.db_types.UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("account", name=op.f("pk_floor_account_leases")),
     )
 

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import omc.core.db
+import omc.core.db_types
 
 revision: str = "0006"
 down_revision: str | None = "0005"
@@ -22,12 +22,12 @@ def upgrade() -> None:
     op.create_table(
         "lab_sessions",
         sa.Column("id", sa.String(length=32), nullable=False),
-        sa.Column("created_at", omc.core.db.UTCDateTime(), nullable=False),
-        sa.Column("updated_at", omc.core.db.UTCDateTime(), nullable=False),
+        sa.Column("created_at", omc.core.db_types.UTCDateTime(), nullable=False),
+        sa.Column("updated_at", omc.core.db_types.UTCDateTime(), nullable=False),
         sa.Column("goal", sa.Text(), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("step", sa.String(length=32), nullable=True),
-        sa.Column("as_of", omc.core.db.UTCDateTime(), nullable=True),
+        sa.Column("as_of", omc.core.db_types.UTCDateTime(), nullable=True),
         sa.Column("source", sa.Text(), nullable=True),
         sa.Column("plan", sa.JSON(), nullable=True),
         sa.Column("question", sa.Text(), nullable=True),
@@ -41,7 +41,7 @@ def upgrade() -> None:
         sa.Column("artifact_hash", sa.String(length=64), nullable=True),
         sa.Column("approval", sa.String(length=16), nullable=False),
         sa.Column("decision_reason", sa.Text(), nullable=True),
-        sa.Column("decided_at", omc.core.db.UTCDateTime(), nullable=True),
+        sa.Column("decided_at", omc.core.db_types.UTCDateTime(), nullable=True),
         sa.Column("error", sa.Text(), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_lab_sessions")),
     )
@@ -69,7 +69,7 @@ def upgrade() -> None:
         sa.Column("dataset_key", sa.String(length=64), nullable=False),
         sa.Column("dataset", sa.Text(), nullable=False),
         sa.Column("session", sa.String(length=32), nullable=False),
-        sa.Column("opened_at", omc.core.db.UTCDateTime(), nullable=False),
+        sa.Column("opened_at", omc.core.db_types.UTCDateTime(), nullable=False),
         sa.ForeignKeyConstraint(
             ["session"],
             ["lab_sessions.id"],
