@@ -26,7 +26,7 @@ from typer.testing import CliRunner, Result
 from omc.cli import context
 from omc.cli.app import app
 from omc.core.config import get_settings
-from omc.core.db import upsert
+from omc.core.upsert import upsert
 from omc.floor.backtest.engine import run_backtest
 from omc.floor.data import load_csv
 from omc.floor.fills import FeeModel

@@ -12,7 +12,8 @@ import pytest
 from jsonschema import Draft202012Validator
 from sqlalchemy import Engine
 
-from omc.core.db import make_engine, upsert
+from omc.core.db import make_engine
+from omc.core.upsert import upsert
 from omc.lab.tools import MAX_LIMIT, TOOLS, call_tool, tool_schemas
 from omc.ledgers.models import Candle
 from tests.test_pit import EARLY, LATE, SEC, T0, seed
