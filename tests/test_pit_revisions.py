@@ -13,8 +13,8 @@ import pytest
 from alembic import command
 from sqlalchemy import Engine, func, select
 
-from omc.core.db import upsert
 from omc.core.time import utcnow
+from omc.core.upsert import upsert
 from omc.ledgers import pit
 from omc.ledgers.human.cryptopanic import CryptoPanicCollector
 from omc.ledgers.human.reddit import RedditCollector

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import omc.core.db
+import omc.core.db_types
 
 revision: str = "0007"
 down_revision: str | None = "0006"
@@ -26,9 +26,9 @@ def upgrade() -> None:
         "news_item_revisions",
         sa.Column("source", sa.String(length=64), nullable=False),
         sa.Column("source_id", sa.String(length=256), nullable=False),
-        sa.Column("published_at", omc.core.db.UTCDateTime(), nullable=False),
+        sa.Column("published_at", omc.core.db_types.UTCDateTime(), nullable=False),
         sa.Column("sentiment", sa.Float(), nullable=True),
-        sa.Column("collected_at", omc.core.db.UTCDateTime(), nullable=False),
+        sa.Column("collected_at", omc.core.db_types.UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint(
             "source", "source_id", "collected_at", name=op.f("pk_news_item_revisions")
         ),
@@ -37,11 +37,11 @@ def upgrade() -> None:
         "social_post_revisions",
         sa.Column("platform", sa.String(length=32), nullable=False),
         sa.Column("post_id", sa.String(length=64), nullable=False),
-        sa.Column("published_at", omc.core.db.UTCDateTime(), nullable=False),
+        sa.Column("published_at", omc.core.db_types.UTCDateTime(), nullable=False),
         sa.Column("score", sa.Integer(), nullable=True),
         sa.Column("num_comments", sa.Integer(), nullable=True),
         sa.Column("sentiment", sa.Float(), nullable=True),
-        sa.Column("collected_at", omc.core.db.UTCDateTime(), nullable=False),
+        sa.Column("collected_at", omc.core.db_types.UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint(
             "platform", "post_id", "collected_at", name=op.f("pk_social_post_revisions")
         ),
