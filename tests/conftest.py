@@ -11,6 +11,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, text
@@ -83,3 +84,11 @@ def engine(db_url: str) -> Iterator[Engine]:
     engine = make_engine(db_url)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture
+def client(db_url: str, tmp_path: Path) -> Iterator[Any]:
+    """A FastAPI TestClient of the API on the test database (tests/api_support.py)."""
+    from tests.api_support import serve_client
+
+    yield from serve_client(db_url, tmp_path)

@@ -29,6 +29,11 @@ HEAVY = (
     "apscheduler",
     "feedparser",
     "redis",
+    "fastapi",
+    "starlette",
+    "uvicorn",
+    "argon2",
+    "jwt",
 )
 SCRIPT = """
 import json, sys
@@ -64,6 +69,8 @@ def _modules(*args: str) -> set[str]:
         ("data", "import", "--help"),
         ("lab", "--help"),
         ("status", "--help"),
+        ("serve", "--help"),
+        ("users", "create", "--help"),
     ],
 )
 def test_help_imports_no_heavy_library(args: tuple[str, ...]) -> None:

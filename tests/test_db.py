@@ -91,6 +91,7 @@ def test_migrations_match_the_models(engine: Engine) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
 
+    import omc.api.models
     import omc.floor.models
     import omc.lab.models
     import omc.ledgers.models  # noqa: F401

@@ -10,7 +10,20 @@ from collections.abc import Sequence
 import typer
 from rich.markup import escape
 
-from omc.cli import alerts, backtest, collect, data, db, demo, floor, lab, lab_wiring, trade
+from omc.cli import (
+    alerts,
+    backtest,
+    collect,
+    data,
+    db,
+    demo,
+    floor,
+    lab,
+    lab_wiring,
+    serve,
+    trade,
+    users,
+)
 from omc.cli import context as ctx
 from omc.cli.errors import explain
 
@@ -22,7 +35,7 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,  # a traceback must never print a secret
 )
 
-for module in (db, collect, data, alerts, backtest, trade, floor, lab, demo):
+for module in (db, collect, data, alerts, backtest, trade, floor, lab, demo, users, serve):
     module.register(app)
 lab_wiring.register()  # strategy names model:<ID> (approved Lab models), resolved lazily
 

@@ -93,8 +93,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Backtest a strategy; sweep its parameters; or walk it forward."""
         from omc.floor.backtest.sweep import check_rank_by, parse_grid
-        from omc.floor.fills import FeeModel, SlippageModel
-        from omc.floor.strategies import make_strategy, strategy_class
+        from omc.floor.fills import FeeModel
+        from omc.floor.strategies import strategy_class
         from omc.floor.strategy import LookAheadError
         from omc.web.backtest_report import ROWS, fmt
 
@@ -157,35 +157,25 @@ def register(app: typer.Typer) -> None:
                 return
         except LookAheadError as exc:
             fail(f"look-ahead: {exc}", 1)
-        try:
-            strat = make_strategy(strategy, params)
-        except ValueError as exc:
-            fail(str(exc))
-        from omc.floor.backtest.engine import run_backtest
+        from omc.floor.backtest import single
         from omc.floor.backtest.export import write_all
         from omc.web.backtest_report import write_report
 
-        slip = SlippageModel(
-            Decimal(str(slippage_bps)),
-            None if volume_share is None else Decimal(str(volume_share)),
+        spec = single.BacktestSpec(
+            strategy,
+            params,
+            cash=starting,
+            fee_bps=None if fee_bps is None else Decimal(str(fee_bps)),
+            slippage_bps=Decimal(str(slippage_bps)),
+            volume_share=None if volume_share is None else Decimal(str(volume_share)),
+            guard=guard,
         )
-        limits, rules = None, None
-        if guard:
-            from omc.floor.trading.guard import Guard, GuardSettings
-            from omc.floor.venues.paper import PaperSettings
-
-            limits = Guard(GuardSettings().limits())
-            rules = PaperSettings().instruments()  # the paper venue's instrument rules
         try:
-            result = run_backtest(
-                strat,
-                bars,
-                cash=starting,
-                fees=fees,
-                slippage=slip,
-                guard=limits,
-                instruments=rules,
-            )
+            strat = single.check(spec)
+        except ValueError as exc:
+            fail(str(exc))
+        try:
+            result = single.run(spec, bars, settings())
         except LookAheadError as exc:
             fail(f"look-ahead: {exc}", 1)
         except ValueError as exc:  # e.g. a strategy placing stop orders

@@ -102,7 +102,9 @@ GUARD_DOCS = {
 
 
 def setting_groups() -> list[type[BaseSettings]]:
-    """Settings of the core and of the Floor (guard, paper, live switch, exchange keys)."""
+    """Settings of the core, of the Floor (guard, paper, live switch, exchange keys) and of
+    the HTTP API."""
+    from omc.api.settings import ApiSettings
     from omc.core.config import Settings
     from omc.floor.trading.guard import GuardSettings
     from omc.floor.trading.session import LiveSettings
@@ -115,6 +117,7 @@ def setting_groups() -> list[type[BaseSettings]]:
         GuardSettings,
         PaperSettings,
         CoinSpotCredentials,
+        ApiSettings,
     ]
     try:
         from omc.floor.venues.ccxt_venue import CcxtCredentials

@@ -1,0 +1,81 @@
+"""The FastAPI application: `create_app(settings)` wires the state and the routers under
+`/api/v1` (OpenAPI at `/api/v1/openapi.json`, docs at `/api/v1/docs`).
+
+The app owns one engine (migrated on creation), the token signer (key derived from the
+secret, `omc.api.auth.secret`), the login limiter and the backtest job pool; jobs cut off
+by a previous stop are recovered at creation and the pool is shut down with the app."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+
+from fastapi import FastAPI
+from sqlalchemy import Engine
+
+from omc.api import errors
+from omc.api.auth.ratelimit import LoginLimiter
+from omc.api.auth.secret import derive, load_secret
+from omc.api.auth.tokens import TokenSigner
+from omc.api.jobs import BacktestJobs
+from omc.api.routes import auth, backtests, ledgers, system
+from omc.api.settings import ApiSettings
+from omc.api.state import ApiState
+from omc.core.config import Settings
+from omc.core.db import make_engine
+from omc.migrations import upgrade
+
+PREFIX = "/api/v1"
+
+
+def build_state(
+    settings: Settings, api: ApiSettings | None = None, engine: Engine | None = None
+) -> ApiState:
+    api = api or ApiSettings()
+    secret = load_secret(api.secret_key, settings.data_dir)
+    if engine is None:
+        engine = make_engine(settings.effective_database_url)
+    upgrade(engine)
+    jobs = BacktestJobs(engine, settings, api.api_workers)
+    jobs.recover()
+    return ApiState(
+        settings=settings,
+        api=api,
+        engine=engine,
+        signer=TokenSigner(
+            derive(secret, "jwt"),
+            timedelta(minutes=api.access_token_minutes),
+            timedelta(hours=api.refresh_token_hours),
+        ),
+        limiter=LoginLimiter(api.login_max_failures, api.login_max_failures_ip, api.login_window_s),
+        csrf_key=derive(secret, "csrf"),
+        jobs=jobs,
+    )
+
+
+def create_app(
+    settings: Settings, api: ApiSettings | None = None, engine: Engine | None = None
+) -> FastAPI:
+    state = build_state(settings, api, engine)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        state.jobs.shutdown(wait=False)
+
+    app = FastAPI(
+        title="Oh My Coins API",
+        version="1",
+        description="Every OMC capability over HTTP, per user. Log in with "
+        "`POST /api/v1/auth/login`, then send `Authorization: Bearer <access_token>`.",
+        openapi_url=f"{PREFIX}/openapi.json",
+        docs_url=f"{PREFIX}/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.omc = state
+    errors.install(app)
+    for module in (system, auth, backtests, ledgers):
+        app.include_router(module.router, prefix=PREFIX)
+    return app

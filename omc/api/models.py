@@ -1,0 +1,76 @@
+"""API tables: users, the audit log of security-relevant actions, and backtest jobs.
+
+* `api_users` — one row per person: unique `name`, argon2 `password_hash`, `is_admin`,
+  `disabled`, and `token_version`: every token carries it, and bumping it (disable, logout)
+  revokes every access and refresh token issued before.
+* `api_audit` — who did what, when, from where (`login`, `login_failed`, `user_created`,
+  `user_disabled`, `logout`, `backtest_submitted`, …). `detail` never holds a secret.
+* `api_backtest_jobs` — one row per submitted backtest: its owner, request (JSON), status
+  (`queued`, `running`, `done`, `failed`), metrics (JSON) or the one-line error, and times.
+  The row is the truth: status survives a restart (see `omc.api.jobs`).
+
+Written only through `omc.api.auth.users` and `omc.api.jobs`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Table, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from omc.core.db import Base, UTCDateTime
+
+JOB_STATUSES = ("queued", "running", "done", "failed")
+
+
+class User(Base):
+    """A person who may log in to the API."""
+
+    __tablename__ = "api_users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    token_version: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class AuditEntry(Base):
+    """One security-relevant action."""
+
+    __tablename__ = "api_audit"
+    __table_args__ = (Index("ix_api_audit_ts", "ts"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    ts: Mapped[datetime] = mapped_column(UTCDateTime)
+    user_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(32))
+    ip: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+
+
+class BacktestJob(Base):
+    """A backtest submitted over the API, and its outcome."""
+
+    __tablename__ = "api_backtest_jobs"
+    __table_args__ = (Index("ix_api_backtest_jobs_owner_created", "owner_id", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("api_users.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(16))
+    request: Mapped[dict[str, Any]] = mapped_column(JSON)
+    metrics: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+USERS: Table = User.__table__  # type: ignore[assignment]
+AUDIT: Table = AuditEntry.__table__  # type: ignore[assignment]
+JOBS: Table = BacktestJob.__table__  # type: ignore[assignment]

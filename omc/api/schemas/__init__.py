@@ -1,0 +1,1 @@
+"""Pydantic models in and out of the API, one module per area."""

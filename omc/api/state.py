@@ -1,0 +1,34 @@
+"""What one app instance holds: the settings, the migrated engine, the token signer, the
+login limiter, the CSRF key and the backtest job runner (`request.app.state.omc`)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Engine
+
+from omc.api.auth.ratelimit import LoginLimiter
+from omc.api.auth.tokens import TokenSigner
+from omc.api.settings import ApiSettings
+from omc.core.config import Settings
+
+if TYPE_CHECKING:
+    from omc.api.jobs import BacktestJobs
+
+
+@dataclass
+class ApiState:
+    settings: Settings
+    api: ApiSettings
+    engine: Engine
+    signer: TokenSigner
+    limiter: LoginLimiter
+    csrf_key: bytes
+    jobs: BacktestJobs
+
+    def csrf_for(self, access_token: str) -> str:
+        """The CSRF token bound to a cookie session's access token (double submit, signed)."""
+        return hmac.new(self.csrf_key, access_token.encode(), hashlib.sha256).hexdigest()

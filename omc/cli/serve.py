@@ -1,0 +1,69 @@
+"""`omc serve`: the HTTP API (uvicorn) on 127.0.0.1:8000 by default.
+
+Binding any address other than loopback needs TLS (`OMC_TLS_CERTFILE` and `OMC_TLS_KEYFILE`)
+or the explicit `--insecure-public` flag; otherwise one line and exit 2. FastAPI and uvicorn
+are imported only here, so `omc --help` stays fast."""
+
+from __future__ import annotations
+
+import ipaddress
+
+import typer
+
+from omc.cli.context import err_console, fail, settings
+
+
+def is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("serve")
+    def serve(
+        host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
+        port: int = typer.Option(8000, "--port", min=1, max=65535, help="TCP port."),
+        insecure_public: bool = typer.Option(
+            False,
+            "--insecure-public",
+            help="Allow a non-loopback address without TLS (tokens travel in clear text).",
+        ),
+    ) -> None:
+        """Serve the HTTP API (docs at /api/v1/docs); log in with `omc users create` first."""
+        from omc.api.settings import ApiSettings
+
+        api = ApiSettings()
+        if (api.tls_certfile is None) != (api.tls_keyfile is None):
+            fail("TLS needs both OMC_TLS_CERTFILE and OMC_TLS_KEYFILE")
+        if not is_loopback(host) and not api.tls and not insecure_public:
+            fail(
+                f"refusing to listen on {host} without TLS: set OMC_TLS_CERTFILE and "
+                "OMC_TLS_KEYFILE, or pass --insecure-public"
+            )
+        for path in (api.tls_certfile, api.tls_keyfile):
+            if path is not None and not path.is_file():
+                fail(f"TLS file {path} does not exist")
+        import uvicorn
+
+        from omc.api.app import create_app
+        from omc.api.auth.secret import SecretKeyError
+
+        try:
+            application = create_app(settings(), api)
+        except SecretKeyError as exc:
+            fail(str(exc))
+        scheme = "https" if api.tls else "http"
+        err_console.print(f"OMC API on {scheme}://{host}:{port}/api/v1 (docs: /api/v1/docs)")
+        uvicorn.run(
+            application,
+            host=host,
+            port=port,
+            log_level=settings().log_level.lower(),
+            ssl_certfile=str(api.tls_certfile) if api.tls else None,
+            ssl_keyfile=str(api.tls_keyfile) if api.tls else None,
+            server_header=False,
+        )
