@@ -1,7 +1,8 @@
 """The FastAPI application: `create_app(settings)` wires the state and the routers under
 `/api/v1` (OpenAPI at `/api/v1/openapi.json`, docs at `/api/v1/docs`).
 
-The app owns one engine (migrated on creation), the token signer (key derived from the
+The app uses one engine (already migrated: `omc serve` passes the CLI's, which
+`omc.cli.context.engine` brings up to the latest schema), the token signer (key derived from the
 secret, `omc.api.auth.secret`), the login limiter and the backtest job pool; jobs cut off
 by a previous stop are recovered at creation and the pool is shut down with the app."""
 
@@ -24,7 +25,6 @@ from omc.api.settings import ApiSettings
 from omc.api.state import ApiState
 from omc.core.config import Settings
 from omc.core.db import make_engine
-from omc.migrations import upgrade
 
 PREFIX = "/api/v1"
 
@@ -34,9 +34,8 @@ def build_state(
 ) -> ApiState:
     api = api or ApiSettings()
     secret = load_secret(api.secret_key, settings.data_dir)
-    if engine is None:
+    if engine is None:  # `omc serve` hands over its engine, migrated (`omc db upgrade`)
         engine = make_engine(settings.effective_database_url)
-    upgrade(engine)
     jobs = BacktestJobs(engine, settings, api.api_workers)
     jobs.recover()
     return ApiState(

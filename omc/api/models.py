@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Table, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from omc.core.db import Base, UTCDateTime
+from omc.core.db_types import Base, UTCDateTime
 
 JOB_STATUSES = ("queued", "running", "done", "failed")
 

@@ -10,7 +10,7 @@ import ipaddress
 
 import typer
 
-from omc.cli.context import err_console, fail, settings
+from omc.cli.context import engine, err_console, fail, settings
 
 
 def is_loopback(host: str) -> bool:
@@ -53,7 +53,7 @@ def register(app: typer.Typer) -> None:
         from omc.api.auth.secret import SecretKeyError
 
         try:
-            application = create_app(settings(), api)
+            application = create_app(settings(), api, engine())
         except SecretKeyError as exc:
             fail(str(exc))
         scheme = "https" if api.tls else "http"

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import omc.core.db
+import omc.core.db_types
 
 
 revision: str = "0008"
@@ -25,7 +25,7 @@ def upgrade() -> None:
     op.create_table(
         "api_audit",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
-        sa.Column("ts", omc.core.db.UTCDateTime(), nullable=False),
+        sa.Column("ts", omc.core.db_types.UTCDateTime(), nullable=False),
         sa.Column("user_id", sa.Integer(), nullable=True),
         sa.Column("actor", sa.String(length=64), nullable=False),
         sa.Column("action", sa.String(length=32), nullable=False),
@@ -44,7 +44,7 @@ def upgrade() -> None:
         sa.Column("is_admin", sa.Boolean(), nullable=False),
         sa.Column("disabled", sa.Boolean(), nullable=False),
         sa.Column("token_version", sa.Integer(), nullable=False),
-        sa.Column("created_at", omc.core.db.UTCDateTime(), nullable=False),
+        sa.Column("created_at", omc.core.db_types.UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_api_users")),
         sa.UniqueConstraint("name", name=op.f("uq_api_users_name")),
     )
@@ -56,9 +56,9 @@ def upgrade() -> None:
         sa.Column("request", sa.JSON(), nullable=False),
         sa.Column("metrics", sa.JSON(), nullable=True),
         sa.Column("error", sa.Text(), nullable=True),
-        sa.Column("created_at", omc.core.db.UTCDateTime(), nullable=False),
-        sa.Column("started_at", omc.core.db.UTCDateTime(), nullable=True),
-        sa.Column("finished_at", omc.core.db.UTCDateTime(), nullable=True),
+        sa.Column("created_at", omc.core.db_types.UTCDateTime(), nullable=False),
+        sa.Column("started_at", omc.core.db_types.UTCDateTime(), nullable=True),
+        sa.Column("finished_at", omc.core.db_types.UTCDateTime(), nullable=True),
         sa.ForeignKeyConstraint(
             ["owner_id"],
             ["api_users.id"],
