@@ -17,16 +17,19 @@ OUTER = {"api", "web", "cli", "demo"}  # the outer shell: nothing inside imports
 
 # context -> contexts it must never import
 FORBIDDEN = {
-    "core": {"ledgers", "lab", "floor", "migrations"} | OUTER,
-    "ledgers": {"lab", "floor", "migrations"} | OUTER,
-    "floor": {"lab", "migrations"} | OUTER,
-    "lab": {"migrations"} | OUTER,
+    "core": {"ledgers", "lab", "floor", "migrations", "ops"} | OUTER,
+    "ledgers": {"lab", "floor", "migrations", "ops"} | OUTER,
+    "floor": {"lab", "migrations", "ops"} | OUTER,
+    "lab": {"migrations", "ops"} | OUTER,
+    # operations (backups, metrics from the database) read every context; the shell wires it
+    "ops": {"migrations"} | OUTER,
     "api": {"cli", "demo", "migrations"},
-    "web": {"api", "cli", "demo", "migrations"},
-    "demo": {"api", "cli", "migrations"},
+    "web": {"api", "cli", "demo", "migrations", "ops"},
+    "demo": {"api", "cli", "migrations", "ops"},
     "cli": set(),  # the command line wires everything (`omc demo` the demo, `omc serve` the API)
-    "migrations": {"lab", "floor", "ledgers"} | OUTER,  # but see MIGRATIONS_MAY_IMPORT
-    "": {"ledgers", "lab", "floor", "migrations", "api", "web", "demo"},  # omc/*.py: only cli
+    "migrations": {"lab", "floor", "ledgers", "ops"} | OUTER,  # but see MIGRATIONS_MAY_IMPORT
+    # omc/*.py: only cli
+    "": {"ledgers", "lab", "floor", "migrations", "api", "web", "demo", "ops"},
 }
 # the schema's history needs the table definitions: core and the contexts' `models` modules
 MIGRATIONS_MAY_IMPORT = (

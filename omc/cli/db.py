@@ -1,14 +1,15 @@
-"""`omc db …`: schema migrations, and `omc config` to show the settings."""
+"""`omc db …`: schema migrations, backups and restores; `omc config` to show the settings."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
 
-from omc.cli.context import console, settings
+from omc.cli.context import console, fail, settings
 
 if TYPE_CHECKING:  # pydantic-settings, SQLAlchemy and Alembic load only when a command runs
     from pydantic_settings import BaseSettings
@@ -28,6 +29,57 @@ def register(app: typer.Typer) -> None:
         engine = make_engine(url)
         upgrade(engine, revision)
         console.print(f"database at revision [bold]{current_revision(engine)}[/] ({engine.url!r})")
+
+    @db_app.command("backup")
+    def db_backup(
+        file: Path = typer.Argument(..., help="Backup file to write (replaced atomically)."),
+    ) -> None:
+        """Back up the database: SQLite online backup (safe while collectors write) or
+        PostgreSQL `pg_dump -Fc`."""
+        from omc.cli.errors import public_url
+        from omc.ops.backup import BackupError, backup
+
+        url = settings().effective_database_url
+        try:
+            done = backup(url, file)
+        except BackupError as exc:
+            fail(str(exc), 1)
+        console.print(
+            f"backed up {done.backend} database {public_url(url)} (revision {done.revision}) "
+            f"to {done.path} ({done.size:,} bytes)",
+            soft_wrap=True,
+            highlight=False,
+        )
+
+    @db_app.command("restore")
+    def db_restore(
+        file: Path = typer.Argument(..., help="Backup file made by `omc db backup`."),
+        force: bool = typer.Option(False, "--force", help="Overwrite a database holding data."),
+    ) -> None:
+        """Replace the database with a backup (refuses a non-empty database without --force
+        and a backup from a newer OMC), then bring it to the latest schema."""
+        from omc.cli.errors import public_url
+        from omc.core.db import make_engine
+        from omc.migrations import current_revision, known_revisions, upgrade
+        from omc.ops.backup import BackupError, restore
+
+        url = settings().effective_database_url
+        try:
+            done = restore(url, file, known_revisions=known_revisions(), force=force)
+        except BackupError as exc:
+            fail(str(exc), 1)
+        engine = make_engine(url)
+        try:
+            upgrade(engine)
+            now = current_revision(engine)
+        finally:
+            engine.dispose()
+        upgraded = "" if now == done.revision else f", upgraded to {now}"
+        console.print(
+            f"restored {done.path} (revision {done.revision}{upgraded}) into {public_url(url)}",
+            soft_wrap=True,
+            highlight=False,
+        )
 
     @app.command("config")
     def config(

@@ -30,3 +30,12 @@ def current_revision(engine: Engine) -> str | None:
 
     with engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
+
+
+def known_revisions() -> set[str]:
+    """Every migration revision this version of OMC ships (a backup from another is refused)."""
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(HERE))
+    return {script.revision for script in ScriptDirectory.from_config(config).walk_revisions()}
