@@ -34,6 +34,7 @@ HEAVY = (
     "uvicorn",
     "argon2",
     "jwt",
+    "prometheus_client",
 )
 SCRIPT = """
 import json, sys
@@ -69,6 +70,8 @@ def _modules(*args: str) -> set[str]:
         ("data", "import", "--help"),
         ("lab", "--help"),
         ("status", "--help"),
+        ("metrics", "serve", "--help"),
+        ("db", "backup", "--help"),
         ("serve", "--help"),
         ("users", "create", "--help"),
     ],
