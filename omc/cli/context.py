@@ -37,14 +37,20 @@ def settings() -> Settings:
 
 
 def setup_logging(level: str | None = None) -> None:
-    from rich.logging import RichHandler
-
     level = level or settings().log_level.upper()
-    logging.basicConfig(
-        level=level,
-        format="%(message)s",
-        handlers=[RichHandler(console=err_console, show_path=False, rich_tracebacks=False)],
-    )
+    handler: logging.Handler
+    if settings().log_format == "json":  # OMC_LOG_FORMAT=json: one JSON object a line
+        import sys
+
+        from omc.core.jsonlog import JsonFormatter
+
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(JsonFormatter())
+    else:
+        from rich.logging import RichHandler
+
+        handler = RichHandler(console=err_console, show_path=False, rich_tracebacks=False)
+    logging.basicConfig(level=level, format="%(message)s", handlers=[handler])
     for noisy in ("alembic", "matplotlib", "apscheduler.scheduler", "httpx"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
 

@@ -30,6 +30,25 @@ def register(app: typer.Typer) -> None:
         upgrade(engine, revision)
         console.print(f"database at revision [bold]{current_revision(engine)}[/] ({engine.url!r})")
 
+    @db_app.command("check")
+    def db_check() -> None:
+        """Readiness: the database answers and is at this version's latest migration (exit 1
+        otherwise). Changes nothing — the containers' health check."""
+        from omc.cli.errors import public_url
+        from omc.core.db import make_engine
+        from omc.migrations import current_revision, head_revision
+
+        url = settings().effective_database_url
+        engine = make_engine(url)
+        try:
+            now, head = current_revision(engine), head_revision()
+        finally:
+            engine.dispose()
+        if now != head:
+            where = f"database {public_url(url)} is at revision {now}"
+            fail(f"{where}, not {head}: run `omc db upgrade`", 1)
+        console.print(f"database {public_url(url)} ready at revision {now}", highlight=False)
+
     @db_app.command("backup")
     def db_backup(
         file: Path = typer.Argument(..., help="Backup file to write (replaced atomically)."),

@@ -70,6 +70,11 @@ class Settings(BaseSettings):
         default=None, description="Redis URL for the event bus. Unset: in-process bus."
     )
     log_level: str = Field(default="INFO", description="Logging level.")
+    log_format: str = Field(
+        default="text",
+        description="`text` (for people) or `json` (one JSON object a line, for log "
+        "collectors; secrets redacted).",
+    )
 
     # --- HTTP behaviour shared by every collector -------------------------------------
     http_timeout_s: float = Field(default=10.0, gt=0, description="Per-request timeout (s).")
@@ -277,6 +282,14 @@ class Settings(BaseSettings):
         if level not in LOG_LEVELS:
             raise ValueError(f"unknown logging level {value!r} (one of {', '.join(LOG_LEVELS)})")
         return level
+
+    @field_validator("log_format")
+    @classmethod
+    def _known_log_format(cls, value: str) -> str:
+        fmt = value.strip().lower()
+        if fmt not in ("text", "json"):
+            raise ValueError(f"unknown log format {value!r} (text or json)")
+        return fmt
 
     @field_validator("database_url")
     @classmethod

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
 HERE = Path(__file__).parent
@@ -32,10 +33,17 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(conn).get_current_revision()
 
 
-def known_revisions() -> set[str]:
-    """Every migration revision this version of OMC ships (a backup from another is refused)."""
-    from alembic.script import ScriptDirectory
-
+def _scripts() -> ScriptDirectory:
     config = Config()
     config.set_main_option("script_location", str(HERE))
-    return {script.revision for script in ScriptDirectory.from_config(config).walk_revisions()}
+    return ScriptDirectory.from_config(config)
+
+
+def known_revisions() -> set[str]:
+    """Every migration revision this version of OMC ships (a backup from another is refused)."""
+    return {script.revision for script in _scripts().walk_revisions()}
+
+
+def head_revision() -> str | None:
+    """The latest migration revision this version of OMC ships."""
+    return _scripts().get_current_head()

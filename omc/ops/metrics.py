@@ -210,6 +210,11 @@ class OmcCollector(Collector):
             "last finished delivery (`delivered`).",
             labels=["source", "kind", "stage"],
         )
+        last_raised = GaugeMetricFamily(
+            "omc_alert_last_raised_timestamp_seconds",
+            "When the latest alert of each source and kind was raised (Unix time).",
+            labels=["source", "kind"],
+        )
         deliveries = GaugeMetricFamily(
             "omc_alert_deliveries",
             "Deliveries of the alerts raised in the last 24 h, by notifier and status.",
@@ -235,6 +240,7 @@ class OmcCollector(Collector):
         for source, kind, count, _ in counts:
             raised.add_metric([source, kind], count)
         for source, kind, published, raised_at, outcome in latest:
+            last_raised.add_metric([source, kind], ensure_utc(raised_at).timestamp())
             if published is None:
                 continue
             start = ensure_utc(published)
@@ -249,7 +255,7 @@ class OmcCollector(Collector):
                 latency.add_metric([source, kind, "delivered"], delivered)
         for (notifier, status), n in sorted(tally.items()):
             deliveries.add_metric([notifier, status], n)
-        return [raised, latency, deliveries]
+        return [raised, latency, last_raised, deliveries]
 
     # --- trading --------------------------------------------------------------------------
     def _refresh_accounts(self) -> None:
