@@ -260,6 +260,33 @@ def test_processes_cannot_be_started(inputs: pd.DataFrame) -> None:
         refused(run(source, inputs), reason)
 
 
+def test_a_fork_the_hook_cannot_see_is_stopped_by_the_process_limit(
+    inputs: pd.DataFrame, tmp_path: Path
+) -> None:
+    # _posixsubprocess.fork_exec raises no audit event; RLIMIT_NPROC (1: no new process or
+    # thread) is what stops it (the call below is 3.11's 23-argument signature)
+    if sys.version_info[:2] != (3, 11):
+        pytest.skip("fork_exec's signature is version specific")
+    marker = tmp_path / "escaped"
+    source = (
+        "import os, sys\n"
+        "def feature(df):\n"
+        "    sp = next(v.subprocess for v in list(sys.modules.values())\n"
+        "              if type(getattr(v, 'subprocess', None)) is type(sys))\n"
+        "    r, w = os.pipe()\n"
+        f"    cmd = b'echo escaped > {marker}'\n"
+        "    sp._fork_exec([b'/bin/sh', b'-c', cmd], [b'/bin/sh'], True, (w,), None, None,\n"
+        "                  -1, -1, -1, -1, -1, -1, r, w, True, False, -1, -1, None, -1, -1,\n"
+        "                  None, False)\n"
+        "    return df.close\n"
+    )
+    result = run(source, inputs)
+    refused(result, "error")
+    assert "Resource temporarily unavailable" in result.error
+    time.sleep(0.2)
+    assert not marker.exists()
+
+
 def test_ctypes_and_object_graph_tricks_fail(inputs: pd.DataFrame) -> None:
     attempts = {
         "import ctypes": "forbidden_import",

@@ -24,9 +24,11 @@ What is enforced by what (layers, outermost first):
   child drops to ``nobody`` (65534), so file permissions protect the database, the
   settings and the inputs from C-level I/O too; ``RLIMIT_CPU`` (SIGXCPU, then SIGKILL),
   ``RLIMIT_AS`` (address space beyond what numpy/pandas mapped: a huge allocation is a
-  ``MemoryError``), ``RLIMIT_NPROC`` (caps a fork bomb that got past the hook — counted
-  per user, so for ``nobody`` across concurrent runs), ``RLIMIT_FSIZE``, ``RLIMIT_NOFILE``,
-  no core files.
+  ``MemoryError``), ``RLIMIT_NPROC`` (default 1: no new process or thread at all, counted
+  per user — it is what stops ``subprocess._fork_exec``, which raises no audit event; the
+  kernel does not apply it to root, hence the drop), ``RLIMIT_FSIZE``, ``RLIMIT_NOFILE``,
+  no core files; SIGXCPU ends the run through a handler (as PID 1 of its namespace the
+  launcher would ignore it by default), the hard CPU limit's SIGKILL is the backstop.
 * **The audit hook** (``launcher.make_hook``, ``sys.addaudithook``; cannot be removed once
   installed): refuses socket creation/connect/DNS (``network_blocked``), fork/exec/spawn/
   system/subprocess/kill (``forbidden_process``), ``open`` for reading outside its folder,

@@ -86,15 +86,11 @@ WRITE_PATH_EVENTS = _names(
 
 
 # imported before privileges are dropped, for the agent's code to use
-PRELOADED = tuple(
-    sorted(
-        _names(
-            """
+PRELOADED = _names(
+    """
     bisect collections dataclasses datetime decimal fractions functools heapq itertools json
     math operator random re statistics string typing encodings.idna numpy pandas
     """
-        )
-    )
 )
 
 
@@ -270,7 +266,7 @@ def main(jobdir: str) -> int:
         job = json.load(fh)
     work = os.path.realpath(os.path.join(jobdir, "work"))
     sys.path[:0] = job["site_dirs"]
-    for name in PRELOADED:  # the interpreter may live where `nobody` cannot read
+    for name in sorted(PRELOADED):  # the interpreter may live where `nobody` cannot read
         __import__(name)
     import numpy as np
 
