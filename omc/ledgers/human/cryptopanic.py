@@ -30,7 +30,7 @@ from sqlalchemy import Engine
 from omc.core.clients import http_client
 from omc.core.config import Settings
 from omc.core.http import HttpClient, HttpError, PayloadError
-from omc.core.masking import Redactor, install_log_redaction
+from omc.core.masking import Redactor, register_secrets
 from omc.core.payloads import json_text, short_repr
 from omc.core.time import parse_utc, utcnow
 from omc.ledgers.collectors.base import Collected, Rejected
@@ -127,7 +127,7 @@ class CryptoPanicCollector(HumanCollector):
         self.max_pages = max_pages
         self.interval_s = interval_s
         self.redactor = Redactor(token)
-        install_log_redaction(self.redactor)
+        register_secrets(token)  # the process-wide log filter: one pass a record
 
     @classmethod
     def from_settings(cls, settings: Settings, **kwargs: Any) -> CryptoPanicCollector:

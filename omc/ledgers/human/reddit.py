@@ -36,7 +36,7 @@ from sqlalchemy import Engine
 from omc.core.clients import http_client
 from omc.core.config import Settings
 from omc.core.http import HttpClient, HttpError, PayloadError, Unreachable, decode_json
-from omc.core.masking import Redactor, install_log_redaction
+from omc.core.masking import Redactor, register_secrets
 from omc.core.payloads import json_text, short_repr
 from omc.core.time import from_epoch_s, utcnow
 from omc.ledgers.collectors.base import Collected, Rejected
@@ -242,7 +242,7 @@ class RedditCollector(HumanCollector):
         self.interval_s = interval_s
         self.sleep = sleep
         self.redactor = Redactor(auth.client_secret)
-        install_log_redaction(self.redactor)
+        register_secrets(auth.client_secret)  # the process-wide log filter: one pass a record
 
     @classmethod
     def from_settings(cls, settings: Settings, **kwargs: Any) -> RedditCollector:
