@@ -246,7 +246,8 @@ def sentiment_rows(
     stored) from the items stored by `as_of` (None: everything stored). Each row: coin, hour,
     count, mean_sentiment, weighted_sentiment, and known_at = max(hour end, latest
     collected_at of an item that changed the cell)."""
-    span = _time_range(engine, as_of)
+    # an open bound is closed by the stored items' range (both given: no query needed)
+    span = _time_range(engine, as_of) if start is None or end is None else (start, end)
     if span is None:
         return []
     first = hour_of(ensure_utc(start)) if start is not None else hour_of(span[0])
