@@ -390,8 +390,7 @@ class _Stage:
             "GROUP BY ts ORDER BY ts"
         )
         for us, _line, vals in self.db.execute(query):
-            values = [Decimal(v) if v else None for v in vals.split("|")]
-            yield EPOCH + us * MICROSECOND, dict(zip(PRICES, values, strict=True))
+            yield EPOCH + us * MICROSECOND, dict(zip(PRICES, _numbers(vals), strict=True))
 
 
 def _numbers(vals: str) -> tuple[Decimal | None, ...]:
