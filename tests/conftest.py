@@ -92,3 +92,19 @@ def client(db_url: str, tmp_path: Path) -> Iterator[Any]:
     from tests.api_support import serve_client
 
     yield from serve_client(db_url, tmp_path)
+
+
+@pytest.fixture
+def cp() -> Iterator[Any]:
+    """A running fake CryptoPanic API (tests/fakes/cryptopanic_server.py)."""
+    from tests.fakes.cryptopanic_server import running_cryptopanic
+
+    yield from running_cryptopanic()
+
+
+@pytest.fixture
+def rd() -> Iterator[Any]:
+    """A running fake Reddit API (tests/fakes/reddit_server.py)."""
+    from tests.fakes.reddit_server import running_reddit
+
+    yield from running_reddit()

@@ -22,21 +22,11 @@ from omc.ledgers.collectors.registry import CollectorConfigError, build
 from omc.ledgers.human.aggregate import HOURLY, rebuild_sentiment_hourly
 from omc.ledgers.models import CollectorRun, NewsItem, QuarantinedItem, SocialPost
 from omc.ledgers.status import collector_health
-from tests.fakes.cryptopanic_server import TOKEN, FakeCryptoPanic, running_cryptopanic
-from tests.fakes.reddit_server import CLIENT_SECRET, FakeReddit, running_reddit
+from tests.fakes.cryptopanic_server import TOKEN, FakeCryptoPanic
+from tests.fakes.reddit_server import CLIENT_SECRET, FakeReddit
 from tests.fakes.rss_server import FakeFeeds, Fault, running
 
 NOW = datetime(2026, 10, 10, 13, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def cp() -> Iterator[FakeCryptoPanic]:
-    yield from running_cryptopanic()
-
-
-@pytest.fixture
-def rd() -> Iterator[FakeReddit]:
-    yield from running_reddit()
 
 
 @pytest.fixture

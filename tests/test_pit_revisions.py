@@ -4,12 +4,10 @@ backends)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
 import pandas as pd
-import pytest
 from alembic import command
 from sqlalchemy import Engine, func, select
 
@@ -22,21 +20,11 @@ from omc.ledgers.human.revisions import NEWS_REVISED, SOCIAL_REVISED
 from omc.ledgers.models import NewsItem, NewsItemRevision, SocialPost, SocialPostRevision
 from omc.migrations import alembic_config, upgrade
 from tests import test_human_sources as human
-from tests.fakes.cryptopanic_server import FakeCryptoPanic, running_cryptopanic
-from tests.fakes.reddit_server import FakeReddit, running_reddit
+from tests.fakes.cryptopanic_server import FakeCryptoPanic
+from tests.fakes.reddit_server import FakeReddit
 from tests.test_pit import T0, _news, _post
 
 SOL = "13845001"  # the v2-shape post, 9 negative votes: collected again after a re-vote
-
-
-@pytest.fixture
-def cp() -> Iterator[FakeCryptoPanic]:
-    yield from running_cryptopanic()
-
-
-@pytest.fixture
-def rd() -> Iterator[FakeReddit]:
-    yield from running_reddit()
 
 
 def count(engine: Engine, model: Any) -> int:
