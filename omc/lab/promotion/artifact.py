@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -18,7 +17,7 @@ from omc.lab.features import library
 from omc.lab.features.spec import FeatureSpec
 from omc.lab.plan import ResearchPlan
 from omc.lab.session import store
-from omc.lab.session.artifacts import MODEL_FILE, canonical_json, load_manifest
+from omc.lab.session.artifacts import MODEL_FILE, canonical_json, load_manifest, plan_sha256
 
 PREFIX = "model"
 THRESHOLD = 0.5  # the study's rule: long while p > 0.5 (evaluation.trading.positions)
@@ -97,8 +96,7 @@ def _plan(session_id: str, folder: Path, manifest: Mapping[str, Any]) -> Researc
         plan = ResearchPlan.model_validate(body)
     except (OSError, ValueError, ValidationError) as exc:
         raise refuse(session_id, f"plan.json unreadable: {type(exc).__name__}") from None
-    digest = hashlib.sha256(canonical_json(plan.model_dump(mode="json")).encode()).hexdigest()
-    if digest != manifest.get("plan_sha256"):
+    if plan_sha256(plan) != manifest.get("plan_sha256"):
         raise refuse(session_id, "artifact refused: plan.json does not match its hash")
     return plan
 

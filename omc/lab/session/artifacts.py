@@ -49,6 +49,11 @@ def content_hash(manifest: dict[str, Any]) -> str:
     return hashlib.sha256(canonical_json(body).encode()).hexdigest()
 
 
+def plan_sha256(plan: ResearchPlan) -> str:
+    """The SHA-256 of the plan's canonical JSON (the manifest's `plan_sha256`)."""
+    return hashlib.sha256(canonical_json(plan.model_dump(mode="json")).encode()).hexdigest()
+
+
 @functools.lru_cache(maxsize=1)
 def code_version() -> str:
     """`git describe --always --dirty` of the source tree, else `omc <package version>`."""
@@ -129,9 +134,7 @@ def write_artifacts(
         },
         "verdict": evaluation.get("verdict", {}).get("verdict"),
         "trials": len(evaluation.get("trials", [])),
-        "plan_sha256": hashlib.sha256(
-            canonical_json(plan.model_dump(mode="json")).encode()
-        ).hexdigest(),
+        "plan_sha256": plan_sha256(plan),
         "code_version": code_version(),
     }
     manifest["content_hash"] = content_hash(manifest)
