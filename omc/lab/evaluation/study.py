@@ -162,7 +162,7 @@ def _selection_stats(
     splits_pbo = stats.pbo_splits(len(matrix))
     pbo = stats.pbo(matrix, splits_pbo).pbo if n_trials >= 2 and splits_pbo else None
     return {
-        "sharpe_vectorised": stats.sharpe(matrix[:, best.number], ann * ann),
+        "sharpe_vectorised": dsr.sharpe * ann,
         "deflated_sharpe": dsr.deflated_sharpe * ann,
         "deflated_sharpe_benchmark": dsr.benchmark * ann,
         "deflated_sharpe_probability": dsr.probability if math.isfinite(dsr.probability) else None,
