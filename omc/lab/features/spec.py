@@ -7,8 +7,10 @@ It is saved with every session (`feature_spec.json`) so a promoted model compute
 the features it was trained on.
 
 `features_at(spec, inputs, bar)` computes one bar's features from what was known at that
-bar's close (`inputs.until(close)`): what paper and live trading use. Because every family
-is causal, it equals the row of `build_matrix` for that bar (tests check it bar by bar).
+bar's close (`inputs.until(close)`), rebuilding the matrix on that prefix: the one-bar
+reference. Because every family is causal, it equals the row of `build_matrix` for that bar
+(tests check it bar by bar). Paper and live trading do not call it: a promoted model
+computes its bar through `family_columns` (`omc.lab.promotion`).
 """
 
 from __future__ import annotations
