@@ -93,7 +93,6 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Backtest a strategy; sweep its parameters; or walk it forward."""
         from omc.floor.backtest.sweep import check_rank_by, parse_grid
-        from omc.floor.fills import FeeModel
         from omc.floor.strategies import strategy_class
         from omc.floor.strategy import LookAheadError
         from omc.web.backtest_report import ROWS, fmt
@@ -124,16 +123,22 @@ def register(app: typer.Typer) -> None:
             bars = _load(data, symbol, timeframe, exchange)
         except (LookupError, ValueError, OSError) as exc:
             fail(str(exc))
-        fees = (
-            FeeModel.flat(Decimal(str(fee_bps)))
-            if fee_bps is not None
-            else FeeModel.from_settings(settings())
+        from omc.floor.backtest import single
+
+        spec = single.BacktestSpec(
+            strategy,
+            params,
+            cash=starting,
+            fee_bps=None if fee_bps is None else Decimal(str(fee_bps)),
+            slippage_bps=Decimal(str(slippage_bps)),
+            volume_share=None if volume_share is None else Decimal(str(volume_share)),
+            guard=guard,
         )
         out.mkdir(parents=True, exist_ok=True)
         common: dict[str, Any] = {
             "base_params": params,
             "cash": float(starting),
-            "fee_bps": float(fees.taker_bps),
+            "fee_bps": float(spec.fees(settings()).taker_bps),
             "slippage_bps": slippage_bps,
             "volume_share": volume_share,
             "workers": workers,
@@ -147,8 +152,6 @@ def register(app: typer.Typer) -> None:
                     raise typer.BadParameter("--walk-forward needs at least one --grid")
                 try:
                     _walk_forward(strategy, bars, grids, folds, out, common, purge)
-                except LookAheadError:
-                    raise
                 except ValueError as exc:  # e.g. too few bars for the folds
                     fail(f"--walk-forward: {exc}")
                 return
@@ -157,19 +160,9 @@ def register(app: typer.Typer) -> None:
                 return
         except LookAheadError as exc:
             fail(f"look-ahead: {exc}", 1)
-        from omc.floor.backtest import single
         from omc.floor.backtest.export import write_all
         from omc.web.backtest_report import write_report
 
-        spec = single.BacktestSpec(
-            strategy,
-            params,
-            cash=starting,
-            fee_bps=None if fee_bps is None else Decimal(str(fee_bps)),
-            slippage_bps=Decimal(str(slippage_bps)),
-            volume_share=None if volume_share is None else Decimal(str(volume_share)),
-            guard=guard,
-        )
         try:
             strat = single.check(spec)
         except ValueError as exc:
