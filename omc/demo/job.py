@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 
@@ -21,6 +21,9 @@ from omc.core.config import Settings
 from omc.ledgers.exchange.candle_files import ImportReport, import_candles
 from omc.ledgers.status import ledger_status
 from omc.web.ledger_report import html_table, ledger_sections, write_report
+
+if TYPE_CHECKING:  # numpy and pandas load when the demo runs
+    from omc.floor.data import Bars
 
 DATA_DIR = Path(__file__).parent / "data" / "candles"
 DEMO_EXCHANGE = "demo"
@@ -89,20 +92,25 @@ HEADLINE_METRICS = (
 )
 
 
-def backtest_section(engine: Engine, out_dir: Path) -> tuple[str, list[str]]:
+def demo_bars(engine: Engine) -> Bars:
+    """The demo BTC/USDT 5m candles the backtest and the paper replay both run on."""
+    from omc.floor.data import load_db
+
+    return load_db(engine, "BTC/USDT", "5m", exchange=DEMO_EXCHANGE)
+
+
+def backtest_section(bars: Bars, out_dir: Path) -> tuple[str, list[str]]:
     """Backtest the demo strategy on the demo BTC/USDT candles; write its own report too.
 
     Returns the HTML section for the demo page and summary lines for the terminal.
     """
     from omc.floor.backtest.engine import run_backtest
     from omc.floor.backtest.export import write_all
-    from omc.floor.data import load_db
     from omc.floor.strategies import make_strategy
     from omc.web.backtest_report import charts
     from omc.web.backtest_report import write_report as write_backtest_report
 
     name, params = DEMO_STRATEGY
-    bars = load_db(engine, "BTC/USDT", "5m", exchange=DEMO_EXCHANGE)
     result = run_backtest(make_strategy(name, params), bars, cash=Decimal(10000))
     folder = out_dir / "backtest"
     write_all(result, folder)
@@ -225,15 +233,13 @@ def lab_section(engine: Engine, settings: Settings, out_dir: Path) -> tuple[str,
 PAPER_ACCOUNT = "demo-paper"
 
 
-def paper_section(engine: Engine, settings: Settings) -> tuple[str, list[str]]:
+def paper_section(engine: Engine, settings: Settings, bars: Bars) -> tuple[str, list[str]]:
     """Replay the demo BTC/USDT candles through paper trading (Guard, journal, P&L)."""
-    from omc.floor.data import load_db
     from omc.floor.strategies import make_strategy
     from omc.floor.trading.guard import GuardSettings
     from omc.floor.trading.paper_session import replay_paper
 
     name, params = DEMO_STRATEGY
-    bars = load_db(engine, "BTC/USDT", "5m", exchange=DEMO_EXCHANGE)
     summary = replay_paper(
         engine,
         make_strategy(name, params),
@@ -293,10 +299,11 @@ def run_demo(
     reports = load_bundled_candles(engine, progress)
     if progress:
         progress("backtest")
-    backtest_html, summary = backtest_section(engine, out_dir)
+    bars = demo_bars(engine)
+    backtest_html, summary = backtest_section(bars, out_dir)
     if progress:
         progress("paper trading")
-    paper_html, paper_summary = paper_section(engine, settings)
+    paper_html, paper_summary = paper_section(engine, settings, bars)
     summary += paper_summary
     if progress:
         progress("lab study")
