@@ -8,7 +8,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import typer
-from rich.markup import escape
 
 from omc.cli import (
     alerts,
@@ -59,7 +58,5 @@ def main(argv: Sequence[str] | None = None) -> None:
         if found is None:
             raise
         message, code = found
-        ctx.err_console.print(
-            f"[red]error:[/] {escape(message)}", soft_wrap=True, emoji=False, highlight=False
-        )
+        ctx.print_error(message)
         raise SystemExit(code) from None

@@ -55,13 +55,18 @@ def setup_logging(level: str | None = None) -> None:
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
 
 
-def fail(message: str, code: int = 2) -> NoReturn:
-    """A user's mistake: one red line on stderr, exit `code`, no traceback."""
+def print_error(message: str) -> None:
+    """`error: message` as one red line on stderr (the message is printed as it is)."""
     from rich.markup import escape
 
     err_console.print(
         f"[red]error:[/] {escape(message)}", soft_wrap=True, emoji=False, highlight=False
     )
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    """A user's mistake: one red line on stderr, exit `code`, no traceback."""
+    print_error(message)
     raise typer.Exit(code)
 
 
