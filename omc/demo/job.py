@@ -104,6 +104,7 @@ def backtest_section(bars: Bars, out_dir: Path) -> tuple[str, list[str]]:
 
     Returns the HTML section for the demo page and summary lines for the terminal.
     """
+    from omc.core.htmlpage import fmt
     from omc.floor.backtest.engine import run_backtest
     from omc.floor.backtest.export import write_all
     from omc.floor.strategies import make_strategy
@@ -119,12 +120,7 @@ def backtest_section(bars: Bars, out_dir: Path) -> tuple[str, list[str]]:
 
     def cell(key: str, pattern: str, source: dict[str, Any]) -> str:
         value = source.get(key)
-        if value is None:
-            return ""
-        try:
-            return pattern.format(value)
-        except (TypeError, ValueError):
-            return str(value)
+        return "" if value is None else fmt(value, pattern)
 
     rows = [
         (label, cell(key, pattern, result.metrics), cell(key, pattern, result.benchmark))
