@@ -197,3 +197,33 @@ def test_a_study_that_cannot_run_is_stored_failed_with_one_line(tmp_path: Path) 
     record = store.get_session(engine, outcome.session)
     assert (record.status, record.step, record.error) == ("failed", "checks", outcome.error)
     assert record.plan is not None and record.plan["as_of"] is not None  # defaulted to the start
+
+
+def test_a_study_a_killed_process_left_running_is_closed_as_interrupted(engine: Engine) -> None:
+    """kill -9 during a study leaves it `running`; the next `omc lab` command closes it as
+    `interrupted` (with the step it reached) — but never one of a live process or another
+    host."""
+    import socket
+    import subprocess
+    import sys
+
+    from omc.lab.models import LabSession
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()  # a pid of this host that has ended
+    host = socket.gethostname()[:80]
+    dead, live, other = (store.new_session_id() for _ in range(3))
+    for sid in (dead, live, other):
+        store.save_session(engine, sid, goal="predict BTC", status="running", step="search")
+    from sqlalchemy.orm import Session
+
+    with Session(engine) as db, db.begin():
+        db.get(LabSession, dead).owner = f"{host}:{child.pid}:feedbeef0000"  # type: ignore[union-attr]
+        db.get(LabSession, other).owner = f"elsewhere:{child.pid}:feedbeef0000"  # type: ignore[union-attr]
+    assert store.close_abandoned(engine) == 1
+    closed = store.get_session(engine, dead)
+    assert closed.status == "interrupted"
+    assert closed.error is not None and "step search" in closed.error
+    assert store.get_session(engine, live).status == "running"  # this (live) process
+    assert store.get_session(engine, other).status == "running"
+    assert store.close_abandoned(engine) == 0

@@ -14,7 +14,7 @@ import json
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -22,9 +22,22 @@ from rich.table import Table
 
 from omc.cli.context import console, engine, err_console, fail, settings
 
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
 EXIT_FAILED = 1
 EXIT_ASKED = 3
 MAX_QUESTIONS = 3
+
+
+def _db() -> Engine:
+    """The database, with sessions a killed process left `running` closed as `interrupted`."""
+    from omc.lab.session.store import close_abandoned
+
+    db = engine()
+    close_abandoned(db)
+    return db
+
 
 lab_app = typer.Typer(help="The Lab: research a goal, read the report, approve or reject.")
 
@@ -158,7 +171,7 @@ def run(
         "trials": trials,
         "as_of": when,
     }
-    db = engine()
+    db = _db()
     base = _load_plan(plan_file) if plan_file is not None else None
     interactive = _interactive(as_json)
     text = goal.strip() if goal else (base.goal if base is not None else "")
@@ -203,7 +216,7 @@ def sessions(
     from omc.lab.session.runner import outcome_of
     from omc.lab.session.store import list_sessions
 
-    records = list_sessions(engine(), limit)
+    records = list_sessions(_db(), limit)
     if as_json:
         _echo_json(
             {
@@ -245,7 +258,7 @@ def _record(session_id: str) -> Any:
     from omc.lab.session.store import UnknownSession, get_session
 
     try:
-        return get_session(engine(), session_id)
+        return get_session(_db(), session_id)
     except UnknownSession as exc:
         fail(str(exc))
 
@@ -311,7 +324,7 @@ def _decide(session_id: str, approval: str, reason: str | None, force: bool, as_
     from omc.lab.session.store import ApprovalRefused, UnknownSession, decide
 
     try:
-        record = decide(engine(), session_id, approval, reason=reason, force=force)
+        record = decide(_db(), session_id, approval, reason=reason, force=force)
     except UnknownSession as exc:
         fail(str(exc))
     except ApprovalRefused as exc:

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from omc.core.db_types import Base, UTCDateTime
 
-SESSION_STATUSES = ("planned", "asked", "running", "done", "failed")
+SESSION_STATUSES = ("planned", "asked", "running", "done", "failed", "interrupted")
 APPROVAL_STATES = ("none", "approved", "rejected")
 
 
@@ -58,6 +58,8 @@ class LabSession(Base):
     decision_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # `host:pid:token` of the process running the study (`omc.core.process`)
+    owner: Mapped[str | None] = mapped_column(String(120), nullable=True)
 
 
 class LabTrial(Base):

@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import Engine, delete, func, select
 from sqlalchemy.orm import Session
 
+from omc.core.process import owner_gone, owner_pid, process_owner
 from omc.core.time import ensure_utc, utcnow
 from omc.core.upsert import upsert
 from omc.lab.models import APPROVAL_STATES, SESSION_STATUSES, HoldoutOpening, LabSession, LabTrial
@@ -127,8 +128,29 @@ def save_session(
             row.goal = goal
         for name, value in fields.items():
             setattr(row, name, value)
+        if fields.get("status") == "running":
+            row.owner = process_owner()
         row.updated_at = now
     return SessionRecord.of(row)
+
+
+def close_abandoned(engine: Engine) -> int:
+    """Record sessions a killed process left `running` (kill -9, crash) as `interrupted`,
+    with the step they reached; sessions of live processes and other hosts are left alone.
+    Returns how many were closed."""
+    with Session(engine) as db, db.begin():
+        rows = db.scalars(select(LabSession).where(LabSession.status == "running")).all()
+        closed = 0
+        for row in rows:
+            if owner_gone(row.owner):
+                row.status = "interrupted"
+                row.error = (
+                    f"interrupted at step {row.step}: process {owner_pid(row.owner or '')} "
+                    "ended without finishing the study (killed?)"
+                )
+                row.updated_at = utcnow()
+                closed += 1
+    return closed
 
 
 def store_trials(engine: Engine, session_id: str, trials: Iterable[Mapping[str, Any]]) -> int:

@@ -30,11 +30,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import socket
 import threading
 import time
-import uuid
 from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Sequence
@@ -51,20 +48,17 @@ from omc.core.db_types import clean_control
 from omc.core.events import EventBus
 from omc.core.http import HttpError, PayloadError
 from omc.core.masking import mask_text
+from omc.core.process import owner_gone, owner_pid, process_owner
 from omc.core.time import utcnow
 from omc.core.upsert import UpsertResult, upsert
 from omc.ledgers.models import CollectorRun, QuarantinedItem
 
 log = logging.getLogger(__name__)
 
-# `host:pid:token` of this process: the token tells this process from an earlier one that
-# had the same pid (a container's pid 1 after a restart)
-_TOKEN = uuid.uuid4().hex[:12]
-
 
 def run_owner() -> str:
-    """This process, as recorded in `collector_runs.owner`."""
-    return f"{socket.gethostname()[:80]}:{os.getpid()}:{_TOKEN}"
+    """This process, as recorded in `collector_runs.owner` (`omc.core.process`)."""
+    return process_owner()
 
 
 @dataclass
@@ -288,8 +282,6 @@ class CollectorRunner:
         They are recorded as `interrupted`; runs of live processes, of other hosts, and
         without an owner (older versions) are left alone. Returns how many were closed.
         """
-        host = socket.gethostname()[:80]
-        me = run_owner()
         with self.engine.connect() as conn:
             rows = conn.execute(
                 select(RUNS.c.id, RUNS.c.owner).where(
@@ -298,15 +290,11 @@ class CollectorRunner:
             ).all()
         closed = 0
         for run_id, owner in rows:
-            parts = str(owner).rsplit(":", 2)
-            if len(parts) != 3 or parts[0] != host or owner == me or not parts[1].isdigit():
-                continue
-            pid = int(parts[1])
-            if pid != os.getpid() and _alive(pid):  # my pid with another token: reused
+            if not owner_gone(str(owner)):
                 continue
             closed += self._close_interrupted(
                 run_id,
-                f"interrupted: process {parts[1]} ended without closing this run "
+                f"interrupted: process {owner_pid(str(owner))} ended without closing this run "
                 "(killed?); closed at the next start",
             )
         return closed
@@ -441,13 +429,3 @@ def _judge(collected: Collected) -> tuple[str, str | None]:
     if quarantined or collected.errors:
         return "partial", "; ".join(collected.errors) or None
     return "ok", None
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else
-        return True
-    return True
