@@ -168,7 +168,7 @@ def register(app: typer.Typer) -> None:
         except ValueError as exc:
             fail(str(exc))
         try:
-            result = single.run(spec, bars, settings())
+            result = single.run(spec, bars, settings(), strategy=strat)
         except LookAheadError as exc:
             fail(f"look-ahead: {exc}", 1)
         except ValueError as exc:  # e.g. a strategy placing stop orders

@@ -45,9 +45,15 @@ def check(spec: BacktestSpec) -> Strategy:
         raise ValueError(f"{spec.strategy}: {exc}") from None
 
 
-def run(spec: BacktestSpec, bars: Bars, settings: Settings | None = None) -> BacktestResult:
-    """Run the spec on `bars` (LookAheadError or ValueError from the engine pass through)."""
-    strategy = check(spec)
+def run(
+    spec: BacktestSpec,
+    bars: Bars,
+    settings: Settings | None = None,
+    strategy: Strategy | None = None,
+) -> BacktestResult:
+    """Run the spec on `bars` (LookAheadError or ValueError from the engine pass through);
+    `strategy`: the one `check(spec)` already built (else it is built here)."""
+    strategy = strategy if strategy is not None else check(spec)
     limits, rules = None, None
     if spec.guard:
         from omc.floor.trading.guard import Guard, GuardSettings
