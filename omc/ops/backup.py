@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote
 
-from sqlalchemy import Engine, column, inspect, literal_column, select, table
+from sqlalchemy import Engine, inspect, literal_column, select, table
 from sqlalchemy.engine import URL, make_url
 
 from omc.core.db import make_engine
@@ -220,16 +220,6 @@ def backup_revision(backend: str, source: Path) -> str | None:
     if not source.is_file():
         raise BackupError(f"no backup file at {source}")
     return _sqlite_revision(source) if backend == "sqlite" else _pg_revision(source)
-
-
-def database_revision(engine: Engine) -> str | None:
-    """The migration revision of a live database (None before any migration)."""
-    if not inspect(engine).has_table(VERSION_TABLE):
-        return None
-    with engine.connect() as conn:
-        return conn.execute(
-            select(column("version_num")).select_from(table(VERSION_TABLE))
-        ).scalar()
 
 
 def non_empty_tables(engine: Engine) -> list[str]:
