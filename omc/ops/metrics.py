@@ -41,7 +41,7 @@ from omc.core.time import ensure_utc, utcnow
 from omc.floor.models import KillSwitch
 from omc.floor.trading.guard import GuardLimits
 from omc.floor.trading.journal import TABLE as JOURNAL
-from omc.floor.trading.journal import Event, TradingState
+from omc.floor.trading.journal import Event, TradingState, accounts
 from omc.lab.models import LabSession
 from omc.ledgers.collectors.registry import COLLECTORS
 from omc.ledgers.models import Alert, CollectorRun, QuarantinedItem
@@ -62,10 +62,6 @@ def ledger_of(collector: str) -> str:
 
 def _seconds(moment: datetime | None) -> float | None:
     return None if moment is None else ensure_utc(moment).timestamp()
-
-
-def _f(value: Decimal | float | int) -> float:
-    return float(value)
 
 
 @dataclass
@@ -260,8 +256,8 @@ class OmcCollector(Collector):
     # --- trading --------------------------------------------------------------------------
     def _refresh_accounts(self) -> None:
         t = JOURNAL.c
+        names = accounts(self.engine)
         with self.engine.connect() as conn:
-            names = conn.execute(select(t.account).group_by(t.account)).scalars().all()
             for name in names:
                 account = self.accounts.setdefault(name, _Account())
                 query = (
@@ -324,7 +320,7 @@ class OmcCollector(Collector):
                 "daily_loss_limit_ratio": loss / limit if limit > 0 else Decimal(0),
             }
             for key, value in values.items():
-                gauges[key].add_metric([name], _f(value))
+                gauges[key].add_metric([name], float(value))
             mode.add_metric([name, state.trading], 1)
         k = KillSwitch.__table__.c
         with self.engine.connect() as conn:
