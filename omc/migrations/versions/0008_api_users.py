@@ -14,7 +14,6 @@ from alembic import op
 
 import omc.core.db_types
 
-
 revision: str = "0008"
 down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
@@ -33,9 +32,7 @@ def upgrade() -> None:
         sa.Column("detail", sa.JSON(), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_api_audit")),
     )
-    with op.batch_alter_table("api_audit", schema=None) as batch_op:
-        batch_op.create_index("ix_api_audit_ts", ["ts"], unique=False)
-
+    op.create_index("ix_api_audit_ts", "api_audit", ["ts"], unique=False)
     op.create_table(
         "api_users",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
@@ -67,19 +64,17 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_api_backtest_jobs")),
     )
-    with op.batch_alter_table("api_backtest_jobs", schema=None) as batch_op:
-        batch_op.create_index(
-            "ix_api_backtest_jobs_owner_created", ["owner_id", "created_at"], unique=False
-        )
+    op.create_index(
+        "ix_api_backtest_jobs_owner_created",
+        "api_backtest_jobs",
+        ["owner_id", "created_at"],
+        unique=False,
+    )
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("api_backtest_jobs", schema=None) as batch_op:
-        batch_op.drop_index("ix_api_backtest_jobs_owner_created")
-
+    op.drop_index("ix_api_backtest_jobs_owner_created", table_name="api_backtest_jobs")
     op.drop_table("api_backtest_jobs")
     op.drop_table("api_users")
-    with op.batch_alter_table("api_audit", schema=None) as batch_op:
-        batch_op.drop_index("ix_api_audit_ts")
-
+    op.drop_index("ix_api_audit_ts", table_name="api_audit")
     op.drop_table("api_audit")
