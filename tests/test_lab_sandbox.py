@@ -39,6 +39,11 @@ def run(source: str, inputs: pd.DataFrame, limits: Limits = SMALL) -> SandboxRes
     return run_sandboxed(source, "feature", inputs, limits=limits)
 
 
+def feature_source(body: str) -> str:
+    """`feature(df)` running `body` (indented by four spaces), then returning `df.close`."""
+    return "def feature(df):\n    " + body + "\n    return df.close\n"
+
+
 def refused(result: SandboxResult, *reasons: str) -> None:
     assert not result.ok and result.values is None, result
     assert result.reason in reasons, result
@@ -164,7 +169,7 @@ def test_writes_outside_its_folder_fail(inputs: pd.DataFrame, tmp_path: Path) ->
         "open('../escaped.txt', 'w')",
         "open('/proc/self/mem', 'r+b')",
     ):
-        source = "def feature(df):\n    " + attempt + "\n    return df.close\n"
+        source = feature_source(attempt)
         refused(run(source, inputs), "forbidden_file")
     assert not target.exists()
 
@@ -176,7 +181,7 @@ def test_the_inputs_cannot_be_deleted_or_changed(inputs: pd.DataFrame) -> None:
         "open('../in/c0.npy', 'r+b')",
         "import shutil\n    shutil.rmtree('../in')",
     ):
-        source = "def feature(df):\n    " + attempt + "\n    return df.close\n"
+        source = feature_source(attempt)
         refused(run(source, inputs), "forbidden_file")
     before = inputs.copy()
     source = "def feature(df):\n    df['close'] = 0.0\n    return df['volume']\n"
@@ -202,7 +207,7 @@ def test_environment_secrets_are_not_visible(
     assert (result.values == 0.0).all()
     assert "parent-secret" not in result.stdout_tail and "OMC_" not in result.stdout_tail
     for attempt in ("open('/proc/self/environ').read()", "open('/proc/1/environ').read()"):
-        source = "def feature(df):\n    " + attempt + "\n    return df.close\n"
+        source = feature_source(attempt)
         refused(run(source, inputs), "forbidden_file")
 
 
@@ -225,7 +230,7 @@ def test_the_database_and_settings_are_out_of_reach(inputs: pd.DataFrame, tmp_pa
         "__import__('_frozen_importlib')._gcd_import('httpx')": "forbidden_import",
     }
     for attempt, reason in attempts.items():
-        source = "def feature(df):\n    " + attempt + "\n    return df.close\n"
+        source = feature_source(attempt)
         result = run(source, inputs)
         refused(result, reason)
         assert "db-secret" not in result.stdout_tail + result.error
@@ -256,7 +261,7 @@ def test_processes_cannot_be_started(inputs: pd.DataFrame) -> None:
         "    sp.run(['/bin/true'])": "forbidden_process",
     }
     for attempt, reason in attempts.items():
-        source = "def feature(df):\n    " + attempt + "\n    return df.close\n"
+        source = feature_source(attempt)
         refused(run(source, inputs), reason)
 
 
@@ -298,7 +303,7 @@ def test_ctypes_and_object_graph_tricks_fail(inputs: pd.DataFrame) -> None:
         "def g(): pass\n    g.__code__ = (lambda: 1).__code__": "forbidden_call",
     }
     for attempt, reason in attempts.items():
-        source = "def feature(df):\n    " + attempt + "\n    return df.close\n"
+        source = feature_source(attempt)
         refused(run(source, inputs), reason)
 
 
@@ -316,7 +321,7 @@ def test_a_caught_violation_still_fails(inputs: pd.DataFrame) -> None:
 
 def test_huge_allocations_hit_the_memory_limit(inputs: pd.DataFrame) -> None:
     for attempt in ("bytearray(10 * 1024 ** 3)", "import numpy as np\n    np.ones(2 * 1024 ** 3)"):
-        source = "def feature(df):\n    " + attempt + "\n    return df.close\n"
+        source = feature_source(attempt)
         refused(run(source, inputs), "memory")
 
 
