@@ -80,7 +80,7 @@ def page(
     try:
         jobs, more = st.jobs.page(user.id, limit=limit, after=after, status=status)
     except ValueError:  # a cursor time that does not parse
-        raise ApiError(422, "invalid_input", "cursor: not a cursor this API returned") from None
+        pagination.invalid()
     items = [_out(j) for j in jobs]
     nxt = pagination.encode(jobs[-1].created_at.isoformat(), jobs[-1].id) if more else None
     return BacktestPage(items=items, next_cursor=nxt)
