@@ -45,6 +45,11 @@ class Limits:
     max_open_files: int = 64
     prefix_fraction: float | None = 0.6
 
+    def prefix_rows(self, rows: int) -> int:
+        """Rows of the causality re-run on ROWS inputs (0: no re-run)."""
+        n = int(rows * self.prefix_fraction) if self.prefix_fraction else 0
+        return n if 0 < n < rows else 0
+
 
 @dataclass(frozen=True)
 class SandboxResult:
@@ -95,8 +100,6 @@ def _prepare(jobdir: Path, source: str, entry: str, inputs: pd.DataFrame, limits
     work.mkdir()
     _write_inputs(inputs, indir)
     (jobdir / "source.py").write_text(source)
-    rows = len(inputs)
-    prefix_rows = int(rows * limits.prefix_fraction) if limits.prefix_fraction else 0
     job = {
         "entry": entry,
         "drop_privileges": drop,
@@ -107,7 +110,7 @@ def _prepare(jobdir: Path, source: str, entry: str, inputs: pd.DataFrame, limits
         "max_processes": limits.max_processes,
         "max_file_mb": limits.max_file_mb,
         "max_open_files": limits.max_open_files,
-        "prefix_rows": prefix_rows if 0 < prefix_rows < rows else 0,
+        "prefix_rows": limits.prefix_rows(len(inputs)),
     }
     (jobdir / "job.json").write_text(json.dumps(job))
     shutil.copyfile(launcher.__file__, jobdir / "launcher.py")
@@ -233,10 +236,8 @@ def run_sandboxed(
         if status[0] != "ok":
             return failed(*status)
         values = read_values(work / launcher.VALUES_FILE, len(inputs))
-        prefix_rows = int(len(inputs) * limits.prefix_fraction) if limits.prefix_fraction else 0
-        prefix = None
-        if 0 < prefix_rows < len(inputs):
-            prefix = read_values(work / launcher.PREFIX_FILE, prefix_rows)
+        prefix_rows = limits.prefix_rows(len(inputs))
+        prefix = read_values(work / launcher.PREFIX_FILE, prefix_rows) if prefix_rows else None
         problem = validate(values, prefix, len(inputs), prefix_rows)
         if problem:
             return failed("bad_output", problem)
