@@ -26,7 +26,7 @@ from omc.core.db import make_engine
 from omc.core.db_types import Base
 from omc.migrations import known_revisions, upgrade
 from omc.ops import backup as ops
-from tests.conftest import POSTGRES_URL
+from tests.conftest import postgres_scratch
 
 ROWS = 3
 KINDS = {"UTCDateTime": datetime, "ExactDecimal": Decimal, "JSON": dict}
@@ -105,16 +105,11 @@ def fresh_target(db_url: str, tmp_path: Path) -> Iterator[str]:
         yield url
         return
     name = f"restore_{uuid.uuid4().hex[:10]}"
-    admin = make_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
     url = make_url(db_url).set(database=name).render_as_string(hide_password=False)
-    try:
+    with postgres_scratch(
+        f'CREATE DATABASE "{name}"', f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'
+    ):
         yield url
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def test_round_trip_compares_every_row(
