@@ -12,9 +12,14 @@ from sqlalchemy import Engine
 HERE = Path(__file__).parent
 
 
-def alembic_config(engine: Engine) -> Config:
+def _config() -> Config:
     config = Config()
     config.set_main_option("script_location", str(HERE))
+    return config
+
+
+def alembic_config(engine: Engine) -> Config:
+    config = _config()
     url = engine.url.render_as_string(hide_password=False)
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     config.attributes["engine"] = engine
@@ -34,9 +39,7 @@ def current_revision(engine: Engine) -> str | None:
 
 
 def _scripts() -> ScriptDirectory:
-    config = Config()
-    config.set_main_option("script_location", str(HERE))
-    return ScriptDirectory.from_config(config)
+    return ScriptDirectory.from_config(_config())
 
 
 def known_revisions() -> set[str]:
