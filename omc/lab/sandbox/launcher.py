@@ -183,6 +183,20 @@ def make_hook(work: str, read_roots: tuple[str, ...]) -> Any:
     return hook
 
 
+class _BlockedFinder:
+    """First on `sys.meta_path`: a blocked module is refused by its name on every import route
+    (the statement, `importlib.import_module`, `_gcd_import`) before any file is looked at, so
+    the refusal does not depend on what `nobody` may read (a venv under a 0700 folder hides
+    its packages and would turn the refusal into a plain ModuleNotFoundError). The audit
+    hook's file rule stays as the second line if the agent removes this finder."""
+
+    @staticmethod
+    def find_spec(name: str, path: Any = None, target: Any = None) -> None:
+        if name.partition(".")[0] in BLOCKED_MODULES:
+            os.write(2, f"\n{VIOLATION_MARK} forbidden_import import {name!r}\n".encode())
+            os._exit(EXIT_BY_REASON["forbidden_import"])
+
+
 def _drop_privileges() -> None:
     if os.geteuid() == 0:
         os.setgroups([])
@@ -279,6 +293,7 @@ def main(jobdir: str) -> int:
     for name in list(sys.modules):
         if name.partition(".")[0] in BLOCKED_MODULES:
             del sys.modules[name]
+    sys.meta_path.insert(0, _BlockedFinder)  # type: ignore[arg-type]
     read_roots = tuple(os.path.realpath(p) for p in (*job["site_dirs"], *job["read_roots"]))
     sys.addaudithook(make_hook(work, read_roots))
 
