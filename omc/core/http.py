@@ -38,8 +38,11 @@ RETRY_EXCEPTIONS = (httpx.TimeoutException, httpx.TransportError)
 FATAL_TRANSPORT_EXCEPTIONS = (httpx.UnsupportedProtocol, httpx.ProxyError)
 
 
-class HttpError(Exception):
-    """A request that failed for good (after retries, or with a non-retryable status)."""
+class RequestFailed(Exception):
+    """A request that did not succeed: `HttpError` or `Unreachable`. Catch this where any
+    failure of one request is handled the same way (a whole run, a notifier delivery, one of
+    several hosts, an order); catch `HttpError` where only this endpoint failed and the run
+    goes on — `Unreachable` then propagates and stops the run, with no re-raise needed."""
 
     def __init__(self, message: str, *, url: str, status: int | None = None, body: str = ""):
         super().__init__(message)
@@ -48,9 +51,13 @@ class HttpError(Exception):
         self.body = body
 
 
-class Unreachable(HttpError):
+class HttpError(RequestFailed):
+    """A request that failed for good (after retries, or with a non-retryable status)."""
+
+
+class Unreachable(RequestFailed):
     """The host cannot be reached this run (name not resolved, certificate not trusted,
-    network unreachable): not retried, and a collector stops its run on it."""
+    network unreachable): not retried, not an `HttpError`, and a collector stops its run on it."""
 
 
 def unreachable_reason(exc: BaseException) -> str | None:

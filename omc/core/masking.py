@@ -29,7 +29,7 @@ from urllib.parse import parse_qsl, quote, quote_plus, urlencode, urlsplit, urlu
 
 from pydantic import SecretStr
 
-from omc.core.http import HttpError, PayloadError, Unreachable
+from omc.core.http import HttpError, PayloadError, RequestFailed, Unreachable
 
 MASK = "***"
 
@@ -214,8 +214,8 @@ class Redactor(logging.Filter):
             return [self.payload(v) for v in value]
         return value
 
-    def http_error(self, exc: HttpError) -> HttpError:
-        kind = Unreachable if isinstance(exc, Unreachable) else HttpError  # keep "stop the run"
+    def http_error(self, exc: RequestFailed) -> RequestFailed:
+        kind = type(exc) if type(exc) in (HttpError, Unreachable) else HttpError  # keep the kind
         return kind(
             self.text(str(exc)), url=self.text(exc.url), status=exc.status, body=self.text(exc.body)
         )

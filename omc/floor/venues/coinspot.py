@@ -53,7 +53,7 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 from omc.core.config import Settings
-from omc.core.http import HttpError, PayloadError
+from omc.core.http import HttpError, PayloadError, RequestFailed
 from omc.core.time import utcnow
 from omc.floor.instruments import InstrumentSpec
 from omc.floor.venues.base import (
@@ -228,7 +228,7 @@ class CoinSpotVenue:
         except CoinSpotAPIError as exc:
             del self._orders[order.client_order_id]
             return self._rejected(order, _reason(exc.api_message), exc.api_message)
-        except HttpError as exc:  # never reached CoinSpot (connect errors, 429s exhausted)
+        except RequestFailed as exc:  # never reached CoinSpot (connect errors, 429s exhausted)
             del self._orders[order.client_order_id]
             raise VenueUnavailable(f"coinspot: {exc}") from exc
         # an instant trade: filled now; price and fee from the history entry
@@ -272,7 +272,7 @@ class CoinSpotVenue:
             raise VenueError(str(exc)) from exc
         except CoinSpotAPIError:  # "not found": it filled (or was cancelled) meanwhile
             return self._ack(self._guard(lambda: self._settle_gone(tracked)))
-        except HttpError as exc:
+        except RequestFailed as exc:
             raise VenueUnavailable(f"coinspot: {exc}") from exc
         tracked.status = VenueOrderStatus.CANCELLED
         since = tracked.sent_at - self.window
@@ -433,7 +433,7 @@ class CoinSpotVenue:
             raise VenueError("coinspot: no public client configured for quotes")
         try:
             q = self.public.latest(coin, None if market == "AUD" else market)
-        except (HttpError, PayloadError) as exc:
+        except (RequestFailed, PayloadError) as exc:
             raise VenueError(f"coinspot: no quote for {symbol}: {exc}") from exc
         return Quote(symbol, q.bid, q.ask, q.last, self.clock())
 
@@ -694,7 +694,7 @@ def _guard(call: Callable[[], T]) -> T:
         raise VenueError(str(exc)) from exc
     except PayloadError as exc:
         raise VenueError(f"coinspot: unusable answer: {exc}") from exc
-    except HttpError as exc:
+    except RequestFailed as exc:
         raise VenueUnavailable(str(exc)) from exc
 
 

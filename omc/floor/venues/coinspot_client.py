@@ -49,7 +49,7 @@ from pydantic import SecretStr, ValidationError
 
 from omc.core.clients import USER_AGENT, retry_policy
 from omc.core.config import Settings
-from omc.core.http import HttpClient, HttpError, PayloadError, RetryPolicy
+from omc.core.http import HttpClient, PayloadError, RequestFailed, RetryPolicy
 from omc.core.payloads import json_text, validation_summary
 from omc.core.time import utcnow
 from omc.floor.venues.coinspot_models import (
@@ -215,7 +215,7 @@ class CoinSpotPrivateClient:
                     continue
                 except CoinSpotAPIError:
                     raise
-                except HttpError as exc:
+                except RequestFailed as exc:
                     refusal = http_refusal(url, exc)
                     if refusal is None:
                         self._fail(exc, mutating, attempt, path, url, params, nonce, sent_at)
@@ -233,7 +233,7 @@ class CoinSpotPrivateClient:
 
     def _fail(
         self,
-        exc: HttpError | PayloadError,
+        exc: RequestFailed | PayloadError,
         mutating: bool,
         attempt: int,
         path: str,

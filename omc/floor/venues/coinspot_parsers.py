@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 from pydantic import ValidationError
 
-from omc.core.http import HttpError, PayloadError
+from omc.core.http import PayloadError, RequestFailed
 from omc.core.payloads import json_text, validation_summary
 from omc.core.time import parse_instant
 from omc.floor.venues.coinspot_models import (
@@ -43,7 +43,7 @@ def refusal(url: str, http_status: int, status: str, message: Any) -> CoinSpotAP
     return CoinSpotAPIError(full, url=url, status=http_status, api_message=text)
 
 
-def http_refusal(url: str, exc: HttpError) -> CoinSpotAPIError | None:
+def http_refusal(url: str, exc: RequestFailed) -> CoinSpotAPIError | None:
     """A 4xx (other than 429) is CoinSpot saying no: the call had no effect."""
     if exc.status is None or not 400 <= exc.status < 500 or exc.status == 429:
         return None
@@ -78,7 +78,7 @@ def decode_answer(url: str, response: httpx.Response) -> dict[str, Any]:
     raise refusal(url, response.status_code, status, body.get("message"))
 
 
-def retryable(exc: HttpError | PayloadError, mutating: bool) -> bool:
+def retryable(exc: RequestFailed | PayloadError, mutating: bool) -> bool:
     """May a failed attempt be sent again (with a fresh nonce)? A money-moving call only when
     the request provably never reached CoinSpot."""
     if isinstance(exc, PayloadError):

@@ -38,7 +38,7 @@ from sqlalchemy import Engine, Table, select
 
 from omc.core.clients import http_client
 from omc.core.config import Settings
-from omc.core.http import HttpClient, HttpError, PayloadError, decode_json
+from omc.core.http import HttpClient, HttpError, PayloadError, RequestFailed, decode_json
 from omc.core.payloads import validation_summary
 from omc.core.time import parse_utc, utcnow
 from omc.ledgers.catalyst.classify import (
@@ -234,7 +234,7 @@ class AnnouncementsCollector(Collector):
                 failed += 1
                 result.rejected.append(Rejected(f"{feed.name}: {exc.reason}", exc.raw))
                 result.errors.append(f"{feed.name}: bad payload: {exc.reason}")
-            except HttpError as exc:
+            except RequestFailed as exc:
                 failed += 1
                 result.errors.append(f"{feed.name}: {exc}")
         if failed == len(self.feeds) and not events and not result.rejected:

@@ -27,7 +27,7 @@ import httpx
 
 from omc.core.clients import USER_AGENT, retry_policy
 from omc.core.config import Settings
-from omc.core.http import HttpClient, HttpError, RetryPolicy, parse_retry_after
+from omc.core.http import HttpClient, RequestFailed, RetryPolicy, parse_retry_after
 from omc.core.masking import Redactor, mask_secret, mask_url, register_secrets
 
 
@@ -99,7 +99,7 @@ class Notifier(ABC):
         try:
             self._send(http, alert, parts.path + (f"?{parts.query}" if parts.query else ""))
             return http.attempts
-        except HttpError as exc:
+        except RequestFailed as exc:
             # masked before the body is cut: a cut token would escape masking
             body = f" {self.mask(exc.body, 200)}" if exc.body else ""
             raise NotifyError(self.mask(str(exc)) + body) from None
@@ -188,7 +188,7 @@ class TelegramNotifier(Notifier):
         for _ in range(3):
             try:
                 response = http.request("POST", path, json=body)
-            except HttpError as exc:
+            except RequestFailed as exc:
                 if exc.status == 429:  # Bot API flood control: parameters.retry_after
                     wait = _telegram_retry_after(exc.body)
                     if wait is not None:

@@ -58,7 +58,7 @@ from omc.core.http import (
     HttpError,
     PayloadError,
     RateLimiter,
-    Unreachable,
+    RequestFailed,
 )
 from omc.core.payloads import json_text, validation_summary
 from omc.core.time import utcnow
@@ -203,7 +203,7 @@ class SecClient:
         path = f"/submissions/CIK{cik10(cik)}.json"
         try:
             return self._json_object(self.data, path)
-        except HttpError as exc:
+        except RequestFailed as exc:
             if exc.status == 404:
                 raise SecError(
                     f"sec: unknown CIK {cik} (HTTP 404 on {path})",
@@ -305,8 +305,6 @@ class SecCollector(Collector):
                 failed += 1
                 result.rejected.append(Rejected(f"CIK {cik}: {exc.reason}", exc.raw))
                 company_errors.append(f"CIK {cik}: bad payload: {exc.reason}")
-            except Unreachable:
-                raise  # the host cannot be reached this run: stop, one message
             except (HttpError, ValueError) as exc:
                 failed += 1
                 company_errors.append(f"CIK {cik}: {exc}")
@@ -328,8 +326,6 @@ class SecCollector(Collector):
                 failed += 1
                 result.rejected.append(Rejected(f"{name}: {exc.reason}", exc.raw))
                 result.errors.append(f"{name}: bad payload: {exc.reason}")
-            except Unreachable:
-                raise  # the host cannot be reached this run: stop, one message
             except HttpError as exc:
                 failed += 1
                 result.errors.append(f"{name}: {exc}")
@@ -344,8 +340,6 @@ class SecCollector(Collector):
                     result.rejected.append(Rejected(f"search {keyword!r}: {exc.reason}", exc.raw))
                     result.errors.append(f"search {keyword!r}: bad payload: {exc.reason}")
                     break
-                except Unreachable:
-                    raise  # the host cannot be reached this run: stop, one message
                 except HttpError as exc:
                     failed += 1
                     result.errors.append(f"search {keyword!r}: {exc}")

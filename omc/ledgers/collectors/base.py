@@ -46,7 +46,7 @@ from sqlalchemy.engine import Connection
 
 from omc.core.db_types import clean_control
 from omc.core.events import EventBus
-from omc.core.http import HttpError, PayloadError
+from omc.core.http import PayloadError, RequestFailed
 from omc.core.masking import mask_text
 from omc.core.process import owner_gone, owner_pid, process_owner
 from omc.core.time import utcnow
@@ -365,7 +365,7 @@ class CollectorRunner:
             except Exception as db_exc:  # the run record must still be closed
                 log.exception("collector %s: could not quarantine", collector.name)
                 summary.error += f" (not quarantined: {type(db_exc).__name__}: {db_exc})"
-        except HttpError as exc:
+        except RequestFailed as exc:
             summary.status, summary.error = "failed", str(exc)
         except Exception as exc:  # a run must always be closed, whatever happened
             log.exception("collector %s crashed", collector.name)

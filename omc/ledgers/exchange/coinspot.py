@@ -38,7 +38,7 @@ from sqlalchemy import Table
 from omc.core.clients import http_client
 from omc.core.config import Settings
 from omc.core.db_types import decimal_text, to_decimal
-from omc.core.http import HttpClient, HttpError, PayloadError, Unreachable
+from omc.core.http import HttpClient, HttpError, PayloadError
 from omc.core.payloads import json_text, validation_summary
 from omc.core.time import floor_time, parse_instant, utcnow
 from omc.ledgers.collectors.base import Collected, Collector, Rejected, Rows
@@ -304,8 +304,6 @@ class CoinSpotCollector(Collector):
                 result.rejected.append(Rejected(f"{coin} trades: {exc.reason}", exc.raw))
                 result.errors.append(f"{coin} trades: bad payload: {exc.reason}")
                 continue
-            except Unreachable:
-                raise  # the host cannot be reached this run: stop, one message
             except HttpError as exc:
                 result.errors.append(f"{coin} trades: {exc}")
                 continue

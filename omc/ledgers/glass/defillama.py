@@ -72,7 +72,7 @@ from sqlalchemy import Table
 from omc.core.clients import http_client
 from omc.core.config import Settings
 from omc.core.db_types import to_decimal
-from omc.core.http import HttpClient, HttpError, PayloadError, Unreachable
+from omc.core.http import HttpClient, HttpError, PayloadError
 from omc.core.payloads import json_text, validation_summary
 from omc.core.time import floor_time, from_epoch_s, utcnow
 from omc.ledgers.collectors.base import Collected, Collector, Rejected, Rows
@@ -379,8 +379,6 @@ class DefiLlamaCollector(Collector):
                 result.rejected.append(Rejected(f"{label}: {exc.reason}", exc.raw))
                 result.errors.append(f"{label}: bad payload: {exc.reason}")
                 failures.append(exc)
-            except Unreachable:
-                raise  # the host cannot be reached this run: stop, one message
             except HttpError as exc:
                 result.errors.append(f"{label}: {exc}")
                 failures.append(exc)

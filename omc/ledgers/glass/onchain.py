@@ -31,7 +31,7 @@ from sqlalchemy import Table
 
 from omc.core.clients import http_client
 from omc.core.config import Settings
-from omc.core.http import HttpClient, HttpError, PayloadError, decode_json
+from omc.core.http import HttpClient, HttpError, PayloadError, RequestFailed, decode_json
 from omc.core.masking import url_origin
 from omc.core.time import from_epoch_s
 from omc.ledgers.collectors.base import Collected, Collector, Rows
@@ -117,7 +117,7 @@ class JsonRpcClient:
                 return url, work(http)
             except PayloadError as exc:
                 failures.append(f"{url_origin(url)}: bad payload: {exc.reason}")
-            except (HttpError, ValueError) as exc:
+            except (RequestFailed, ValueError) as exc:
                 failures.append(f"{url_origin(url)}: {exc}")
         raise HttpError(
             f"{SOURCE}: all {len(self.urls)} JSON-RPC endpoint(s) failed: " + "; ".join(failures),

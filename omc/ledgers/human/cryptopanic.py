@@ -29,7 +29,7 @@ from sqlalchemy import Engine
 
 from omc.core.clients import http_client
 from omc.core.config import Settings
-from omc.core.http import HttpClient, HttpError, PayloadError
+from omc.core.http import HttpClient, PayloadError, RequestFailed
 from omc.core.masking import Redactor, register_secrets
 from omc.core.payloads import json_text, short_repr
 from omc.core.time import parse_utc, utcnow
@@ -174,7 +174,7 @@ class CryptoPanicCollector(HumanCollector):
             return self.http.get_json(path, params={"auth_token": self.token, **params})
         except PayloadError as exc:
             raise self.redactor.payload_error(exc) from None
-        except HttpError as exc:
+        except RequestFailed as exc:
             raise self.redactor.http_error(exc) from None
 
     def collect(self) -> Collected:
@@ -192,7 +192,7 @@ class CryptoPanicCollector(HumanCollector):
                         f"page {page}: no `results` list in the response",
                         self.redactor.payload(json_text(body)),
                     )
-            except (HttpError, PayloadError) as exc:
+            except (RequestFailed, PayloadError) as exc:
                 if page == 1:
                     raise
                 self._page_failed(result, page, exc)

@@ -37,7 +37,7 @@ from sqlalchemy import Engine
 
 from omc.core.clients import http_client
 from omc.core.config import Settings
-from omc.core.http import HttpClient, HttpError
+from omc.core.http import HttpClient, HttpError, RequestFailed
 from omc.core.time import utcnow
 from omc.ledgers.collectors.base import Collected, Rejected
 from omc.ledgers.collectors.registry import CollectorConfigError
@@ -223,7 +223,7 @@ class NewsFeedCollector(HumanCollector):
             source = feed_source(url)
             try:
                 response = self.http.get(url)
-            except HttpError as exc:
+            except RequestFailed as exc:
                 failed.append(url)
                 result.errors.append(f"{source}: {exc}")
                 continue

@@ -35,7 +35,7 @@ from sqlalchemy import Engine
 
 from omc.core.clients import http_client
 from omc.core.config import Settings
-from omc.core.http import HttpClient, HttpError, PayloadError, Unreachable, decode_json
+from omc.core.http import HttpClient, HttpError, PayloadError, RequestFailed, decode_json
 from omc.core.masking import Redactor, register_secrets
 from omc.core.payloads import json_text, short_repr
 from omc.core.time import from_epoch_s, utcnow
@@ -93,7 +93,7 @@ class RedditAuth:
                 data={"grant_type": "client_credentials"},
                 auth=(self.client_id, self.client_secret),
             )
-        except HttpError as exc:
+        except RequestFailed as exc:
             raise RedditAuthError(
                 f"reddit: token request failed: {exc}", url=exc.url, status=exc.status
             ) from None
@@ -310,7 +310,7 @@ class RedditCollector(HumanCollector):
                 headers = {"Authorization": f"bearer {self.auth.get()}"}
                 try:
                     response = self.api.get(path, params=params, headers=headers)
-                except HttpError as exc:
+                except RequestFailed as exc:
                     if exc.status == 401 and attempt == 0:
                         self.auth.invalidate()
                         continue
@@ -320,7 +320,7 @@ class RedditCollector(HumanCollector):
             raise AssertionError("unreachable")  # pragma: no cover
         except PayloadError as exc:
             raise self.redactor.payload_error(exc) from None
-        except HttpError as exc:
+        except RequestFailed as exc:
             raise self.redactor.http_error(exc) from None
 
     def _respect_rate_headers(self, response: httpx.Response) -> None:
@@ -342,8 +342,8 @@ class RedditCollector(HumanCollector):
         for subreddit in self.subreddits:
             try:
                 candidates += self._subreddit(subreddit, result, rows)
-            except (RedditAuthError, Unreachable):
-                raise  # no token, or the host cannot be reached this run: stop
+            except RedditAuthError:
+                raise  # no token: stop (an unreachable host is no HttpError: it stops the run too)
             except HttpError as exc:
                 if exc.status == 401:
                     raise
@@ -386,7 +386,7 @@ class RedditCollector(HumanCollector):
             try:
                 body = self._get(f"/r/{subreddit}/hot", params)
                 children, after = self._listing(body, f"r/{subreddit} hot page {page}")
-            except (HttpError, PayloadError) as exc:
+            except (RequestFailed, PayloadError) as exc:
                 if page == 1:
                     raise
                 if isinstance(exc, PayloadError):
@@ -438,8 +438,6 @@ class RedditCollector(HumanCollector):
             result.rejected.append(Rejected(exc.reason, exc.raw))
             result.errors.append(f"{what}: bad payload")
             return
-        except Unreachable:
-            raise  # the host cannot be reached this run: stop, one message
         except HttpError as exc:
             if exc.status == 401:
                 raise
