@@ -21,6 +21,7 @@ from omc.cli import (
     lab_wiring,
     ops,
     serve,
+    strategies,
     trade,
     users,
 )
@@ -35,7 +36,21 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,  # a traceback must never print a secret
 )
 
-for module in (db, collect, data, alerts, backtest, trade, floor, lab, demo, users, serve, ops):
+for module in (
+    db,
+    collect,
+    data,
+    alerts,
+    backtest,
+    trade,
+    floor,
+    strategies,
+    lab,
+    demo,
+    users,
+    serve,
+    ops,
+):
     module.register(app)
 lab_wiring.register()  # strategy names model:<ID> (approved Lab models), resolved lazily
 

@@ -83,3 +83,15 @@ class CapitalStage(Base):
     stage_started_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_breach_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+from omc.floor.book.models import StrategyChange, StrategyRecord  # noqa: E402  (book tables)
+
+__all__ = [
+    "AccountLease",
+    "CapitalStage",
+    "JournalEntry",
+    "KillSwitch",
+    "StrategyChange",
+    "StrategyRecord",
+]

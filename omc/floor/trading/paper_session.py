@@ -4,7 +4,9 @@ quotes: bid = ask = open, then close, ± spread; decisions at a close fill at th
 like the backtest).
 
 Used by `omc trade paper` and by the demo. A session is journaled under its account: running
-the same replay again resumes from the journal and changes nothing.
+the same replay again resumes from the journal and changes nothing. Opening a session
+registers its strategy instance in the book (`omc.floor.book.registry`, idempotent): a
+strategy that paper-trades is in stage `paper` (`omc strategies list`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from sqlalchemy import Engine
 from omc.core.config import Settings
 from omc.core.events import Bus
 from omc.core.time import utcnow
+from omc.floor.book import registry
 from omc.floor.data import Bars
 from omc.floor.fills import FeeModel, SlippageModel
 from omc.floor.strategy import Strategy
@@ -41,6 +44,7 @@ def open_paper_session(
 ) -> TradingSession:
     """A started paper session. With `ReplayQuotes` the venue's clock is the replayed bar's
     time (quotes are never stale inside a replay); with ledger quotes it is the wall clock."""
+    registry.trading(engine, strategy, account, venue="paper")  # in the book, stage paper
     paper = paper or PaperSettings()
     start_cash = cash if cash is not None else paper.initial_cash
     holder: dict[str, TradingSession] = {}
