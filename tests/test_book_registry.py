@@ -84,7 +84,7 @@ def test_promotion_needs_its_criteria_and_a_person_for_live(engine: Engine, tmp_
     with pytest.raises(p.PromotionRefused, match="needs a person's confirmation"):
         p.promote(engine, e.id, actor="ann", reason="x", settings=EASY, divergence=_within)
     strict = p.BookSettings(paper_min_days=30, paper_min_trades=5)
-    with pytest.raises(p.PromotionRefused, match="days: 2.8 of 30"):
+    with pytest.raises(p.PromotionRefused, match=r"days: 2\.8 of 30"):
         p.promote(
             engine,
             e.id,
@@ -143,7 +143,7 @@ def test_divergence_outside_and_limit_breaches_block_promotion(
     checks = {c.name: c for c in p.criteria(engine, e, settings=EASY, divergence=divergence)}
     assert not checks["breaches"].ok and "halted" in checks["breaches"].detail
     assert not checks["divergence"].ok and "slippage" in checks["divergence"].detail
-    with pytest.raises(p.PromotionRefused, match="breaches: .*divergence: "):
+    with pytest.raises(p.PromotionRefused, match=r"breaches: .*divergence: "):
         p.promote(engine, e.id, actor="a", reason="x", confirmed=True, settings=EASY)
 
 
