@@ -1,13 +1,17 @@
 """The `omc` command: one Typer app; each command group registers itself from its module.
 
 A user's mistake that escapes a command is printed as one line by `omc.cli.errors.explain`
-(no traceback unless `--debug`)."""
+(no traceback unless `--debug`). The root group does it (`OneLineErrors.invoke`), so every way
+of running the app — `omc`, `main()`, a test's CliRunner — gets the same line and exit code,
+and commands need no handlers of their own for what `explain` knows."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import typer
+from typer.core import TyperGroup
 
 from omc.cli import (
     alerts,
@@ -28,7 +32,24 @@ from omc.cli import (
 from omc.cli import context as ctx
 from omc.cli.errors import explain
 
+
+class OneLineErrors(TyperGroup):
+    """The root command group: an exception `explain` knows becomes one line and its exit code."""
+
+    def invoke(self, ctx_: Any) -> Any:  # typer vendors click: its Context type is private
+        try:
+            return super().invoke(ctx_)
+        except Exception as exc:
+            found = None if ctx.DEBUG else explain(exc)
+            if found is None:
+                raise
+            message, code = found
+            ctx.print_error(message)
+            raise typer.Exit(code) from None
+
+
 app = typer.Typer(
+    cls=OneLineErrors,
     name="omc",
     help="Oh My Coins: collect market data, research, backtest and trade crypto strategies.",
     no_args_is_help=True,
@@ -66,12 +87,4 @@ def _root(
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    try:
-        app(args=None if argv is None else list(argv), prog_name="omc")
-    except Exception as exc:
-        found = None if ctx.DEBUG else explain(exc)
-        if found is None:
-            raise
-        message, code = found
-        ctx.print_error(message)
-        raise SystemExit(code) from None
+    app(args=None if argv is None else list(argv), prog_name="omc")

@@ -94,7 +94,6 @@ def register(app: typer.Typer) -> None:
         """Backtest a strategy; sweep its parameters; or walk it forward."""
         from omc.floor.backtest.sweep import check_rank_by, parse_grid
         from omc.floor.strategies import strategy_class
-        from omc.floor.strategy import LookAheadError
         from omc.web.backtest_report import ROWS, fmt
 
         starting = positive_cash(cash)
@@ -146,20 +145,17 @@ def register(app: typer.Typer) -> None:
         }
         if guard and (walk_forward or grids):
             raise typer.BadParameter("--guard applies to a single backtest, not --grid sweeps")
-        try:
-            if walk_forward:
-                if not grids:
-                    raise typer.BadParameter("--walk-forward needs at least one --grid")
-                try:
-                    _walk_forward(strategy, bars, grids, folds, out, common, purge)
-                except ValueError as exc:  # e.g. too few bars for the folds
-                    fail(f"--walk-forward: {exc}")
-                return
-            if grids:
-                _sweep(strategy, bars, grids, out, top, common)
-                return
-        except LookAheadError as exc:
-            fail(f"look-ahead: {exc}", 1)
+        if walk_forward:
+            if not grids:
+                raise typer.BadParameter("--walk-forward needs at least one --grid")
+            try:
+                _walk_forward(strategy, bars, grids, folds, out, common, purge)
+            except ValueError as exc:  # e.g. too few bars for the folds
+                fail(f"--walk-forward: {exc}")
+            return
+        if grids:
+            _sweep(strategy, bars, grids, out, top, common)
+            return
         from omc.floor.backtest.export import write_all
         from omc.web.backtest_report import write_report
 
@@ -169,8 +165,6 @@ def register(app: typer.Typer) -> None:
             fail(str(exc))
         try:
             result = single.run(spec, bars, settings(), strategy=strat)
-        except LookAheadError as exc:
-            fail(f"look-ahead: {exc}", 1)
         except ValueError as exc:  # e.g. a strategy placing stop orders
             raise typer.BadParameter(str(exc)) from exc
         write_all(result, out)
