@@ -20,7 +20,6 @@ time (`OmcCollector`): whatever process serves them (`omc metrics serve`, the AP
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -40,8 +39,7 @@ from omc.core.config import Settings
 from omc.core.time import ensure_utc, utcnow
 from omc.floor.models import KillSwitch
 from omc.floor.trading.guard import GuardLimits
-from omc.floor.trading.journal import TABLE as JOURNAL
-from omc.floor.trading.journal import Event, TradingState, accounts
+from omc.floor.trading.journal import TradingState, accounts, stored_after
 from omc.lab.models import LabSession
 from omc.ledgers.collectors.registry import COLLECTORS
 from omc.ledgers.models import Alert, CollectorRun, QuarantinedItem
@@ -255,24 +253,11 @@ class OmcCollector(Collector):
 
     # --- trading --------------------------------------------------------------------------
     def _refresh_accounts(self) -> None:
-        t = JOURNAL.c
-        names = accounts(self.engine)
-        with self.engine.connect() as conn:
-            for name in names:
-                account = self.accounts.setdefault(name, _Account())
-                query = (
-                    select(t.seq, t.event_id, t.ts, t.kind, t.strategy, t.symbol)
-                    .add_columns(t.client_order_id, t.data)
-                    .where(t.account == name, t.seq > account.last_seq)
-                    .order_by(t.seq)
-                )
-                prefix = len(name) + 1
-                for seq, event_id, ts, kind, strategy, symbol, cid, data in conn.execute(query):
-                    ordinal = int(event_id[prefix:])
-                    data = json.loads(data)
-                    event = Event(ordinal, name, ts, kind, data, strategy, symbol, cid)
-                    account.state.apply(event)
-                    account.last_seq = seq
+        for name in accounts(self.engine):
+            account = self.accounts.setdefault(name, _Account())
+            for seq, event in stored_after(self.engine, name, account.last_seq):
+                account.state.apply(event)
+                account.last_seq = seq
 
     def _trading(self) -> list[Metric]:
         self._refresh_accounts()
@@ -309,9 +294,7 @@ class OmcCollector(Collector):
                 denials.add_metric([name, code], n)
             summary = book.summary()
             loss = book.daily_loss()
-            limit = lim.max_daily_loss
-            if book.day_start_equity > 0:
-                limit = min(limit, lim.max_daily_loss_pct * book.day_start_equity)
+            limit = lim.daily_loss_limit(book.day_start_equity)
             values = {
                 "equity": summary["equity"],
                 "net_pnl": summary["net_pnl"],

@@ -100,6 +100,13 @@ class GuardLimits(BaseModel):
         default=Decimal(10), ge=0, description="Fee reserved on top of a buy's notional (bps)."
     )
 
+    def daily_loss_limit(self, day_start_equity: Decimal) -> Decimal:
+        """Today's allowed loss: `max_daily_loss`, or `max_daily_loss_pct` of the day's
+        starting equity when that is smaller (the one rule the Guard and the metrics use)."""
+        if day_start_equity > 0:
+            return min(self.max_daily_loss, self.max_daily_loss_pct * day_start_equity)
+        return self.max_daily_loss
+
 
 class GuardSettings(GuardLimits, BaseSettings):
     """`GuardLimits` from `OMC_GUARD_*` environment variables (or `.env`)."""
@@ -329,11 +336,8 @@ class Guard:
         return spec.floor_quantity(room / mark)
 
     def daily_loss_hit(self, state: TradingState) -> bool:
-        lim, book = self.limits, state.book
-        loss = book.daily_loss()
-        return loss >= lim.max_daily_loss or (
-            book.day_start_equity > 0 and loss >= lim.max_daily_loss_pct * book.day_start_equity
-        )
+        book = state.book
+        return book.daily_loss() >= self.limits.daily_loss_limit(book.day_start_equity)
 
     def monitor(self, state: TradingState) -> list[tuple[str, dict[str, Any]]]:
         """Events due now: ("warning", …) at the drawdown warn level, and trading-state moves

@@ -352,51 +352,55 @@ class Journal:
 
     def stored(self, after: int = -1, batch: int = 20_000) -> Iterator[Event]:
         """The account's stored events in order (streamed in batches by sequence number)."""
-        t = TABLE.c
-        last_seq = 0
-        while True:
-            query = (
-                select(
-                    t.seq, t.event_id, t.ts, t.kind, t.strategy, t.symbol, t.client_order_id, t.data
-                )
-                .where(t.account == self.account, t.seq > last_seq)
-                .order_by(t.seq)
-                .limit(batch)
-            )
-            with self.engine.connect() as conn:
-                rows = conn.execute(query).all()
-            if not rows:
-                return
-            prefix = len(self.account) + 1
-            for seq, event_id, ts, kind, strategy, symbol, cid, data in rows:
-                ordinal = int(event_id[prefix:])
-                if ordinal > after:
-                    yield Event(
-                        ordinal, self.account, ts, kind, json.loads(data), strategy, symbol, cid
-                    )
-                last_seq = seq
-            if len(rows) < batch:
-                return
+        for _, event in stored_after(self.engine, self.account, batch=batch):
+            if event.ordinal > after:
+                yield event
+
+
+def _columns() -> tuple[Any, ...]:
+    t = TABLE.c
+    return (t.seq, t.event_id, t.ts, t.kind, t.strategy, t.symbol, t.client_order_id, t.data)
+
+
+def _decode(account: str, row: Any) -> tuple[int, Event]:
+    """(seq, event) of one stored row: the one way a journal row becomes an Event."""
+    seq, event_id, ts, kind, strategy, symbol, cid, data = row
+    ordinal = int(event_id[len(account) + 1 :])
+    return seq, Event(ordinal, account, ts, kind, json.loads(data), strategy, symbol, cid)
+
+
+def stored_after(
+    engine: Engine, account: str, after_seq: int = 0, batch: int = 20_000
+) -> Iterator[tuple[int, Event]]:
+    """(seq, event) for the account's stored events with a sequence number above `after_seq`,
+    in order, read in batches (readers that follow the journal keep the last seq)."""
+    last_seq = after_seq
+    while True:
+        query = (
+            select(*_columns())
+            .where(TABLE.c.account == account, TABLE.c.seq > last_seq)
+            .order_by(TABLE.c.seq)
+            .limit(batch)
+        )
+        with engine.connect() as conn:
+            rows = conn.execute(query).all()
+        for row in rows:
+            last_seq, event = _decode(account, row)
+            yield last_seq, event
+        if len(rows) < batch:
+            return
 
 
 def last_event(engine: Engine, account: str, kind: str | None = None) -> Event | None:
     """The account's latest stored event (of `kind`, when given)."""
-    t = TABLE.c
     query = (
-        select(t.event_id, t.ts, t.kind, t.strategy, t.symbol, t.client_order_id, t.data)
-        .where(t.account == account)
-        .order_by(t.seq.desc())
-        .limit(1)
+        select(*_columns()).where(TABLE.c.account == account).order_by(TABLE.c.seq.desc()).limit(1)
     )
     if kind is not None:
-        query = query.where(t.kind == kind)
+        query = query.where(TABLE.c.kind == kind)
     with engine.connect() as conn:
         row = conn.execute(query).first()
-    if row is None:
-        return None
-    event_id, ts, kind, strategy, symbol, cid, data = row
-    ordinal = int(event_id[len(account) + 1 :])
-    return Event(ordinal, account, ts, kind, json.loads(data), strategy, symbol, cid)
+    return None if row is None else _decode(account, row)[1]
 
 
 def accounts(engine: Engine) -> list[str]:
