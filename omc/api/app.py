@@ -20,11 +20,13 @@ from omc.api.auth.ratelimit import LoginLimiter
 from omc.api.auth.secret import derive, load_secret
 from omc.api.auth.tokens import TokenSigner
 from omc.api.jobs import BacktestJobs
-from omc.api.routes import auth, backtests, ledgers, system
+from omc.api.routes import accounts, auth, backtests, ledgers, sessions, system
+from omc.api.services.paper import PaperSessions
 from omc.api.settings import ApiSettings
 from omc.api.state import ApiState
 from omc.core.config import Settings
 from omc.core.db import make_engine
+from omc.floor.trading.reads import Views
 
 PREFIX = "/api/v1"
 
@@ -38,6 +40,8 @@ def build_state(
         engine = make_engine(settings.effective_database_url)
     jobs = BacktestJobs(engine, settings, api.api_workers)
     jobs.recover()
+    paper = PaperSessions(engine, settings, api.paper_sessions)
+    paper.recover()
     return ApiState(
         settings=settings,
         api=api,
@@ -50,6 +54,8 @@ def build_state(
         limiter=LoginLimiter(api.login_max_failures, api.login_max_failures_ip, api.login_window_s),
         csrf_key=derive(secret, "csrf"),
         jobs=jobs,
+        paper=paper,
+        views=Views(engine),
     )
 
 
@@ -62,6 +68,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
         state.jobs.shutdown(wait=False)
+        state.paper.shutdown(wait=False)
 
     app = FastAPI(
         title="Oh My Coins API",
@@ -75,6 +82,6 @@ def create_app(
     )
     app.state.omc = state
     errors.install(app)
-    for module in (system, auth, backtests, ledgers):
+    for module in (system, auth, backtests, ledgers, accounts, sessions):
         app.include_router(module.router, prefix=PREFIX)
     return app

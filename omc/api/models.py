@@ -8,19 +8,26 @@
 * `api_backtest_jobs` — one row per submitted backtest: its owner, request (JSON), status
   (`queued`, `running`, `done`, `failed`), metrics (JSON) or the one-line error, and times.
   The row is the truth: status survives a restart (see `omc.api.jobs`).
+* `api_accounts` — which user owns which trading account (the journal's account name, unique
+  across users), its mode (`paper`) and starting cash (`omc.api.services.accounts`).
+* `api_paper_sessions` — one row per paper session started over the API on replayed candles:
+  its owner and account, request (JSON), status (`queued`, `running`, `paused`, `done`,
+  `stopped`, `failed`), progress (bars done of total), the P&L summary or the one-line error
+  (`omc.api.services.paper`).
 
-Written only through `omc.api.auth.users` and `omc.api.jobs`.
+Written only through `omc.api.auth.users`, `omc.api.jobs` and `omc.api.services`.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Table, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from omc.core.db_types import Base, UTCDateTime
+from omc.core.db_types import Base, ExactDecimal, UTCDateTime
 
 JOB_STATUSES = ("queued", "running", "done", "failed")
 
@@ -71,6 +78,44 @@ class BacktestJob(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
+class Account(Base):
+    """A trading account and the user who owns it."""
+
+    __tablename__ = "api_accounts"
+    __table_args__ = (Index("ix_api_accounts_owner", "owner_id"),)
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("api_users.id", ondelete="CASCADE"))
+    mode: Mapped[str] = mapped_column(String(16))
+    cash: Mapped[Decimal] = mapped_column(ExactDecimal)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class PaperSession(Base):
+    """A paper session on replayed candles, run by the server."""
+
+    __tablename__ = "api_paper_sessions"
+    __table_args__ = (
+        Index("ix_api_paper_sessions_owner_created", "owner_id", "created_at"),
+        Index("ix_api_paper_sessions_account", "account"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("api_users.id", ondelete="CASCADE"))
+    account: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))
+    request: Mapped[dict[str, Any]] = mapped_column(JSON)
+    bars_done: Mapped[int] = mapped_column(Integer, default=0)
+    bars_total: Mapped[int] = mapped_column(Integer, default=0)
+    summary: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
 USERS: Table = User.__table__  # type: ignore[assignment]
 AUDIT: Table = AuditEntry.__table__  # type: ignore[assignment]
 JOBS: Table = BacktestJob.__table__  # type: ignore[assignment]
+ACCOUNTS: Table = Account.__table__  # type: ignore[assignment]
+PAPER_SESSIONS: Table = PaperSession.__table__  # type: ignore[assignment]

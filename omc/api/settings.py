@@ -46,6 +46,16 @@ class ApiSettings(BaseSettings):
         default=2, ge=1, le=32, description="Threads running API backtest jobs."
     )
 
+    paper_sessions: int = Field(
+        default=8, ge=1, le=64, description="Paper sessions the server runs at once."
+    )
+    kill_wait_s: float = Field(
+        default=10.0,
+        ge=0,
+        le=120,
+        description="How long the kill switch route waits for a running session to confirm.",
+    )
+
     @property
     def tls(self) -> bool:
         return self.tls_certfile is not None and self.tls_keyfile is not None

@@ -1,5 +1,6 @@
 """What one app instance holds: the settings, the migrated engine, the token signer, the
-login limiter, the CSRF key and the backtest job runner (`request.app.state.omc`)."""
+login limiter, the CSRF key, the backtest job runner, the paper sessions and the
+account read models (`request.app.state.omc`)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ from omc.core.config import Settings
 
 if TYPE_CHECKING:
     from omc.api.jobs import BacktestJobs
+    from omc.api.services.paper import PaperSessions
+    from omc.floor.trading.reads import Views
 
 
 @dataclass
@@ -28,6 +31,8 @@ class ApiState:
     limiter: LoginLimiter
     csrf_key: bytes
     jobs: BacktestJobs
+    paper: PaperSessions
+    views: Views
 
     def csrf_for(self, access_token: str) -> str:
         """The CSRF token bound to a cookie session's access token (double submit, signed)."""

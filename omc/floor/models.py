@@ -8,8 +8,10 @@
 * `floor_account_leases` — one row per account being written: its one writer (`holder`,
   `host:pid:token`), when it took the lease and until when it holds it
   (`omc.floor.trading.lease`).
-* `floor_kill_switch` — one row per scope (`global`): on/off, why, since when. Survives
-  restarts; every order path reads it.
+* `floor_kill_switch` — one row per scope (`global`, or `account:<name>`): on/off, why, since
+  when. Survives restarts; every order path reads it.
+* `floor_guard_limits` — per account: the Guard limits that differ from the configured ones
+  (`OMC_GUARD_*`), as JSON, and when they were last changed (`omc.floor.trading.limits`).
 * `floor_capital_stages` — per strategy: current capital stage, cap, when the stage began and
   when its limits were last breached (staged capital, see `omc.floor.trading.guard`).
 """
@@ -69,6 +71,16 @@ class KillSwitch(Base):
     active: Mapped[bool] = mapped_column(Boolean)
     flatten: Mapped[bool] = mapped_column(Boolean)
     reason: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class GuardLimitOverride(Base):
+    """One account's Guard limits that differ from the configured ones."""
+
+    __tablename__ = "floor_guard_limits"
+
+    account: Mapped[str] = mapped_column(String(64), primary_key=True)
+    limits: Mapped[str] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 

@@ -108,6 +108,14 @@ class GuardLimits(BaseModel):
         return self.max_daily_loss
 
 
+def flatten_limits(limits: GuardLimits) -> GuardLimits:
+    """The limits the kill switch's own flattening orders pass: they only reduce positions, so
+    no size or rate limit may keep one open (everything else stays)."""
+    return limits.model_copy(
+        update={"max_order_notional": Decimal("1e30"), "max_orders_per_minute": 10**9}
+    )
+
+
 class GuardSettings(GuardLimits, BaseSettings):
     """`GuardLimits` from `OMC_GUARD_*` environment variables (or `.env`)."""
 
@@ -392,21 +400,32 @@ class KillState:
 
 
 class KillSwitchStore:
-    """The kill switch in the database (`floor_kill_switch`, scope `global`)."""
+    """The kill switch in the database (`floor_kill_switch`, scope `global`). With `account`
+    it is that account's switch (scope `account:<name>`): `get` is on when the global switch
+    or the account's is (the global one first), `set` sets the account's."""
 
-    def __init__(self, engine: Engine, scope: str = "global") -> None:
+    def __init__(self, engine: Engine, scope: str = "global", account: str | None = None) -> None:
         self.engine = engine
-        self.scope = scope
+        self.scope = f"account:{account}" if account is not None else scope
+        self._scopes = ("global", self.scope) if account is not None else (scope,)
 
     def get(self) -> KillState:
         t = KillSwitch.__table__
         with self.engine.connect() as conn:
-            row = conn.execute(
-                select(t.c.active, t.c.flatten, t.c.reason, t.c.updated_at).where(
-                    t.c.scope == self.scope
+            rows = {
+                r.scope: r
+                for r in conn.execute(
+                    select(t.c.scope, t.c.active, t.c.flatten, t.c.reason, t.c.updated_at).where(
+                        t.c.scope.in_(self._scopes)
+                    )
                 )
-            ).first()
-        return KillState(*row) if row else KillState(False)
+            }
+        for scope in self._scopes:
+            row = rows.get(scope)
+            if row is not None and row.active:
+                return KillState(*row[1:])
+        row = rows.get(self.scope)
+        return KillState(*row[1:]) if row is not None else KillState(False)
 
     def set(self, active: bool, *, flatten: bool = False, reason: str = "") -> KillState:
         now = utcnow()

@@ -21,7 +21,7 @@ from sqlalchemy import Engine
 
 from omc.core.events import Bus
 from omc.core.time import utcnow
-from omc.floor.trading.guard import Guard, KillSwitchStore
+from omc.floor.trading.guard import Guard, KillSwitchStore, flatten_limits
 from omc.floor.trading.journal import Journal, last_event
 from omc.floor.trading.lease import LeaseHeld, current_holder
 from omc.floor.trading.modes import Mode, set_mode
@@ -102,13 +102,7 @@ def _kill(
     else:
         age = Guard().limits.max_quote_age_s
     # a kill's own orders only reduce positions: no size or rate limit may keep one open
-    limits = Guard().limits.model_copy(
-        update={
-            "max_quote_age_s": age,
-            "max_order_notional": Decimal("1e30"),
-            "max_orders_per_minute": 10**9,
-        }
-    )
+    limits = flatten_limits(Guard().limits).model_copy(update={"max_quote_age_s": age})
     oms = OrderManager(journal, venue, Guard(limits), kill)
     report: dict[str, Any] = {"account": account, "venue": venue.name}
     try:
@@ -193,3 +187,45 @@ def kill_or_command(
                 "the switch blocks its orders and it acts at its next bar",
             }
         time.sleep(poll_s)
+
+
+def switch_account(
+    engine: Engine,
+    account: str,
+    *,
+    on: bool,
+    flatten: bool = False,
+    reason: str = "manual",
+    wait_s: float = 10.0,
+    ledger: Any | None = None,
+    bus: Bus | None = None,
+) -> dict[str, Any]:
+    """One paper account's own kill switch (`KillSwitchStore(engine, account=…)`; the global
+    one `omc kill` sets still covers it). On: the switch is set, then the account's open
+    orders are cancelled (and its positions flattened) — by its running session, which this
+    waits up to `wait_s` for, or here when none runs (`kill_or_command`). Off: cleared; a
+    kill-halted account trades again when a session next runs it."""
+    store = KillSwitchStore(engine, account=account)
+    if not on:
+        store.set(False, reason=f"cleared: {reason}")
+        return {"account": account, "active": False}
+    last = last_event(engine, account)
+    store.set(True, flatten=flatten, reason=reason)
+    report: dict[str, Any] = {"account": account, "venue": "paper", "cancelled": 0, "flattened": []}
+    if last is not None:  # a journal to act on
+
+        def act() -> dict[str, Any]:
+            return kill_account(
+                engine,
+                account,
+                reason=reason,
+                flatten=flatten,
+                kill=store,
+                ledger=ledger,
+                bus=bus,
+            )
+
+        report = kill_or_command(
+            engine, account, act, venue="paper", after=last.ordinal, wait_s=wait_s
+        )
+    return {**report, "active": True}

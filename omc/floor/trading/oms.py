@@ -219,13 +219,18 @@ class OrderManager:
         """Check, journal and submit one order; returns the order or the Guard's denial.
 
         `flatten=True` is only for the kill switch's own flattening: such an order must
-        reduce a position and skips the kill-switch check (nothing else)."""
+        reduce a position and skips the kill-switch check and the size and rate limits."""
         quote = self._quote(symbol)
         killed = self.kill_active()
         spec, no_spec = self._instrument(symbol)
         if flatten and spec is not None:  # sell what can be sold; dust below the step stays
             quantity = spec.floor_quantity(quantity) or quantity
-        denial = self.guard.check(
+        guard = self.guard
+        if flatten:  # the kill switch's flattening passes no size or rate limit
+            from omc.floor.trading.guard import Guard, flatten_limits
+
+            guard = Guard(flatten_limits(self.guard.limits))
+        denial = guard.check(
             self.state,
             strategy=strategy,
             symbol=symbol,

@@ -157,7 +157,7 @@ class TradingSession:
         self._syms = tuple(symbols)
         self.venue = venue
         self.guard = guard or Guard()
-        self.kill = kill if kill is not None else KillSwitchStore(engine)
+        self.kill = kill if kill is not None else KillSwitchStore(engine, account=account)
         if capital is None and self.guard.limits.capital_initial is not None:
             capital = CapitalStages(engine, self.guard.limits)
         self.capital = capital
