@@ -156,13 +156,13 @@ def test_limits_and_kill_switch_stop_a_running_session(
     assert client.get(f"{base}/kill", headers=alice).json()["active"] is True
     refused = client.post(f"{base}/sessions", json=slow, headers=alice)
     assert refused.status_code == 409 and "kill switch" in refused.json()["error"]["message"]
-    cleared = client.post(f"{base}/kill", json={"on": False, "confirm": "alice-kill"}, headers=alice)
+    cleared = client.post(
+        f"{base}/kill", json={"on": False, "confirm": "alice-kill"}, headers=alice
+    )
     assert cleared.status_code == 200 and cleared.json()["active"] is False
     with engine.connect() as conn:
         actions = list(conn.execute(select(AUDIT.c.action)).scalars())
     assert actions.count("kill_on") == 1 and actions.count("kill_off") == 1
     # the journal shows the kill, with the decision trail before it
-    kinds = [
-        e["kind"] for e in client.get(f"{base}/journal", headers=alice).json()["items"]
-    ]
+    kinds = [e["kind"] for e in client.get(f"{base}/journal", headers=alice).json()["items"]]
     assert "kill" in kinds and "decision" in kinds and "order" in kinds
