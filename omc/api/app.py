@@ -3,8 +3,9 @@
 
 The app uses one engine (already migrated: `omc serve` passes the CLI's, which
 `omc.cli.context.engine` brings up to the latest schema), the token signer (key derived from the
-secret, `omc.api.auth.secret`), the login limiter and the backtest job pool; jobs cut off
-by a previous stop are recovered at creation and the pool is shut down with the app."""
+secret, `omc.api.auth.secret`), the login limiter, the backtest job pool and the credential
+vault (`omc.api.vault`, its key derived from the same secret); jobs cut off by a previous stop
+are recovered at creation and the pool is shut down with the app."""
 
 from __future__ import annotations
 
@@ -20,10 +21,20 @@ from omc.api.auth.ratelimit import LoginLimiter
 from omc.api.auth.secret import derive, load_secret
 from omc.api.auth.tokens import TokenSigner
 from omc.api.jobs import BacktestJobs
-from omc.api.routes import accounts, auth, backtests, ledgers, sessions, system
+from omc.api.routes import (
+    accounts,
+    auth,
+    backtests,
+    credentials,
+    ledgers,
+    sessions,
+    system,
+    users,
+)
 from omc.api.services.paper import PaperSessions
 from omc.api.settings import ApiSettings
 from omc.api.state import ApiState
+from omc.api.vault import Vault
 from omc.core.config import Settings
 from omc.core.db import make_engine
 from omc.floor.trading.reads import Views
@@ -56,6 +67,7 @@ def build_state(
         jobs=jobs,
         paper=paper,
         views=Views(engine),
+        vault=Vault(secret),
     )
 
 
@@ -82,6 +94,6 @@ def create_app(
     )
     app.state.omc = state
     errors.install(app)
-    for module in (system, auth, backtests, ledgers, accounts, sessions):
+    for module in (system, auth, backtests, ledgers, accounts, sessions, credentials, users):
         app.include_router(module.router, prefix=PREFIX)
     return app

@@ -14,8 +14,13 @@
   its owner and account, request (JSON), status (`queued`, `running`, `paused`, `done`,
   `stopped`, `failed`), progress (bars done of total), the P&L summary or the one-line error
   (`omc.api.services.paper`).
+* `api_credentials` — a user's exchange and LLM keys (bring your own keys): `kind`
+  (`coinspot`, `ccxt:<exchange>`, `llm:<provider>`), a `name` unique per user, the Fernet
+  token of the key material (`ciphertext`: key, secret, endpoint — never stored in clear), a
+  masked `hint` (`****abcd`) and when it was created, rotated, last checked and last used.
 
-Written only through `omc.api.auth.users`, `omc.api.jobs` and `omc.api.services`.
+Written only through `omc.api.auth.users`, `omc.api.jobs`, `omc.api.services`
+and `omc.api.vault`.
 """
 
 from __future__ import annotations
@@ -24,7 +29,17 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Table, Text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from omc.core.db_types import Base, ExactDecimal, UTCDateTime
@@ -114,8 +129,27 @@ class PaperSession(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
+class Credential(Base):
+    """One stored API key of a user, encrypted."""
+
+    __tablename__ = "api_credentials"
+    __table_args__ = (UniqueConstraint("owner_id", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("api_users.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(64))
+    ciphertext: Mapped[str] = mapped_column(Text)
+    hint: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    rotated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
 USERS: Table = User.__table__  # type: ignore[assignment]
 AUDIT: Table = AuditEntry.__table__  # type: ignore[assignment]
 JOBS: Table = BacktestJob.__table__  # type: ignore[assignment]
 ACCOUNTS: Table = Account.__table__  # type: ignore[assignment]
 PAPER_SESSIONS: Table = PaperSession.__table__  # type: ignore[assignment]
+CREDENTIALS: Table = Credential.__table__  # type: ignore[assignment]

@@ -1,6 +1,6 @@
 """What one app instance holds: the settings, the migrated engine, the token signer, the
-login limiter, the CSRF key, the backtest job runner, the paper sessions and the
-account read models (`request.app.state.omc`)."""
+login limiter, the CSRF key, the backtest job runner, the paper sessions, the
+account read models and the credential vault (`request.app.state.omc`)."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from omc.core.config import Settings
 if TYPE_CHECKING:
     from omc.api.jobs import BacktestJobs
     from omc.api.services.paper import PaperSessions
+    from omc.api.vault import Vault
     from omc.floor.trading.reads import Views
 
 
@@ -33,6 +34,7 @@ class ApiState:
     jobs: BacktestJobs
     paper: PaperSessions
     views: Views
+    vault: Vault
 
     def csrf_for(self, access_token: str) -> str:
         """The CSRF token bound to a cookie session's access token (double submit, signed)."""

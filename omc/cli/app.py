@@ -21,6 +21,7 @@ from omc.cli import (
     db,
     demo,
     floor,
+    init,
     lab,
     lab_wiring,
     ops,
@@ -58,6 +59,7 @@ app = typer.Typer(
 )
 
 for module in (
+    init,
     db,
     collect,
     data,

@@ -262,8 +262,16 @@ def register(app: typer.Typer) -> None:
         account: str | None = typer.Option(None, "--account"),
         poll_s: float = typer.Option(5.0, "--poll"),
         max_bars: int | None = typer.Option(None, "--max-bars"),
+        credential: str | None = typer.Option(
+            None, "--credential", help="Trade with this stored credential of --user."
+        ),
+        user: str | None = typer.Option(
+            None, "--user", help="Owner of --credential (a user of `omc users`)."
+        ),
     ) -> None:
-        """Trade live. Needs OMC_LIVE_TRADING=true, --live and explicit OMC_GUARD_* limits."""
+        """Trade live. Needs OMC_LIVE_TRADING=true, --live and explicit OMC_GUARD_* limits.
+        The API key pair is the stored --credential of --user, or OMC_COINSPOT_API_* /
+        OMC_CCXT_API_*."""
         from omc.floor.strategies import make_strategy
         from omc.floor.trading.guard import REQUIRED_FOR_LIVE, Guard, GuardSettings
         from omc.floor.trading.session import LiveSettings, TradingSession
@@ -287,9 +295,12 @@ def register(app: typer.Typer) -> None:
             strat = make_strategy(strategy, parse_params(param))
         except ValueError as exc:
             fail(str(exc))
-        for problem in _missing_keys(venue_name):  # before anything is sent
-            fail(f"Refusing to trade live: {problem}")
-        venue = _live_venue(venue_name)
+        if credential is not None or user is not None:
+            venue = _stored_venue(venue_name, user, credential)
+        else:
+            for problem in _missing_keys(venue_name):  # before anything is sent
+                fail(f"Refusing to trade live: {problem}")
+            venue = _live_venue(venue_name)
         session = TradingSession(
             engine(),
             account or f"{venue.name}-{strat.name}",
@@ -554,3 +565,25 @@ def _live_venue(name: str) -> Any:
 
         return CcxtVenue.from_settings(name.split(":", 1)[1], settings())
     raise typer.BadParameter(f"--venue {name!r}: coinspot or ccxt:<exchange id>")
+
+
+def _stored_venue(venue_name: str, user: str | None, credential: str | None) -> Any:
+    """The live venue with `user`'s stored credential (decrypted for this use, audited)."""
+    from omc.api import providers, vault
+    from omc.api.auth.secret import SecretKeyError
+    from omc.api.auth.users import find
+
+    if user is None or credential is None:
+        fail("--credential and --user go together: whose stored key to trade with")
+    owner = find(engine(), user)
+    if owner is None or owner.disabled:
+        fail(f"no active user {user[:64]!r}")
+    try:
+        store = vault.Vault.from_settings(settings())
+        found = vault.get(engine(), store, owner.id, credential)
+        if found.kind != venue_name:
+            fail(f"credential {credential!r} is a {found.kind} key, not one for {venue_name}")
+        info, material = vault.use(engine(), store, owner, found.id, f"trade live {venue_name}")
+        return providers.live_venue(info.kind, material, settings())
+    except (vault.VaultError, SecretKeyError) as exc:
+        fail(f"Refusing to trade live: {exc}")

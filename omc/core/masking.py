@@ -17,6 +17,7 @@ quarantine — goes through these functions:
   `logging.Filter` it cleans records of the loggers that print URLs and headers
   (`install_log_redaction`). `register_secrets()` adds values to the process-wide filter.
 * `mask_setting(name, value)` is what `omc config` prints for one setting.
+* `secret_hint(key)` is how a stored credential is shown (`****abcd`).
 """
 
 from __future__ import annotations
@@ -159,6 +160,12 @@ def mask_text(text: str, limit: int | None = None) -> str:
 def mask_secret(secret: str) -> str:
     """Show only that a secret is set: a 4-character hint of a long one leaks too little."""
     return f"{secret[:4]}…{MASK}" if len(secret) > 12 else MASK
+
+
+def secret_hint(secret: str) -> str:
+    """Which stored key this is, without revealing it: `****` and, for a key of 12 characters
+    or more, its last 4 (`****abcd`, how exchanges and LLM consoles name their keys)."""
+    return f"****{secret[-4:]}" if len(secret) >= 12 else "****"
 
 
 def mask_setting(name: str, value: Any) -> Any:

@@ -25,6 +25,10 @@ class UserError(ValueError):
     """A user's mistake about users (unknown name, taken name, weak password)."""
 
 
+class UserExists(UserError):
+    """The name is taken."""
+
+
 @dataclass(frozen=True)
 class UserInfo:
     id: int
@@ -69,7 +73,9 @@ def audit(
         )
 
 
-def create_user(engine: Engine, name: str, password: str, *, admin: bool = False) -> UserInfo:
+def create_user(
+    engine: Engine, name: str, password: str, *, admin: bool = False, actor: str = "cli"
+) -> UserInfo:
     if not NAME.match(name):
         raise UserError(
             f"user name {name[:64]!r}: 1-64 letters, digits or . _ @ - (starting with a "
@@ -95,8 +101,8 @@ def create_user(engine: Engine, name: str, password: str, *, admin: bool = False
                 .returning(USERS.c.id)
             ).scalar_one()
     except IntegrityError:
-        raise UserError(f"user {name!r} exists already") from None
-    audit(engine, "user_created", "cli", user_id=new_id, detail={"name": name, "admin": admin})
+        raise UserExists(f"user {name!r} exists already") from None
+    audit(engine, "user_created", actor, user_id=new_id, detail={"name": name, "admin": admin})
     return UserInfo(new_id, name, admin, False, 0, now)
 
 
