@@ -26,6 +26,7 @@ from omc.api.routes import (
     auth,
     backtests,
     credentials,
+    feeds,
     ledgers,
     sessions,
     system,
@@ -94,6 +95,6 @@ def create_app(
     )
     app.state.omc = state
     errors.install(app)
-    for module in (system, auth, backtests, ledgers, accounts, sessions, credentials, users):
+    for module in (system, auth, backtests, ledgers, feeds, accounts, sessions, credentials, users):
         app.include_router(module.router, prefix=PREFIX)
     return app

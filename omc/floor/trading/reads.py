@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Engine, select
 
-from omc.floor.trading.journal import TABLE, Event, TradingState
+from omc.floor.trading.journal import TABLE, Event, TradingState, stored_after
 from omc.floor.trading.oms import ManagedOrder
 
 T = TypeVar("T")
@@ -62,29 +62,9 @@ class AccountView:
     reasons: dict[str, Any] = field(default_factory=dict)  # order -> why it was placed
 
     def refresh(self, engine: Engine) -> AccountView:
-        t = TABLE.c
-        query = (
-            select(t.seq, t.event_id, t.ts, t.kind, t.strategy, t.symbol)
-            .add_columns(t.client_order_id, t.data)
-            .where(t.account == self.account, t.seq > self.last_seq)
-            .order_by(t.seq)
-        )
-        prefix = len(self.account) + 1
-        with engine.connect() as conn:
-            rows = conn.execute(query).all()
-        for seq, event_id, ts, kind, strategy, symbol, cid, data in rows:
-            event = Event(
-                int(event_id[prefix:]),
-                self.account,
-                ts,
-                kind,
-                json.loads(data),
-                strategy,
-                symbol,
-                cid,
-            )
-            if kind == "order" and cid is not None:
-                self.reasons[cid] = event.data.get("reason")
+        for seq, event in stored_after(engine, self.account, self.last_seq):
+            if event.kind == "order" and event.client_order_id is not None:
+                self.reasons[event.client_order_id] = event.data.get("reason")
             before = self._before(event)
             self.state.apply(event)
             if before is not None:
