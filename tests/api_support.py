@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,12 @@ from omc.core.config import Settings
 
 SECRET = "test-secret-key-0123456789-abcdefghijklmnop"
 PASSWORDS = {"alice": "alice-pass-Zq81!x", "bob": "bob-pass-Wm42?y"}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def api_settings(**overrides: Any) -> ApiSettings:

@@ -93,6 +93,16 @@ def test_backtest_via_api_equals_omc_backtest(
     assert client.get("/api/v1/backtests", headers=bob).json()["items"] == []
     mine = client.get("/api/v1/backtests", headers=alice).json()["items"]
     assert [j["id"] for j in mine] == [job["id"]]
+    # the report's series: the CLI's equity.csv and trades.csv, the owner's only
+    series = client.get(f"/api/v1/backtests/{job['id']}/series", headers=alice)
+    assert series.status_code == 200, series.text
+    equity, trades = series.json()["equity"], series.json()["trades"]
+    cli_equity = (out / "equity.csv").read_text().splitlines()[1:]
+    assert len(equity) == len(cli_equity)
+    assert equity[-1]["equity"] == cli_equity[-1].split(",")[1]
+    assert min(p["drawdown"] for p in equity) == pytest.approx(expected["max_drawdown"])
+    assert len(trades) == len((out / "trades.csv").read_text().splitlines()) - 1
+    assert client.get(f"/api/v1/backtests/{job['id']}/series", headers=bob).status_code == 404
 
 
 def test_missing_candles_fail_the_job_truthfully(client: TestClient) -> None:

@@ -5,7 +5,6 @@ and neither the password nor the secret ever in output, logs or responses."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -14,16 +13,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.api_support import SECRET, run_omc
+from tests.api_support import SECRET, free_port, run_omc
 
 ROOT = Path(__file__).parents[1]
 PASSWORD = "s3cret-Password-Xy!"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def test_users_create_list_disable(db_url: str, tmp_path: Path) -> None:

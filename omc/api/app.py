@@ -1,5 +1,6 @@
 """The FastAPI application: `create_app(settings)` wires the state and the routers under
-`/api/v1` (OpenAPI at `/api/v1/openapi.json`, docs at `/api/v1/docs`).
+`/api/v1` (OpenAPI at `/api/v1/openapi.json`, docs at `/api/v1/docs`), and the web dashboard
+at `/` (`omc.web.dashboard`).
 
 The app uses one engine (already migrated: `omc serve` passes the CLI's, which
 `omc.cli.context.engine` brings up to the latest schema), the token signer (key derived from the
@@ -39,6 +40,7 @@ from omc.api.vault import Vault
 from omc.core.config import Settings
 from omc.core.db import make_engine
 from omc.floor.trading.reads import Views
+from omc.web import dashboard
 
 PREFIX = "/api/v1"
 
@@ -97,4 +99,5 @@ def create_app(
     errors.install(app)
     for module in (system, auth, backtests, ledgers, feeds, accounts, sessions, credentials, users):
         app.include_router(module.router, prefix=PREFIX)
+    dashboard.install(app)
     return app

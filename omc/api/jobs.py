@@ -5,7 +5,9 @@ server process (a later step moves them to a queue).
 otherwise), stores the job `queued` and hands it to the pool. A worker marks it `running`,
 loads the candles point-in-time and runs it through `omc.floor.backtest.single` — the code
 path of `omc backtest`, so the numbers are the same — then stores `done` with the metrics
-document (what `omc backtest` writes to metrics.json), or `failed` with one masked line.
+document (what `omc backtest` writes to metrics.json), or `failed` with one masked line. The
+job's trades.csv, equity.csv and metrics.json are written as `omc backtest` writes them, to
+`<data_dir>/api-backtests/<id>/`, where `series` reads the charts' data back.
 
 The database row is the truth: at start-up (`recover`) a job still `running` was cut off by
 a stop of the server and is marked `failed` ("interrupted"); a job still `queued` is queued
@@ -14,6 +16,7 @@ again. One server process per database runs jobs.
 
 from __future__ import annotations
 
+import csv
 import logging
 import math
 import secrets
@@ -22,6 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, and_, or_, select, update
@@ -34,6 +38,7 @@ from omc.core.time import parse_utc, utcnow
 log = logging.getLogger("omc.api.jobs")
 
 INTERRUPTED = "interrupted: the server stopped while this backtest ran; submit it again"
+SERIES_POINTS = 4000
 API_STRATEGIES_NOTE = "strategy files and models run from the command line only"
 
 
@@ -190,6 +195,31 @@ class BacktestJobs:
             rows = [_view(r) for r in conn.execute(query)]
         return rows[:limit], len(rows) > limit
 
+    def folder(self, job_id: str) -> Path:
+        return self.settings.data_dir / "api-backtests" / job_id
+
+    def series(self, owner_id: int, job_id: str) -> dict[str, Any] | None:
+        """A done job's equity curve (with drawdown; at most SERIES_POINTS points, evenly
+        thinned, the last one kept) and its round-trip trades, as text cells; None if the
+        job is not the owner's, not done, or its files are gone."""
+        job = self.get(owner_id, job_id)
+        folder = self.folder(job_id)
+        if job is None or job.status != "done" or not (folder / "equity.csv").is_file():
+            return None
+        with (folder / "equity.csv").open(newline="") as fh:
+            equity = list(csv.DictReader(fh))
+        step = max(1, math.ceil(len(equity) / SERIES_POINTS))
+        thinned = equity[::step] + ([equity[-1]] if (len(equity) - 1) % step else [])
+        with (folder / "trades.csv").open(newline="") as fh:
+            trades = list(csv.DictReader(fh))
+        return {
+            "equity": [
+                {"ts": r["timestamp"], "equity": r["equity"], "drawdown": r["drawdown"]}
+                for r in thinned
+            ],
+            "trades": trades,
+        }
+
     # ------------------------------------------------------------------ worker
     def _set(self, job_id: str, **values: Any) -> None:
         t = self._table
@@ -208,19 +238,20 @@ class BacktestJobs:
         if not claimed or row is None:
             return
         try:
-            metrics = self._backtest(row.request)
+            metrics = self._backtest(job_id, row.request)
         except Exception as exc:
             self._set(job_id, status="failed", error=self._reason(exc), finished_at=utcnow())
             return
         self._set(job_id, status="done", metrics=metrics, finished_at=utcnow())
 
-    def _backtest(self, request: Mapping[str, Any]) -> dict[str, Any]:
+    def _backtest(self, job_id: str, request: Mapping[str, Any]) -> dict[str, Any]:
         from omc.floor.backtest import single
-        from omc.floor.backtest.export import metrics_document
+        from omc.floor.backtest.export import metrics_document, write_all
         from omc.floor.data import load_db
 
         bars = load_db(self.engine, request["symbol"], request["timeframe"], request["exchange"])
         result = single.run(spec_of(request), bars, self.settings)
+        write_all(result, self.folder(job_id))
         safe: dict[str, Any] = json_safe(metrics_document(result))
         return safe
 

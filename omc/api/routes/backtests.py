@@ -10,7 +10,13 @@ from omc.api.auth.deps import current_user, state
 from omc.api.auth.users import UserInfo, audit
 from omc.api.errors import ApiError
 from omc.api.jobs import JobView
-from omc.api.schemas.backtests import BacktestCreated, BacktestIn, BacktestOut, BacktestPage
+from omc.api.schemas.backtests import (
+    BacktestCreated,
+    BacktestIn,
+    BacktestOut,
+    BacktestPage,
+    BacktestSeries,
+)
 from omc.api.schemas.common import ERRORS, ErrorBody
 from omc.api.state import ApiState
 
@@ -62,6 +68,28 @@ def read(
     if job is None:
         raise ApiError(404, "not_found", "no such backtest")
     return _out(job)
+
+
+@router.get(
+    "/{job_id}/series",
+    response_model=BacktestSeries,
+    responses={**ERRORS, 404: {"model": ErrorBody, "description": "No such done backtest"}},
+)
+def series(
+    job_id: str, user: UserInfo = Depends(current_user), st: ApiState = Depends(state)
+) -> BacktestSeries:
+    """A done backtest's equity curve with its drawdown (thinned to at most 4,000 points)
+    and its round-trip trades: what the dashboard's report charts."""
+    found = st.jobs.series(user.id, job_id) if len(job_id) <= 64 else None
+    if found is None:
+        raise ApiError(404, "not_found", "no such done backtest")
+    return BacktestSeries(
+        equity=found["equity"],
+        trades=[
+            {**t, "exit_time": t["exit_time"] or None, "exit_price": t["exit_price"] or None}
+            for t in found["trades"]
+        ],
+    )
 
 
 @router.get("", response_model=BacktestPage, responses=ERRORS)

@@ -62,3 +62,28 @@ class BacktestOut(BaseModel):
 class BacktestPage(BaseModel):
     items: list[BacktestOut]
     next_cursor: str | None
+
+
+class EquityPoint(BaseModel):
+    ts: datetime
+    equity: Decimal
+    drawdown: float = Field(description="Equity against its running peak, minus one (<= 0).")
+
+
+class RoundTrip(BaseModel):
+    entry_time: datetime
+    exit_time: datetime | None
+    side: str
+    quantity: Decimal
+    entry_price: Decimal
+    exit_price: Decimal | None
+    fees: Decimal
+    pnl: Decimal
+    symbol: str
+
+
+class BacktestSeries(BaseModel):
+    """What a done backtest's report charts: equity and drawdown over time, the trades."""
+
+    equity: list[EquityPoint]
+    trades: list[RoundTrip]
