@@ -30,6 +30,7 @@ from tests.api_support import PASSWORDS, api_settings
 from tests.browser_support import CHROMIUM, Guarded, artifacts_dir, live_server, require_browser
 
 pytestmark = pytest.mark.browser
+PAGES = ("overview", "collectors", "backtests", "lab", "floor", "alerts", "settings")
 STATIC = Path(__file__).parents[1] / "omc" / "web" / "static"
 CANDLES = Path(__file__).parents[1] / "omc" / "demo" / "data" / "candles" / "BTC_USDT-5m.csv"
 
@@ -39,6 +40,15 @@ class Site:
     base: str
     engine: Any
     shots: Path
+
+    def get(self, user: str, path: str) -> Any:
+        """GET /api/v1<path> as `user` (a Bearer token, as an API client would)."""
+        api = f"{self.base}/api/v1"
+        login = {"username": user, "password": PASSWORDS[user]}
+        token = httpx.post(f"{api}/auth/login", json=login).json()["access_token"]
+        res = httpx.get(api + path, headers={"Authorization": f"Bearer {token}"})
+        assert res.status_code == 200, res.text
+        return res.json()
 
 
 def add_ticks(engine: Any, prices: dict[str, str], age_s: int = 5) -> None:
@@ -138,13 +148,7 @@ def test_backtest_runs_and_its_report_opens(tab: Guarded, site: Site) -> None:
     page.wait_for_selector("#eq canvas")
     page.wait_for_selector("#trades table")
     shown = page.inner_text("#bt-metrics [data-metric=final_equity]")
-    token = httpx.post(
-        f"{site.base}/api/v1/auth/login",
-        json={"username": "alice", "password": PASSWORDS["alice"]},
-    ).json()["access_token"]
-    job = httpx.get(
-        f"{site.base}/api/v1/backtests/{job_id}", headers={"Authorization": f"Bearer {token}"}
-    ).json()
+    job = site.get("alice", f"/backtests/{job_id}")
     assert shown == f"{float(job['metrics']['final_equity']):,.2f}"
     assert page.locator("#tp canvas").count() == 1
     tab.shot("backtest-report")
@@ -155,13 +159,7 @@ def test_a_second_user_sees_none_of_the_first_users_things(tab: Guarded, site: S
     tab.login("bob", PASSWORDS["bob"])
     page.goto("/#/backtests")
     page.wait_for_selector("#bt-list:has-text('no backtests yet')")
-    token = httpx.post(
-        f"{site.base}/api/v1/auth/login",
-        json={"username": "alice", "password": PASSWORDS["alice"]},
-    ).json()["access_token"]
-    theirs = httpx.get(
-        f"{site.base}/api/v1/backtests", headers={"Authorization": f"Bearer {token}"}
-    ).json()["items"]
+    theirs = site.get("alice", "/backtests")["items"]
     assert theirs, "alice's backtest (the test before) is there"
     page.goto(f"/#/backtests/{theirs[0]['id']}")
     page.wait_for_selector("#bt-report .error:has-text('no such backtest')")
@@ -173,8 +171,7 @@ def test_every_page_renders_on_a_laptop_and_a_phone(browser: Any, site: Site) ->
         tab = Guarded(browser, site.base, site.shots, viewport=viewport, has_touch=name == "phone")
         try:
             tab.login("alice", PASSWORDS["alice"])
-            for page_name in ("overview", "collectors", "backtests", "lab", "floor", "alerts",
-                              "settings"):  # fmt: skip
+            for page_name in PAGES if name == "laptop" else ("overview", "floor"):
                 tab.page.goto(f"/#/{page_name}")
                 tab.page.wait_for_selector(f"#page[data-page={page_name}] h1")
                 tab.page.wait_for_load_state("networkidle")

@@ -27,9 +27,10 @@ async function route() {
   for (const a of document.querySelectorAll("#nav a")) a.classList.toggle("active", a.dataset.page === page);
   $("nav").classList.remove("open");
   if (cleanup) { cleanup(); cleanup = null; }
-  const root = $("page");
-  root.innerHTML = "";
-  root.dataset.page = page;
+  // a fresh element per visit: a previous page's late answers land in its detached one
+  const root = document.createElement("div");
+  $("page").replaceChildren(root);
+  $("page").dataset.page = page;
   try {
     const module = await import(`./pages/${page}.js`);
     const done = await module.render(root, { me, args: rest.map(decodeURIComponent) });
