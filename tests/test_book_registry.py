@@ -70,6 +70,12 @@ def test_paper_trading_registers_its_instance_once(engine: Engine, tmp_path: Pat
 def test_promotion_needs_its_criteria_and_a_person_for_live(engine: Engine, tmp_path: Path) -> None:
     strat = make_strategy("sma_cross", PARAMS)
     e = r.register(engine, strat, "paper-x", actor="ann", reason="from the sweep")
+    with pytest.raises(p.PromotionRefused, match="expectations: none"):
+        p.promote(engine, p.promote(engine, e.id, actor="ann", reason="x").id, actor="ann",
+                  reason="x", confirmed=True, settings=p.BookSettings(paper_min_days=0,
+                  paper_min_trades=0), divergence=_within)  # fmt: skip
+    e = r.set_expectations(engine, e.id, {"max_drawdown": 0.5}, actor="ann", reason="its OOS")
+    e = r.move(engine, e.id, "research", actor="ann", reason="start again")
     assert e.stage == "research"
     e = p.promote(engine, e.id, actor="ann", reason="try it on paper")  # no criteria
     assert e.stage == "paper" and e.stage_mark == -1
@@ -115,6 +121,9 @@ def test_promotion_needs_its_criteria_and_a_person_for_live(engine: Engine, tmp_
     kinds = [(h["kind"], h["to"], h["by"]) for h in r.history(engine, e.id)]
     assert kinds == [
         ("register", "research", "ann"),
+        ("promote", "paper", "ann"),
+        ("expectations", None, "ann"),
+        ("move", "research", "ann"),
         ("promote", "paper", "ann"),
         ("promote", "live-small", "ann"),
         ("demote", "paper", "bob"),
@@ -171,6 +180,15 @@ def test_strategies_list_json_is_the_contract(
     assert "paper → research" in " ".join(out.split())
     listed = json.loads(omc_ok(capsys, "strategies", "list", "--json", "--stage", "research")[1])
     assert [x["id"] for x in listed] == [sid]
+    status = " ".join(omc_ok(capsys, "status")[1].split())
+    assert f"{sid} sma_cross (p1): research, research" in status
+    checked = json.loads(omc_ok(capsys, "strategies", "check", "--json")[1])
+    assert checked == []  # research is not watched
+    omc_ok(capsys, "strategies", "promote", sid, "--reason", "paper again")
+    (row,) = json.loads(omc_ok(capsys, "strategies", "check", "--json")[1])
+    assert (row["id"], row["stage"], row["status"]) == (sid, "paper", "unwatched")
+    report = json.loads(omc_ok(capsys, "status", "--json")[1])
+    assert report["strategies"][0]["health"] == "unwatched"
     code = _omc_code(capsys, "strategies", "show", "nope")
     assert code[0] == 2 and "no registered strategy 'nope'" in code[2]
 

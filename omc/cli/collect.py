@@ -104,8 +104,9 @@ def register(app: typer.Typer) -> None:
 
     @app.command("status")
     def status(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
-        """Collector health (last success, freshness, errors, quarantine), ledger row counts
-        and the trading state of every account."""
+        """Collector health (last success, freshness, errors, quarantine), ledger row counts,
+        the trading state of every account and each strategy's stage and health."""
+        from omc.floor.book.watch import book_status
         from omc.floor.trading.guard import KillSwitchStore
         from omc.floor.trading.modes import trading_states
         from omc.ledgers.status import ledger_status
@@ -119,6 +120,7 @@ def register(app: typer.Typer) -> None:
             "since": kill.updated_at,
         }
         report["trading"] = trading_states(engine())
+        report["strategies"] = book_status(engine())
         if as_json:
             print(json.dumps(report, indent=2, default=_json_default))
             return
@@ -172,6 +174,22 @@ def register(app: typer.Typer) -> None:
             console.print(gaps)
         _print_quality(report["quality"])
         _print_trading(report["trading"], report["kill_switch"])
+        _print_strategies(report["strategies"])
+
+
+def _print_strategies(rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    console.print("[bold]strategies[/] (stage and health, `omc strategies show ID`)")
+    for r in rows:
+        colour = {"ok": "green", "breach": "red"}.get(str(r["health"]), "yellow")
+        trades = f", {r['trades']} trade(s) in the stage" if r.get("trades") is not None else ""
+        why = f": {r['breach']}" if r.get("breach") else ""
+        console.print(
+            f"  {r['id']} {r['name']} ({r['account']}): {r['stage']}, "
+            f"[{colour}]{r['health']}[/]{trades}{why}",
+            soft_wrap=True,
+        )
 
 
 def _print_trading(rows: list[dict[str, Any]], kill: dict[str, Any]) -> None:

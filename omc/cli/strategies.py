@@ -18,7 +18,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from omc.cli.context import STRATEGY_HELP, console, engine, fail, parse_params
+from omc.cli.context import STRATEGY_HELP, console, engine, fail, parse_params, settings
 
 BY_HELP = "Who makes the change (default: your login name)."
 
@@ -76,6 +76,23 @@ def _table(rows: list[Any]) -> None:
     console.print(table)
 
 
+def _health_text(h: Any) -> str:
+    """One line of a strategy's health (`omc.floor.book.monitor.Monitor.health`)."""
+    status = str(h.get("status", "?"))
+    if status not in ("ok", "breach", "unwatched"):
+        return status
+    colour = {"ok": "green", "breach": "red"}.get(status, "yellow")
+    text = f"[{colour}]{status}[/] ({h['trades']} trade(s), drawdown {h['drawdown']:.2%}"
+    if h.get("drawdown_limit") is not None:
+        text += f" of {h['drawdown_limit']:.2%}"
+    if h.get("cusum_h"):
+        text += f", CUSUM {h['cusum']:.2f} of {h['cusum_h']:.2f}"
+    text += ")"
+    if h.get("breach"):
+        text += f": {h['breach']['detail']}"
+    return text
+
+
 def register(app: typer.Typer) -> None:
     book = typer.Typer(
         help="The book: registered strategies and their stages.", no_args_is_help=True
@@ -117,7 +134,10 @@ def register(app: typer.Typer) -> None:
         e = _entry(sid)
         db = engine()
         checks = criteria(db, e, divergence=divergence_check(db, _bars(data)))
+        from omc.floor.book.watch import health_of
+
         doc = e.as_dict() | {
+            "health": dict(health_of(db, e)),
             "evidence": evidence(db, e).as_dict(),
             "next_stage": NEXT.get(e.stage),
             "criteria": [c.as_dict() for c in checks],
@@ -135,6 +155,7 @@ def register(app: typer.Typer) -> None:
             f"  in {e.stage} since {doc['stage_since']}: {ev['days']:.1f} day(s), "
             f"{ev['trades']} trade(s), {ev['breaches']} limit breach(es)"
         )
+        console.print(f"  health {_health_text(doc['health'])}")
         if doc["next_stage"]:
             console.print(f"  to {doc['next_stage']}:")
             for c in checks:
@@ -143,6 +164,41 @@ def register(app: typer.Typer) -> None:
         for h in doc["history"]:
             move = f"{h['from'] or '·'} → {h['to']}" if h["to"] else h["kind"]
             console.print(f"  {h['ts']} {h['kind']} {move} by {h['by']}: {h['reason']}")
+
+    @book.command("check")
+    def check(
+        data: list[Path] = typer.Option(
+            [], "--data", help="Candle CSV: also judge divergence from each one's backtest."
+        ),
+        dry_run: bool = typer.Option(False, "--dry-run", help="Report only; demote nothing."),
+        as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    ) -> None:
+        """The demotion monitor, once over every paper and live strategy: drawdown, returns
+        (CUSUM), Guard denials (and divergence with --data); a breach demotes and alerts."""
+        from omc.cli.trade import _bus
+        from omc.floor.book.promotion import divergence_check
+        from omc.floor.book.watch import Alerts, check_book
+        from omc.ledgers.catalyst.notifiers import notifiers_from_settings
+
+        db = engine()
+        alerts = Alerts(_bus(), notifiers_from_settings(settings()))
+        bars = _bars(data)
+        rows = check_book(
+            db,
+            alerts=alerts,
+            divergence=divergence_check(db, bars) if bars else None,
+            demote_breaches=not dry_run,
+        )
+        alerts.wait()
+        if as_json:
+            _print_json(rows)
+            return
+        if not rows:
+            console.print("no paper or live strategies to check")
+        for row in rows:
+            moved = f" → demoted to {row['demoted_to']}" if "demoted_to" in row else ""
+            line = f"{row['id']} {row['name']} ({row['account']}, {row['stage']}): "
+            console.print(line + _health_text(row) + moved, soft_wrap=True)
 
     @book.command("add")
     def add(

@@ -141,6 +141,12 @@ def _print_summary(summary: dict[str, Any], as_json: bool, title: str = "P&L") -
             console.print(line)
     if summary.get("stopped"):
         console.print(f"Stopped: {summary['stopped']}")
+    health = summary.get("health")
+    if health:
+        console.print(
+            f"Book: stage {health['stage']}, health {health['status']} "
+            f"({health['trades']} trade(s) in the stage, drawdown {health['drawdown']:.2%})"
+        )
 
 
 def _positions_table(rows: list[dict[str, Any]]) -> None:
@@ -245,6 +251,7 @@ def register(app: typer.Typer) -> None:
                     poll_s=poll_s,
                     max_bars=max_bars,
                     on_wait=_waiting(f"ticks from {ps.quote_source}", poll_s),
+                    stop=_watching(session, common["bus"]),
                 )
             finally:
                 session.close()
@@ -301,6 +308,9 @@ def register(app: typer.Typer) -> None:
             for problem in _missing_keys(venue_name):  # before anything is sent
                 fail(f"Refusing to trade live: {problem}")
             venue = _live_venue(venue_name)
+        from omc.floor.book.registry import trading
+
+        trading(engine(), strat, account or f"{venue.name}-{strat.name}", venue=venue.name)
         session = TradingSession(
             engine(),
             account or f"{venue.name}-{strat.name}",
@@ -321,7 +331,8 @@ def register(app: typer.Typer) -> None:
                 console.print(line, soft_wrap=True)
                 raise typer.Exit(1)
             waiting = _waiting(f"quotes from {venue.name}", poll_s)
-            session.run_ticks(poll_s=poll_s, max_bars=max_bars, on_wait=waiting)
+            stop = _watching(session, session.bus)
+            session.run_ticks(poll_s=poll_s, max_bars=max_bars, on_wait=waiting, stop=stop)
         finally:
             session.close()
         _print_summary(session.state.book.summary(), False, title=f"Live P&L — {session.account}")
@@ -466,6 +477,16 @@ def register(app: typer.Typer) -> None:
             console.print(table)
         if as_json:
             print(json.dumps(_jsonable(out), indent=2))
+
+
+def _watching(session: Any, bus: Any) -> Callable[[], bool]:
+    """The session's demotion monitor as run_ticks' `stop` (True once demoted)."""
+    from omc.floor.trading.paper_session import watch_session
+
+    watcher = watch_session(engine(), session, settings=settings(), bus=bus)
+    if watcher is None:
+        return bool
+    return lambda: watcher.on_bar(session)
 
 
 def _order_json(o: Any) -> dict[str, Any]:

@@ -7,7 +7,8 @@ month), its trades (orders of this strategy that filled), the Guard's denials an
 
     research   → paper       no criteria (paper trading does it by itself)
     paper      → live-small  `paper_min_days`, `paper_min_trades`, divergence within bounds,
-                             no limit breaches — and a person's confirmation
+                             no limit breaches, expectations to be monitored against —
+                             and a person's confirmation
     live-small → live        `live_small_min_days`, `live_small_min_trades`, divergence
                              within bounds, no breaches — and a person's confirmation
 
@@ -167,7 +168,15 @@ def criteria(
         else (s.live_small_min_days, s.live_small_min_trades)
     )
     ev = evidence(engine, entry)
+    watched = any(k in entry.expectations for k in ("trade_return_mean", "max_drawdown"))
     checks = [
+        Check(
+            "expectations",
+            watched,
+            "the monitor can hold it to its expectations"
+            if watched
+            else "none: `omc strategies add --expect-from FILE` (or a Lab model's) first",
+        ),
         Check("days", ev.days >= days, f"{ev.days:.1f} of {days:g} day(s) in {entry.stage}"),
         Check("trades", ev.trades >= trades, f"{ev.trades} of {trades} trade(s) in {entry.stage}"),
         Check(

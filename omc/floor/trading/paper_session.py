@@ -21,6 +21,7 @@ from omc.core.config import Settings
 from omc.core.events import Bus
 from omc.core.time import utcnow
 from omc.floor.book import registry
+from omc.floor.book.watch import Alerts, Watcher, session_watcher
 from omc.floor.data import Bars
 from omc.floor.fills import FeeModel, SlippageModel
 from omc.floor.strategy import Strategy
@@ -127,8 +128,30 @@ def replay_paper(
         cash=cash,
         bus=bus,
     )
+    watcher = watch_session(engine, session, settings=settings, bus=bus)
+
+    def each_bar(i: int) -> None:
+        if watcher is not None:
+            watcher.on_bar(session)  # a demotion stops the session
+        if on_bar is not None:
+            on_bar(i)
+
     try:
-        session.replay(bars, quotes, speed=speed, spread_bps=spread_bps, on_bar=on_bar)
+        session.replay(bars, quotes, speed=speed, spread_bps=spread_bps, on_bar=each_bar)
     finally:
         session.close()
-    return session_summary(session)
+    summary = session_summary(session)
+    if watcher is not None:
+        summary["health"] = watcher.health()
+    return summary
+
+
+def watch_session(
+    engine: Engine, session: TradingSession, *, settings: Settings, bus: Bus | None = None
+) -> Watcher | None:
+    """The demotion monitor of a session's registered strategy (`omc.floor.book.watch`),
+    alerting on `bus` and the configured notifiers; None when it is not registered."""
+    from omc.ledgers.catalyst.notifiers import notifiers_from_settings
+
+    alerts = Alerts(bus, notifiers_from_settings(settings))
+    return session_watcher(engine, session, alerts=alerts)
