@@ -166,3 +166,83 @@ def test_limits_and_kill_switch_stop_a_running_session(
     # the journal shows the kill, with the decision trail before it
     kinds = [e["kind"] for e in client.get(f"{base}/journal", headers=alice).json()["items"]]
     assert "kill" in kinds and "decision" in kinds and "order" in kinds
+
+
+def read_stream(
+    client: TestClient, headers: dict[str, str], seconds: float, until: str | None = None
+) -> list[tuple[str, Any]]:
+    """The (event, data) pairs of `/stream` for `seconds`, or until an `until` event."""
+    found: list[tuple[str, Any]] = []
+    with client.stream("GET", f"/api/v1/stream?timeout_s={seconds}", headers=headers) as res:
+        assert res.status_code == 200
+        assert res.headers["content-type"].startswith("text/event-stream")
+        event = None
+        for line in res.iter_lines():
+            if line.startswith("event: "):
+                event = line[7:]
+            elif line.startswith("data: ") and event is not None:
+                found.append((event, json.loads(line[6:])))
+                if event == until:
+                    break
+                event = None
+    return found
+
+
+def test_stream_sends_ticks_and_only_the_callers_sessions_orders_fills(
+    client: TestClient, db_url: str, tmp_path: Path
+) -> None:
+    import threading
+    from datetime import UTC, datetime
+    from decimal import Decimal
+
+    from omc.core.upsert import upsert
+    from omc.ledgers.models import Tick
+
+    import_candles(db_url, tmp_path, rows=600)
+    alice, bob = login(client, "alice"), login(client, "bob")
+    create_account(client, alice, "alice-live")
+    assert client.get("/api/v1/stream").status_code == 401
+    engine = client.app.state.omc.engine  # type: ignore[attr-defined]
+    bobs: list[tuple[str, Any]] = []
+    watcher = threading.Thread(target=lambda: bobs.extend(read_stream(client, bob, 4.0)))
+    watcher.start()
+
+    def later() -> None:
+        time.sleep(0.5)
+        now = datetime.now(UTC)
+        upsert(
+            engine,
+            Tick.__table__,
+            [
+                {
+                    "source": "coinspot",
+                    "coin": "btc",
+                    "market": "aud",
+                    "ts": now,
+                    "bid": Decimal(1),
+                    "ask": Decimal(2),
+                    "last": Decimal("1.5"),
+                    "volume": None,
+                    "collected_at": now,
+                }
+            ],
+        )
+        res = client.post(
+            "/api/v1/accounts/alice-live/sessions",
+            json=SESSION,
+            headers=alice,
+        )
+        assert res.status_code == 202
+
+    starter = threading.Thread(target=later)
+    starter.start()
+    events = read_stream(client, alice, 60.0, until="fill")
+    starter.join()
+    watcher.join()
+    kinds = {e for e, _ in events}
+    assert {"tick", "session", "order", "fill"} <= kinds, events[:8]
+    fill = next(d for e, d in events if e == "fill")
+    assert fill["account"] == "alice-live" and Decimal(fill["quantity"]) > 0
+    assert next(d for e, d in events if e == "tick")["last"] == "1.5"
+    assert {e for e, _ in bobs} <= {"tick", "alert"}  # nothing of alice's
+    assert any(e == "tick" for e, _ in bobs)

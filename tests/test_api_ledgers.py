@@ -68,3 +68,62 @@ def test_freshness(client: TestClient) -> None:
     assert states and set(states.values()) == {"missing"}  # no collector ever ran
     ticks = next(t for t in body["tables"] if t["table"] == "ticks")
     assert ticks["rows"] == 2 and ticks["last"].startswith("2024-03-01T12:01")
+
+
+def test_alerts_and_deliveries(client: TestClient) -> None:
+    from datetime import UTC, datetime
+
+    from omc.core.upsert import upsert
+    from omc.ledgers.models import Alert
+
+    engine = client.app.state.omc.engine  # type: ignore[attr-defined]
+    now = datetime.now(UTC)
+    upsert(engine, Alert.__table__, [
+        {"source": "announcements", "event_id": str(i), "kind": kind, "coin": "",
+         "title": f"{kind} {i}", "coins": coins, "url": None, "published_at": now,
+         "raised_at": now, "deliveries": {"telegram": {"status": status, "at": now.isoformat(),
+                                                       "error": err}}}
+        for i, (kind, coins, status, err) in enumerate([
+            ("listing", ["PEPE"], "ok", None), ("delisting", ["DOGE"], "failed", "HTTP 500"),
+            ("listing", ["WIF"], "pending", None)])
+    ])  # fmt: skip
+    bob = login(client, "bob")
+    page = client.get("/api/v1/alerts?limit=2", headers=bob).json()
+    assert [a["title"] for a in page["items"]] == ["listing 2", "delisting 1"]
+    rest = client.get(f"/api/v1/alerts?cursor={page['next_cursor']}", headers=bob).json()
+    assert [a["title"] for a in rest["items"]] == ["listing 0"] and rest["next_cursor"] is None
+    listings = client.get("/api/v1/alerts?kind=listing&coin=pepe", headers=bob).json()["items"]
+    assert [a["title"] for a in listings] == ["listing 0"]
+    failed = client.get("/api/v1/alerts/deliveries?status=failed", headers=bob).json()["items"]
+    assert [(d["title"], d["notifier"], d["error"]) for d in failed] == [
+        ("delisting 1", "telegram", "HTTP 500")
+    ]
+
+
+def test_collectors_are_for_admins(client: TestClient) -> None:
+    alice, bob = login(client, "alice"), login(client, "bob")  # alice is the admin
+    assert client.get("/api/v1/collectors", headers=bob).status_code == 403
+    assert client.post("/api/v1/collectors/reddit/pause", headers=bob).status_code == 403
+    listed = client.get("/api/v1/collectors", headers=alice).json()["items"]
+    assert {c["collector"] for c in listed} >= {"coinspot", "reddit"}
+    assert not any(c["paused"] for c in listed)
+    res = client.post("/api/v1/collectors/reddit/pause", json={"reason": "rate limited"},
+                      headers=alice)  # fmt: skip
+    assert res.status_code == 200 and res.json()["status"] == "paused"
+    reddit = next(
+        c
+        for c in client.get("/api/v1/collectors", headers=alice).json()["items"]
+        if c["collector"] == "reddit"
+    )
+    assert reddit["paused"] and reddit["paused_reason"] == "rate limited"
+    engine = client.app.state.omc.engine  # type: ignore[attr-defined]
+    from omc.ledgers.collectors.controls import is_paused
+
+    assert is_paused(engine, "reddit")  # what `omc collect`'s scheduler reads
+    assert client.post("/api/v1/collectors/reddit/resume", headers=alice).status_code == 200
+    assert not is_paused(engine, "reddit")
+    assert client.post("/api/v1/collectors/nope/pause", headers=alice).status_code == 404
+    runs = client.get("/api/v1/collectors/coinspot/runs", headers=alice).json()
+    assert runs == {"items": [], "next_cursor": None}
+    quarantine = client.get("/api/v1/collectors/quarantine", headers=alice).json()
+    assert quarantine["items"] == []

@@ -24,12 +24,15 @@ from omc.api.auth.tokens import TokenSigner
 from omc.api.jobs import BacktestJobs
 from omc.api.routes import (
     accounts,
+    alerts,
     auth,
     backtests,
+    collectors,
     credentials,
     feeds,
     ledgers,
     sessions,
+    stream,
     system,
     users,
 )
@@ -97,7 +100,20 @@ def create_app(
     )
     app.state.omc = state
     errors.install(app)
-    for module in (system, auth, backtests, ledgers, feeds, accounts, sessions, credentials, users):
+    for module in (
+        system,
+        auth,
+        backtests,
+        ledgers,
+        feeds,
+        accounts,
+        sessions,
+        credentials,
+        users,
+        collectors,
+        alerts,
+        stream,
+    ):
         app.include_router(module.router, prefix=PREFIX)
     dashboard.install(app)
     return app

@@ -19,6 +19,9 @@
   token of the key material (`ciphertext`: key, secret, endpoint — never stored in clear), a
   masked `hint` (`****abcd`) and when it was created, rotated, last checked and last used.
 
+* `api_lab_owners` — which user started which Lab session (`lab_sessions.id`)
+  (`omc.api.services.lab`).
+
 Written only through `omc.api.auth.users`, `omc.api.jobs`, `omc.api.services`
 and `omc.api.vault`.
 """
@@ -147,9 +150,21 @@ class Credential(Base):
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
+class LabOwner(Base):
+    """The user a Lab session belongs to."""
+
+    __tablename__ = "api_lab_owners"
+    __table_args__ = (Index("ix_api_lab_owners_owner", "owner_id"),)
+
+    session_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("api_users.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 USERS: Table = User.__table__  # type: ignore[assignment]
 AUDIT: Table = AuditEntry.__table__  # type: ignore[assignment]
 JOBS: Table = BacktestJob.__table__  # type: ignore[assignment]
 ACCOUNTS: Table = Account.__table__  # type: ignore[assignment]
 PAPER_SESSIONS: Table = PaperSession.__table__  # type: ignore[assignment]
 CREDENTIALS: Table = Credential.__table__  # type: ignore[assignment]
+LAB_OWNERS: Table = LabOwner.__table__  # type: ignore[assignment]

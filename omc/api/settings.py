@@ -56,6 +56,10 @@ class ApiSettings(BaseSettings):
         description="How long the kill switch route waits for a running session to confirm.",
     )
 
+    stream_poll_s: float = Field(
+        default=0.5, gt=0, le=60, description="How often /stream looks for changes (s)."
+    )
+
     @property
     def tls(self) -> bool:
         return self.tls_certfile is not None and self.tls_keyfile is not None

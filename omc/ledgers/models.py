@@ -1,4 +1,4 @@
-"""The schema of the four ledgers, plus collector runs and the quarantine.
+"""The schema of the four ledgers, plus collector runs, their pauses and the quarantine.
 
 Every time-series table has a natural primary key (so every write is an idempotent upsert),
 stores prices and sizes as exact decimals, and records when the world knew a fact
@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Float,
     Index,
     Integer,
@@ -348,6 +349,19 @@ class CollectorRun(Base):
     quarantined: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     owner: Mapped[str | None] = mapped_column(String(128), nullable=True)
+
+
+class CollectorControl(Base):
+    """A collector paused by an admin (`omc.ledgers.collectors.controls`): the scheduler skips
+    its runs until it is resumed."""
+
+    __tablename__ = "collector_controls"
+
+    collector: Mapped[str] = mapped_column(String(64), primary_key=True)
+    paused: Mapped[bool] = mapped_column(Boolean)
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    updated_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class QuarantinedItem(Base):

@@ -291,8 +291,39 @@ class AlertEngine:
 
 def list_alerts(engine: Engine, limit: int = 50) -> list[dict[str, Any]]:
     """The newest alerts, newest first, as dicts (for `omc alerts`)."""
+    return alerts_page(engine, limit=limit)[0]
+
+
+def alerts_page(
+    engine: Engine,
+    *,
+    limit: int = 50,
+    before: int | None = None,
+    after: int | None = None,
+    kind: str | None = None,
+    source: str | None = None,
+    coin: str | None = None,
+) -> tuple[list[dict[str, Any]], bool]:
+    """Alerts newest first (by id) — those with id < `before` / > `after` when given, of
+    `kind`, `source`, naming `coin` — as dicts with their deliveries; and whether more follow."""
+    query = select(ALERTS)
+    for column, value in (("kind", kind), ("source", source)):
+        if value is not None:
+            query = query.where(ALERTS.c[column] == value)
+    if before is not None:
+        query = query.where(ALERTS.c.id < before)
+    if after is not None:
+        query = query.where(ALERTS.c.id > after)
+    query = query.order_by(ALERTS.c.id.desc())
     with engine.connect() as conn:
-        rows = conn.execute(
-            select(ALERTS).order_by(ALERTS.c.raised_at.desc(), ALERTS.c.id.desc()).limit(limit)
-        ).fetchall()
-    return [{**alert_dict(row), "deliveries": row.deliveries or {}} for row in rows]
+        if coin is None:
+            rows = conn.execute(query.limit(limit + 1)).fetchall()
+        else:  # `coins` is JSON: filtered here
+            wanted = coin.upper()
+            rows = [
+                r
+                for r in conn.execute(query)
+                if r.coin.upper() == wanted or wanted in [c.upper() for c in (r.coins or [])]
+            ][: limit + 1]
+    found = [{**alert_dict(row), "deliveries": row.deliveries or {}} for row in rows[:limit]]
+    return found, len(rows) > limit

@@ -54,7 +54,7 @@ class CollectorScheduler:
     def add_collector(self, collector: Collector) -> None:
         self.collectors.append(collector)
         self.scheduler.add_job(
-            self.runner.run,
+            self._run,
             IntervalTrigger(seconds=collector.interval_s),
             args=[collector],
             id=f"collect:{collector.name}",
@@ -63,6 +63,15 @@ class CollectorScheduler:
             misfire_grace_time=max(1, int(collector.interval_s)),
             next_run_time=utcnow(),
         )
+
+    def _run(self, collector: Collector) -> object:
+        """One scheduled run, skipped while an admin has paused the collector."""
+        from omc.ledgers.collectors.controls import is_paused
+
+        if is_paused(self.runner.engine, collector.name):
+            log.info("%s is paused: run skipped", collector.name)
+            return None
+        return self.runner.run(collector)
 
     def add_job(self, name: str, fn: Callable[[], object], interval_s: float) -> None:
         self.scheduler.add_job(
