@@ -21,7 +21,7 @@ from pydantic import SecretStr
 from omc.api.vault import CheckFailed, Material, VaultError
 from omc.core.config import Settings
 from omc.core.http import HttpClient, HttpError, RetryPolicy
-from omc.core.masking import Redactor
+from omc.core.masking import Redactor, register_secrets
 
 LLM_ENDPOINTS = {
     "openai": "https://api.openai.com/v1",
@@ -148,3 +148,4 @@ def check(kind: str, material: Material, settings: Settings) -> None:
             raise VaultError(f"unknown kind {kind!r}")
     except CheckFailed as exc:
         raise CheckFailed(redact.text(str(exc), 300)) from None
+    register_secrets(*material.values())  # an accepted key: masked in every log from now on

@@ -18,8 +18,9 @@ class ApiSettings(BaseSettings):
 
     secret_key: SecretStr | None = Field(
         default=None,
-        description="Secret that signs API tokens (at least 32 characters). Unset: a random "
-        "key in `<data_dir>/secret.key`, created with mode 0600 on first use.",
+        description="Secret that signs API tokens and encrypts stored credentials (at least "
+        "32 characters). Unset: a random key in `<data_dir>/secret.key`, created with mode "
+        "0600 by `omc init` or on first use.",
     )
     access_token_minutes: int = Field(
         default=15, ge=1, le=1440, description="Lifetime of an API access token (minutes)."

@@ -36,7 +36,7 @@ from omc.api.auth.users import get as get_user
 from omc.api.models import CREDENTIALS
 from omc.api.settings import ApiSettings
 from omc.core.config import Settings, get_settings
-from omc.core.masking import secret_hint, url_origin
+from omc.core.masking import register_secrets, secret_hint, url_origin
 from omc.core.time import utcnow
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
@@ -102,7 +102,7 @@ def kind_of(family: str, provider: str | None = None) -> str:
     if ":" in family and provider is None:
         family, provider = family.split(":", 1)
     if family not in FAMILIES:
-        raise VaultError(f"kind {family[:32]!r}: one of {', '.join(FAMILIES)}")
+        raise VaultError(f"kind: one of {', '.join(FAMILIES)}")
     if family == "coinspot":
         if provider not in (None, "", "coinspot"):
             raise VaultError("kind coinspot takes no provider")
@@ -344,6 +344,7 @@ def use(
     """Decrypt a credential to use it now (audited as `credential_used` with `purpose`)."""
     row = _row(engine, user.id, ref)
     material = vault.open(row.ciphertext, row.name)
+    register_secrets(*material.values())  # masked in every URL-printing and JSON log line
     with engine.begin() as conn:
         conn.execute(
             update(CREDENTIALS).where(CREDENTIALS.c.id == row.id).values(last_used_at=utcnow())
