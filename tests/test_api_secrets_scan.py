@@ -2,14 +2,16 @@
 against local fakes), use them (check, rotate, the Lab's key lookup, a live venue's balances),
 provoke errors (refused keys, malformed bodies carrying the secret, other users' ids) — then
 every captured log line (caplog at DEBUG and the JSON log output), every response (body and
-headers) and every row of every table is scanned for the plaintext keys, secrets, passwords
-and the installation secret: none is found (only Fernet tokens and argon2 hashes)."""
+headers), the event stream alice watched meanwhile and every row of every table is scanned
+for the plaintext keys, secrets, passwords and the installation secret: none is found (only
+Fernet tokens and argon2 hashes)."""
 
 from __future__ import annotations
 
 import io
 import json
 import logging
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -68,6 +70,12 @@ def json_log() -> Iterator[io.StringIO]:
         root.removeHandler(handler)
 
 
+def stream_text(client: TestClient, headers: dict[str, str], seconds: float) -> str:
+    with client.stream("GET", f"/api/v1/stream?timeout_s={seconds}", headers=headers) as res:
+        assert res.status_code == 200
+        return "\n".join(res.iter_lines())
+
+
 def database_text(engine: Any) -> tuple[str, set[str]]:
     meta = MetaData()
     meta.reflect(engine)
@@ -96,6 +104,9 @@ def test_no_secret_in_logs_responses_or_database(
     call("POST", "/api/v1/auth/login", json={"username": "bob", "password": CAROL})  # wrong
     call("POST", "/api/v1/auth/session", json={"username": "alice", "password": PASSWORDS["alice"]})
 
+    streamed: list[str] = []
+    watcher = threading.Thread(target=lambda: streamed.append(stream_text(client, alice, 4.0)))
+    watcher.start()
     with (
         coinspot_fake(key=CS_KEY, secret=CS_SECRET) as cs,
         fake_binance_trading() as bn,
@@ -150,13 +161,15 @@ def test_no_secret_in_logs_responses_or_database(
         assert call("POST", f"{URL}/{ids['cs']}/check", headers=alice).json()["ok"] is False
         call("DELETE", f"{URL}/{ids['cs']}", headers=alice)
 
+    watcher.join(30)
+    assert streamed, "the event stream did not end"
     statuses = {r.status_code for r in call.seen}
     assert {200, 201, 204, 401, 404, 409, 422} <= statuses and 500 not in statuses
     db_text, tables = database_text(st.engine)
     assert {"api_credentials", "api_audit", "api_users"} <= tables
     assert db_text.count("gAAAAA") >= 2  # the credentials are there, as Fernet tokens
     places = {"caplog": caplog.text, "json log": json_log.getvalue(),
-              "responses": call.text(), "database": db_text}  # fmt: skip
+              "responses": call.text(), "database": db_text, "stream": streamed[0]}  # fmt: skip
     assert json_log.getvalue().strip() and "credential" in caplog.text + db_text
     secrets = [CS_KEY, CS_SECRET, BINANCE_KEY, BINANCE_SECRET, OPENAI_KEY, SECRET, CAROL,
                *PASSWORDS.values()]  # fmt: skip

@@ -3,7 +3,8 @@ venue it opens.
 
 * `check(kind, material, settings)` asks the provider once, read-only: CoinSpot's
   `/ro/my/balances`, a CCXT exchange's `fetch_balance`, an LLM provider's `GET /models`
-  (OpenAI-compatible: `Authorization: Bearer`; Anthropic: `x-api-key`). A refusal or an
+  (OpenAI and OpenAI-compatible: `Authorization: Bearer`; Anthropic: `x-api-key`; Google:
+  `x-goog-api-key`). A refusal or an
   unreachable provider raises `CheckFailed` with one line that never holds a value (every
   message goes through `omc.core.masking.Redactor` with the key and secret).
 * `live_venue(kind, material, settings)` builds the Floor's venue (`CoinSpotVenue`,
@@ -26,6 +27,7 @@ from omc.core.masking import Redactor, register_secrets
 LLM_ENDPOINTS = {
     "openai": "https://api.openai.com/v1",
     "anthropic": "https://api.anthropic.com/v1",
+    "google": "https://generativelanguage.googleapis.com/v1beta",
     "openrouter": "https://openrouter.ai/api/v1",
 }
 ANTHROPIC_VERSION = "2023-06-01"
@@ -114,6 +116,8 @@ def _llm(kind: str, material: Material, settings: Settings) -> None:
         )
     if provider == "anthropic":
         headers = {"x-api-key": material.api_key, "anthropic-version": ANTHROPIC_VERSION}
+    elif provider == "google":
+        headers = {"x-goog-api-key": material.api_key}
     else:
         headers = {"Authorization": f"Bearer {material.api_key}"}
     with HttpClient(
