@@ -1,10 +1,12 @@
 """`omc lab …`: the Lab from the command line — run a study from a goal in words (or a plan
-file), list and show sessions, approve or reject a study's model.
+file) through the Lab's graph, list and show sessions, approve or reject a study's model;
+`omc.cli.lab_flow` adds answer, revise, resume and events.
 
-`omc lab run` exit codes: 0 the study ran (whatever its verdict), 1 the study failed (the
-one-line error is stored with the session), 2 a usage mistake (missing file, bad --as-of,
-bad plan JSON), 3 the planner asked a question and no answer could be prompted for
-(non-interactive or --json; the session is stored as `asked`, re-run with --answer TEXT).
+`omc lab run` exit codes: 0 the study ran (whatever its verdict; it waits at the approval
+gate, status `awaiting_approval`), 1 the study failed (the one-line error is stored with the
+session), 2 a usage mistake (missing file, bad --as-of, bad plan JSON), 3 the planner asked a
+question and no answer could be prompted for (non-interactive or --json; the session is
+stored as `asked`: `omc lab answer ID TEXT`, or re-run with --answer TEXT).
 With --json the last line printed is one JSON object (see `StudyOutcome.to_json`).
 """
 
@@ -20,7 +22,13 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from omc.cli.context import console, engine, err_console, fail, settings
+from omc.cli.context import (
+    console,
+    engine,
+    err_console,
+    fail,
+    settings,  # noqa: F401  (looked up here by lab_flow; tests patch it)
+)
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -111,7 +119,8 @@ def _print_outcome(outcome: Any) -> None:
         console.print(f"report: [bold]{Path(outcome.report).resolve().as_uri()}[/]")
         console.print(
             f"decide: omc lab approve {outcome.session}  |  "
-            f"omc lab reject {outcome.session} --reason TEXT",
+            f"omc lab reject {outcome.session} --reason TEXT  |  "
+            f"omc lab revise {outcome.session} TEXT",
             highlight=False,
         )
 
@@ -122,7 +131,8 @@ def _done(outcome: Any, as_json: bool) -> NoReturn:
     elif outcome.status == "asked":
         err_console.print(
             f"[yellow]question:[/] {outcome.question}\n"
-            f"(session {outcome.session} stored as asked; re-run with --answer TEXT)",
+            f"(session {outcome.session} stored as asked; answer with "
+            f"`omc lab answer {outcome.session} TEXT`, or re-run with --answer TEXT)",
             highlight=False,
         )
     elif outcome.status == "failed":
@@ -130,8 +140,21 @@ def _done(outcome: Any, as_json: bool) -> NoReturn:
         console.print(f"session {outcome.session} stored as failed", highlight=False)
     else:
         _print_outcome(outcome)
-    code = {"done": 0, "asked": EXIT_ASKED}.get(outcome.status, EXIT_FAILED)
+    code = {"done": 0, "awaiting_approval": 0, "asked": EXIT_ASKED}.get(outcome.status, EXIT_FAILED)
     raise typer.Exit(code)
+
+
+def _ask_until_planned(outcome: Any, as_json: bool) -> Any:
+    """At a terminal, prompt for the planner's questions (at most MAX_QUESTIONS)."""
+    from omc.cli.lab_flow import drive
+    from omc.lab.graph import driver
+
+    for _ in range(MAX_QUESTIONS):
+        if outcome.status != "asked" or not _interactive(as_json):
+            break
+        reply = typer.prompt(outcome.question or "?")
+        outcome = drive(driver.answer, as_json, outcome.session, reply)
+    return outcome
 
 
 @lab_app.command("run")
@@ -154,52 +177,37 @@ def run(
     plan_file: Path | None = typer.Option(None, "--plan", help="A plan JSON file to run."),
     as_json: bool = typer.Option(False, "--json", help="End with one JSON object."),
 ) -> None:
-    """Plan and run a study; write its report; store the session."""
-    from omc.lab.session.runner import STEPS, prepare_plan, record_question, run_study
+    """Plan and run a study through the Lab's graph; write its report; wait for approval."""
+    from omc.cli.lab_flow import drive
+    from omc.lab.graph import driver
 
     when = _parse_as_of(as_of)
     if data is not None and not data.is_file():
         fail(f"--data {data}: no such file")
     if plan_file is None and not (goal and goal.strip()):
         fail("give a GOAL in words or --plan FILE")
-    overrides: dict[str, Any] = {
+    options: dict[str, Any] = {
         "symbol": symbol,
         "timeframe": timeframe,
         "exchange": exchange,
         "data_file": str(data.resolve()) if data is not None else None,
         "horizon_bars": horizon,
         "trials": trials,
-        "as_of": when,
+        "as_of": when.isoformat() if when else None,
     }
-    db = _db()
     base = _load_plan(plan_file) if plan_file is not None else None
-    interactive = _interactive(as_json)
     text = goal.strip() if goal else (base.goal if base is not None else "")
-    for _ in range(MAX_QUESTIONS + 1):
-        try:
-            result = prepare_plan(text, engine=db, plan=base, answer=answer, **overrides)
-        except ValueError as exc:
-            fail(" ".join(str(exc).split()))
-        if result.plan is not None or not interactive:
-            break
-        reply = typer.prompt(result.question or "?")
-        answer = f"{answer}; {reply}" if answer else reply  # the planner folds in each, in order
-    if result.plan is None:
-        _done(record_question(db, text, result.question or "?"), as_json)
-    plan = result.plan
-    with _study_progress(as_json) as bars:
-        steps = bars.add_task("starting", total=len(STEPS))
-        search = bars.add_task("search trials", total=plan.trials, visible=False)
-
-        def progress(step: str, done: int, total: int) -> None:
-            if step == "search":
-                bars.update(search, visible=True, completed=done, total=total)
-            if done == 0:
-                bars.update(steps, description=step, completed=STEPS.index(step))
-            elif step == STEPS[-1] and done == total:
-                bars.update(steps, description="done", completed=len(STEPS))
-
-        outcome = run_study(plan, engine=db, out_dir=settings().data_dir / "lab", progress=progress)
+    outcome = drive(
+        driver.start,
+        as_json,
+        text,
+        options=options,
+        base_plan=base.model_dump(mode="json") if base is not None else None,
+        answers=[answer] if answer else [],
+    )
+    outcome = _ask_until_planned(outcome, as_json)
+    if outcome.status == "failed" and (outcome.error or "").startswith("plan: "):
+        fail(outcome.error.removeprefix("plan: "))  # options the planner cannot take
     _done(outcome, as_json)
 
 
@@ -267,15 +275,18 @@ def _record(session_id: str) -> Any:
 def show(
     session_id: str = typer.Argument(..., metavar="ID", help="Session id (omc lab sessions)."),
     as_json: bool = typer.Option(False, "--json", help="Print the session as JSON."),
+    with_events: bool = typer.Option(False, "--events", help="Also its event log."),
 ) -> None:
-    """One session: its goal, plan, verdict, metrics, trials and report."""
+    """One session: its goal, plan, verdict, metrics, trials and report (and events)."""
+    from omc.lab.session import events
     from omc.lab.session.store import trials_of
 
     r = _record(session_id)
     trials = trials_of(engine(), r.id)
     if as_json:
         body = {k: v for k, v in vars(r).items()}
-        _echo_json({**body, "trials": trials})
+        log = [e.to_json() for e in events.read(engine(), r.id)] if with_events else None
+        _echo_json({**body, "trials": trials, **({"events": log} if with_events else {})})
         return
     table = Table(title=f"Lab session {r.id}", show_header=False)
     table.add_column("")
@@ -318,17 +329,23 @@ def show(
                 json.dumps(trial["params"], sort_keys=True),
             )
         console.print(t, highlight=False)
+    if with_events:
+        from omc.cli.lab_flow import show_events
+
+        show_events(r.id, 0, False)
 
 
 def _decide(session_id: str, approval: str, reason: str | None, force: bool, as_json: bool) -> None:
-    from omc.lab.session.store import ApprovalRefused, UnknownSession, decide
+    """At the approval gate the graph goes on (and ends); otherwise (a session decided before,
+    or run before the graph) the decision is stored directly, with the same rules."""
+    from omc.cli.lab_flow import drive
+    from omc.lab.graph import driver
+    from omc.lab.session.store import decide, get_session
 
-    try:
-        record = decide(_db(), session_id, approval, reason=reason, force=force)
-    except UnknownSession as exc:
-        fail(str(exc))
-    except ApprovalRefused as exc:
-        fail(f"refused: {exc}", code=1)
+    outcome = drive(driver.decide, True, session_id, approval, reason=reason, force=force)
+    if outcome is None:
+        drive(lambda rt: decide(rt.engine, session_id, approval, reason=reason, force=force), True)
+    record = get_session(engine(), session_id)
     if as_json:
         _echo_json(
             {
@@ -375,4 +392,7 @@ def reject(
 
 
 def register(app: typer.Typer) -> None:
+    from omc.cli import lab_flow
+
+    lab_flow.register(lab_app)
     app.add_typer(lab_app, name="lab")

@@ -12,6 +12,9 @@
   window and holdout range, hashed into `dataset_key`), which session, when. A second
   session opening the same holdout is recorded and flagged in its report. Keyed by
   (dataset_key, session), so re-storing one session never counts as a second look.
+* `lab_events` — the append-only, sequence-numbered event log of each session (`seq` 1, 2,
+  … per session; step starts and ends, the plan, questions, answers, decisions, and what the
+  agents emit). Database triggers refuse every UPDATE and DELETE.
 
 Written only through `omc.lab.session.store`.
 """
@@ -26,7 +29,15 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from omc.core.db_types import Base, UTCDateTime
 
-SESSION_STATUSES = ("planned", "asked", "running", "done", "failed", "interrupted")
+SESSION_STATUSES = (
+    "planned",
+    "asked",
+    "running",
+    "awaiting_approval",
+    "done",
+    "failed",
+    "interrupted",
+)
 APPROVAL_STATES = ("none", "approved", "rejected")
 
 
@@ -40,7 +51,7 @@ class LabSession(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     goal: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(32))
     step: Mapped[str | None] = mapped_column(String(32), nullable=True)
     as_of: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     source: Mapped[str | None] = mapped_column(Text, nullable=True)
@@ -91,3 +102,17 @@ class HoldoutOpening(Base):
         String(32), ForeignKey("lab_sessions.id", ondelete="CASCADE")
     )
     opened_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class LabEvent(Base):
+    """One event of a session's log: `seq` is 1, 2, … within the session (never reused)."""
+
+    __tablename__ = "lab_events"
+    __table_args__ = (UniqueConstraint("session", "seq"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    session: Mapped[str] = mapped_column(String(32), ForeignKey("lab_sessions.id"))
+    seq: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    kind: Mapped[str] = mapped_column(String(40))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)

@@ -153,13 +153,17 @@ def close_abandoned(engine: Engine) -> int:
     return closed
 
 
-def store_trials(engine: Engine, session_id: str, trials: Iterable[Mapping[str, Any]]) -> int:
+def store_trials(
+    engine: Engine, session_id: str, trials: Iterable[Mapping[str, Any]], offset: int = 0
+) -> int:
     """Every trial of the session's search (number, model, params, fold_scores, score,
-    seconds); a trial stored before is overwritten, and trials no longer present removed."""
+    seconds), stored as number `offset + number`; a trial stored before is overwritten, and
+    trials numbered `offset` or more that are no longer present removed (a revised study's
+    search keeps the earlier searches' trials below `offset`)."""
     rows = [
         {
             "session": session_id,
-            "number": int(t["number"]),
+            "number": offset + int(t["number"]),
             "model": str(t["model"]),
             "params": dict(t["params"]),
             "fold_scores": list(t["fold_scores"]),
@@ -172,6 +176,7 @@ def store_trials(engine: Engine, session_id: str, trials: Iterable[Mapping[str, 
         conn.execute(
             delete(LabTrial).where(
                 LabTrial.session == session_id,
+                LabTrial.number >= offset,
                 LabTrial.number.not_in([r["number"] for r in rows] or [-1]),
             )
         )
@@ -252,14 +257,27 @@ def decide(
     """Store a person's decision on a finished study: `approved` or `rejected`, with the
     reason and the time. Approving a study whose verdict is not `edge` needs `force` and a
     reason; a study that did not finish cannot be approved; a rejection needs a reason."""
+    record = get_session(engine, session_id)
+    reason = check_decision(record, approval, reason=reason, force=force)
+    return save_session(
+        engine, session_id, approval=approval, decision_reason=reason, decided_at=utcnow()
+    )
+
+
+def check_decision(
+    record: SessionRecord, approval: str, *, reason: str | None = None, force: bool = False
+) -> str | None:
+    """The rules of `decide`, without storing: raises ApprovalRefused (or ValueError for an
+    unknown decision) and returns the cleaned reason. A study waiting at the approval gate
+    (`awaiting_approval`) or done may be decided."""
     if approval not in APPROVAL_STATES or approval == "none":
         raise ValueError(f"unknown decision {approval!r}")
-    record = get_session(engine, session_id)
+    session_id = record.id
     reason = (reason or "").strip() or None
     if approval == "rejected" and reason is None:
         raise ApprovalRefused("a rejection needs --reason")
     if approval == "approved":
-        if record.status != "done":
+        if record.status not in ("done", "awaiting_approval"):
             raise ApprovalRefused(
                 f"session {session_id} is {record.status}, not done: nothing to approve"
             )
@@ -268,6 +286,4 @@ def decide(
                 f"session {session_id} found no edge (verdict {record.verdict}): "
                 "approving it needs --force --reason TEXT"
             )
-    return save_session(
-        engine, session_id, approval=approval, decision_reason=reason, decided_at=utcnow()
-    )
+    return reason

@@ -1,0 +1,78 @@
+"""The graph's checkpointer, in the same database as the Lab's sessions.
+
+* SQLite (the embedded default): `langgraph-checkpoint-sqlite`'s `SqliteSaver` on the very
+  database file of the engine (its own tables `checkpoints` and `writes`). One file holds the
+  sessions, their events and the graph's checkpoints, so a backup (`omc ops backup`) or a
+  copied data dir always has checkpoints that match the sessions — a second file could be
+  lost or restored out of step. The connection gets the engine's WAL mode and a 30 s busy
+  timeout, so concurrent sessions and processes wait for the write lock instead of failing.
+* PostgreSQL: `langgraph-checkpoint-postgres`'s `PostgresSaver` on the engine's URL without
+  SQLAlchemy's `+psycopg` (a `search_path` in the URL's `options` puts its tables in that
+  schema), autocommit, dict rows; `.setup()` creates or migrates its tables.
+
+`checkpointer(engine)` is a context manager: the connection is closed when it ends.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Engine
+
+_setup_done: set[str] = set()
+_setup_lock = threading.Lock()
+
+
+def _sqlite_saver(path: str) -> Iterator[Any]:
+    from langgraph.checkpoint.sqlite import SqliteSaver
+
+    conn = sqlite3.connect(path, check_same_thread=False, timeout=30)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA busy_timeout=30000")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        saver = SqliteSaver(conn)
+        yield saver
+    finally:
+        conn.close()
+
+
+def _postgres_saver(url: str) -> Iterator[Any]:
+    import psycopg
+    from langgraph.checkpoint.postgres import PostgresSaver
+    from psycopg.rows import dict_row
+
+    conn = psycopg.connect(url, autocommit=True, prepare_threshold=0, row_factory=dict_row)
+    try:
+        saver = PostgresSaver(conn)  # type: ignore[arg-type]
+        with _setup_lock:
+            if url not in _setup_done:
+                saver.setup()
+                _setup_done.add(url)
+        yield saver
+    finally:
+        conn.close()
+
+
+def libpq_url(engine: Engine) -> str:
+    """The engine's PostgreSQL URL as libpq reads it (no `+psycopg`, password kept)."""
+    return engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+@contextmanager
+def checkpointer(engine: Engine) -> Iterator[Any]:
+    """A LangGraph checkpointer on `engine`'s database (module docstring)."""
+    backend = engine.url.get_backend_name()
+    if backend == "sqlite":
+        path = engine.url.database
+        if not path or path == ":memory:":
+            raise ValueError("the Lab's graph needs a database file, not an in-memory SQLite")
+        yield from _sqlite_saver(path)
+    elif backend == "postgresql":
+        yield from _postgres_saver(libpq_url(engine))
+    else:
+        raise ValueError(f"the Lab's graph runs on SQLite or PostgreSQL, not {backend}")
