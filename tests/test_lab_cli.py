@@ -88,7 +88,7 @@ def test_a_planted_signal_is_found_and_approved(lab: typer.Typer, tmp_path: Path
     out = run_json(lab, write_candles(tmp_path / "BTC_USDT-1h.csv", signal=0.6, seed=1))
     assert set(out) >= {"session", "status", "verdict", "oos", "baseline", "trials", "report"}
     assert (out["status"], out["verdict"], out["trials"], out["question"]) == (
-        "awaiting_approval",
+        "pending_approval",
         "edge",
         3,
         None,
@@ -131,7 +131,7 @@ def test_a_random_walk_has_no_edge_and_its_approval_is_refused(
     out = run_json(lab, data)
     sid = out["session"]
     assert (out["status"], out["verdict"], out["holdout_flagged"]) == (
-        "awaiting_approval",
+        "pending_approval",
         "no_edge",
         False,
     )
@@ -206,7 +206,7 @@ def test_a_question_is_prompted_for_at_a_terminal_and_the_study_runs(
     assert result.exit_code == 0, result.output
     assert "Which coin" in result.output and "Lab session" in result.output
     (record,) = store.list_sessions(engine)
-    assert record.status == "awaiting_approval" and record.source == "db:testex:BTC/USDT:1h"
+    assert record.status == "pending_approval" and record.source == "db:testex:BTC/USDT:1h"
     assert record.plan is not None and any(
         "answered: 'BTC'" in a for a in record.plan["assumptions"]
     )

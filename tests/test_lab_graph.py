@@ -1,5 +1,5 @@
 """The Lab's graph (omc.lab.graph) on SQLite and PostgreSQL: a question pauses the session
-(exit 3) and `omc lab answer` runs it on to the approval gate (`awaiting_approval`); approve,
+(exit 3) and `omc lab answer` runs it on to the approval gate (`pending_approval`); approve,
 reject and revise resume the gate; the event log records every step; a process killed with
 SIGKILL at a step resumes from its last checkpoint with nothing repeated (trials stored once,
 the holdout opened once) or lost; and the same deterministic study on the same inputs writes
@@ -67,9 +67,9 @@ def test_a_question_pauses_and_the_answer_runs_it_to_the_gate(
     answered = omc(lab, "lab", "answer", sid, "BTC", "--json")
     assert answered.exit_code == 0, answered.output
     out = last_json(answered)
-    assert (out["session"], out["status"], out["trials"]) == (sid, "awaiting_approval", 2)
+    assert (out["session"], out["status"], out["trials"]) == (sid, "pending_approval", 2)
     record = store.get_session(engine, sid)
-    assert record.status == "awaiting_approval" and record.source == "db:testex:BTC/USDT:1h"
+    assert record.status == "pending_approval" and record.source == "db:testex:BTC/USDT:1h"
     log = kinds(engine, sid)
     assert log.index("question") < log.index("answer") < log.index("plan")
     for name in ("retrieve", "features", "check", "train", "evaluate", "report"):
@@ -111,7 +111,7 @@ def test_revise_replans_and_reruns_from_the_changed_step(
     revised = omc(lab, "lab", "revise", sid, '{"trials": 3}', "--json")
     assert revised.exit_code == 0, revised.output
     out = last_json(revised)
-    assert (out["status"], out["trials"], out["holdout_flagged"]) == ("awaiting_approval", 5, True)
+    assert (out["status"], out["trials"], out["holdout_flagged"]) == ("pending_approval", 5, True)
     assert [t["number"] for t in store.trials_of(engine, sid)] == [0, 1, 2, 3, 4]
     log = kinds(engine, sid)
     assert log.count("step_start:retrieve") == 1 and log.count("step_start:features") == 1
@@ -189,7 +189,7 @@ def test_sigkill_at_a_step_then_resume_then_approve(
     assert resumed.exit_code == 0, resumed.output
     out = last_json(resumed)
     assert (out["status"], out["verdict"], out["trials"], out["holdout_flagged"]) == (
-        "awaiting_approval",
+        "pending_approval",
         "edge",
         2,
         False,
@@ -239,7 +239,7 @@ def test_the_deterministic_study_reproduces_its_report(tmp_path: Path) -> None:
             "as_of": "2025-01-01T00:00:00+00:00",
         }
         out = driver.start(rt, GOAL, options=options)
-        assert out.status == "awaiting_approval", out.error
+        assert out.status == "pending_approval", out.error
         folders.append((Path(str(out.report)).parent, out.session))
         db.dispose()
     (a, sid_a), (b, sid_b) = folders

@@ -3,7 +3,7 @@ file) through the Lab's graph, list and show sessions, approve or reject a study
 `omc.cli.lab_flow` adds answer, revise, resume and events.
 
 `omc lab run` exit codes: 0 the study ran (whatever its verdict; it waits at the approval
-gate, status `awaiting_approval`), 1 the study failed (the one-line error is stored with the
+gate, status `pending_approval`), 1 the study failed (the one-line error is stored with the
 session), 2 a usage mistake (missing file, bad --as-of, bad plan JSON), 3 the planner asked a
 question and no answer could be prompted for (non-interactive or --json; the session is
 stored as `asked`: `omc lab answer ID TEXT`, or re-run with --answer TEXT).
@@ -140,7 +140,7 @@ def _done(outcome: Any, as_json: bool) -> NoReturn:
         console.print(f"session {outcome.session} stored as failed", highlight=False)
     else:
         _print_outcome(outcome)
-    code = {"done": 0, "awaiting_approval": 0, "asked": EXIT_ASKED}.get(outcome.status, EXIT_FAILED)
+    code = {"done": 0, "pending_approval": 0, "asked": EXIT_ASKED}.get(outcome.status, EXIT_FAILED)
     raise typer.Exit(code)
 
 

@@ -33,7 +33,7 @@ SESSION_STATUSES = (
     "planned",
     "asked",
     "running",
-    "awaiting_approval",
+    "pending_approval",
     "done",
     "failed",
     "interrupted",
@@ -51,7 +51,7 @@ class LabSession(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     goal: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16))
     step: Mapped[str | None] = mapped_column(String(32), nullable=True)
     as_of: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     source: Mapped[str | None] = mapped_column(Text, nullable=True)

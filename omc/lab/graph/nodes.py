@@ -4,7 +4,7 @@ plan (the planner, or its one question) -> ask (interrupt: the person answers) -
 -> retrieve (point-in-time inputs) -> features (feature matrix and labels) -> check (coverage,
 sample size, class balance, leakage; refused features dropped) -> train (the search; every
 trial stored) -> evaluate (the sealed holdout opened once) -> report (artifacts, report,
-session `awaiting_approval`) -> approval (interrupt: approve / reject / revise) -> promote
+session `pending_approval`) -> approval (interrupt: approve / reject / revise) -> promote
 (the decision stored; an approved model becomes the Floor's `model:<ID>`).
 
 Re-run safety: LangGraph re-runs an interrupted or killed step from its top, so every side
@@ -355,7 +355,7 @@ def report(rt: Runtime, state: LabState) -> dict[str, Any]:
     store.save_session(
         rt.engine,
         sid,
-        status="awaiting_approval",
+        status="pending_approval",
         step="approval",
         verdict=summary["verdict"],
         reasons=summary["reasons"],
@@ -368,7 +368,7 @@ def report(rt: Runtime, state: LabState) -> dict[str, Any]:
         error=None,
     )
     rt.emit(sid)("report", {"verdict": summary["verdict"], "report": str(path)})
-    return {"result": summary, "status": "awaiting_approval"}
+    return {"result": summary, "status": "pending_approval"}
 
 
 def approval(rt: Runtime, state: LabState) -> dict[str, Any]:

@@ -269,7 +269,7 @@ def check_decision(
 ) -> str | None:
     """The rules of `decide`, without storing: raises ApprovalRefused (or ValueError for an
     unknown decision) and returns the cleaned reason. A study waiting at the approval gate
-    (`awaiting_approval`) or done may be decided."""
+    (`pending_approval`) or done may be decided."""
     if approval not in APPROVAL_STATES or approval == "none":
         raise ValueError(f"unknown decision {approval!r}")
     session_id = record.id
@@ -277,7 +277,7 @@ def check_decision(
     if approval == "rejected" and reason is None:
         raise ApprovalRefused("a rejection needs --reason")
     if approval == "approved":
-        if record.status not in ("done", "awaiting_approval"):
+        if record.status not in ("done", "pending_approval"):
             raise ApprovalRefused(
                 f"session {session_id} is {record.status}, not done: nothing to approve"
             )

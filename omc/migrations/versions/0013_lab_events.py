@@ -1,5 +1,5 @@
 """lab: the append-only event log of each session (`lab_events`), and room for longer
-session statuses (`awaiting_approval`)
+session statuses (`pending_approval`)
 
 `lab_events` rows are numbered 1, 2, … per session (unique (session, seq)); triggers on both
 backends refuse UPDATE and DELETE, so the log can only grow. `lab_sessions.status` grows to
@@ -47,9 +47,6 @@ def upgrade() -> None:
                 f"BEGIN SELECT RAISE(ABORT, '{_MESSAGE}'); END"
             )
         return
-    op.alter_column(
-        "lab_sessions", "status", type_=sa.String(length=32), existing_type=sa.String(16)
-    )
     op.execute(
         "CREATE FUNCTION lab_events_append_only() RETURNS trigger LANGUAGE plpgsql AS "
         f"$$ BEGIN RAISE EXCEPTION '{_MESSAGE}'; END $$"
@@ -67,7 +64,4 @@ def downgrade() -> None:
     else:
         op.execute("DROP TRIGGER IF EXISTS lab_events_append_only ON lab_events")
         op.execute("DROP FUNCTION IF EXISTS lab_events_append_only()")
-        op.alter_column(
-            "lab_sessions", "status", type_=sa.String(length=16), existing_type=sa.String(32)
-        )
     op.drop_table("lab_events")
