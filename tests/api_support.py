@@ -42,6 +42,8 @@ def serve_client(db_url: str, tmp_path: Path) -> Iterator[TestClient]:
     with TestClient(app) as test_client:
         yield test_client
     app.state.omc.jobs.shutdown(wait=True)
+    app.state.omc.paper.shutdown(wait=True)
+    app.state.omc.lab.shutdown(wait=True)
     engine.dispose()
 
 

@@ -30,12 +30,14 @@ from omc.api.routes import (
     collectors,
     credentials,
     feeds,
+    lab,
     ledgers,
     sessions,
     stream,
     system,
     users,
 )
+from omc.api.services.lab import LabStudies
 from omc.api.services.paper import PaperSessions
 from omc.api.settings import ApiSettings
 from omc.api.state import ApiState
@@ -59,6 +61,8 @@ def build_state(
     jobs.recover()
     paper = PaperSessions(engine, settings, api.paper_sessions)
     paper.recover()
+    lab = LabStudies(engine, settings)
+    lab.recover()
     return ApiState(
         settings=settings,
         api=api,
@@ -72,6 +76,7 @@ def build_state(
         csrf_key=derive(secret, "csrf"),
         jobs=jobs,
         paper=paper,
+        lab=lab,
         views=Views(engine),
         vault=Vault(secret),
     )
@@ -87,6 +92,7 @@ def create_app(
         yield
         state.jobs.shutdown(wait=False)
         state.paper.shutdown(wait=False)
+        state.lab.shutdown(wait=False)
 
     app = FastAPI(
         title="Oh My Coins API",
@@ -113,6 +119,7 @@ def create_app(
         collectors,
         alerts,
         stream,
+        lab,
     ):
         app.include_router(module.router, prefix=PREFIX)
     dashboard.install(app)

@@ -18,6 +18,7 @@ from omc.core.config import Settings
 
 if TYPE_CHECKING:
     from omc.api.jobs import BacktestJobs
+    from omc.api.services.lab import LabStudies
     from omc.api.services.paper import PaperSessions
     from omc.api.vault import Vault
     from omc.floor.trading.reads import Views
@@ -33,6 +34,7 @@ class ApiState:
     csrf_key: bytes
     jobs: BacktestJobs
     paper: PaperSessions
+    lab: LabStudies
     views: Views
     vault: Vault
 
