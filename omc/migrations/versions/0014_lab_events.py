@@ -5,8 +5,8 @@ session statuses (`pending_approval`)
 backends refuse UPDATE and DELETE, so the log can only grow. `lab_sessions.status` grows to
 32 characters on PostgreSQL (SQLite does not enforce the length: its table is left alone).
 
-Revision ID: 0013
-Revises: 0012
+Revision ID: 0014
+Revises: 0013
 Create Date: 2026-12-03 13:40:00.000000
 """
 
@@ -17,8 +17,8 @@ from alembic import op
 
 import omc.core.db_types
 
-revision: str = "0013"
-down_revision: str | None = "0012"
+revision: str = "0014"
+down_revision: str | None = "0013"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
