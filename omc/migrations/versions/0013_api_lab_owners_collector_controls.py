@@ -3,8 +3,8 @@
 New tables only: `api_lab_owners` (see `omc.api.models`) and `collector_controls` (see
 `omc.ledgers.models`).
 
-Revision ID: 0014
-Revises: 0013
+Revision ID: 0013
+Revises: 0012
 Create Date: 2026-12-03 13:42:20.730857
 """
 
@@ -16,8 +16,8 @@ from alembic import op
 import omc.core.db_types
 
 
-revision: str = "0014"
-down_revision: str | None = "0013"
+revision: str = "0013"
+down_revision: str | None = "0012"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
