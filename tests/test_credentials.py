@@ -243,3 +243,7 @@ def test_trade_live_with_the_owners_stored_ccxt_key(
     assert BINANCE_SECRET not in traded.output and BINANCE_KEY not in traded.output
     (cred,) = client.get(URL, headers=alice).json()["items"]
     assert cred["last_used_at"] is not None
+    engine = client.app.state.omc.engine  # type: ignore[attr-defined]
+    with engine.connect() as conn:
+        used = conn.execute(select(AUDIT.c.detail).where(AUDIT.c.action == "credential_used"))
+        assert [d["purpose"] for (d,) in used] == ["trade live ccxt:binance-sma_cross"]

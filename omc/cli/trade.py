@@ -303,7 +303,8 @@ def register(app: typer.Typer) -> None:
         except ValueError as exc:
             fail(str(exc))
         if credential is not None or user is not None:
-            venue = _stored_venue(venue_name, user, credential)
+            named = account or f"{venue_name}-{strat.name}"
+            venue = _stored_venue(venue_name, user, credential, f"trade live {named}")
         else:
             for problem in _missing_keys(venue_name):  # before anything is sent
                 fail(f"Refusing to trade live: {problem}")
@@ -588,8 +589,9 @@ def _live_venue(name: str) -> Any:
     raise typer.BadParameter(f"--venue {name!r}: coinspot or ccxt:<exchange id>")
 
 
-def _stored_venue(venue_name: str, user: str | None, credential: str | None) -> Any:
-    """The live venue with `user`'s stored credential (decrypted for this use, audited)."""
+def _stored_venue(venue_name: str, user: str | None, credential: str | None, purpose: str) -> Any:
+    """The live venue with `user`'s stored credential (decrypted for this use, audited with
+    `purpose`: which account trades with it)."""
     from omc.api import providers, vault
     from omc.api.auth.secret import SecretKeyError
     from omc.api.auth.users import find
@@ -604,7 +606,7 @@ def _stored_venue(venue_name: str, user: str | None, credential: str | None) -> 
         found = vault.get(engine(), store, owner.id, credential)
         if found.kind != venue_name:
             fail(f"credential {credential!r} is a {found.kind} key, not one for {venue_name}")
-        info, material = vault.use(engine(), store, owner, found.id, f"trade live {venue_name}")
+        info, material = vault.use(engine(), store, owner, found.id, purpose)
         return providers.live_venue(info.kind, material, settings())
     except (vault.VaultError, SecretKeyError) as exc:
         fail(f"Refusing to trade live: {exc}")
