@@ -189,6 +189,11 @@ def test_strategies_list_json_is_the_contract(
     assert (row["id"], row["stage"], row["status"]) == (sid, "paper", "unwatched")
     report = json.loads(omc_ok(capsys, "status", "--json")[1])
     assert report["strategies"][0]["health"] == "unwatched"
+    omc_ok(capsys, "strategies", "halt-book", "--reason", "review")
+    replay_b = (*replay[:-1], "p2")
+    summary = json.loads(omc_ok(capsys, *replay_b, "--json")[1])
+    assert summary["trades"] == 0 and summary["denials"]["portfolio_kill_switch"] > 0
+    omc_ok(capsys, "strategies", "halt-book", "--clear")
     code = _omc_code(capsys, "strategies", "show", "nope")
     assert code[0] == 2 and "no registered strategy 'nope'" in code[2]
 

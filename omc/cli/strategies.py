@@ -200,6 +200,21 @@ def register(app: typer.Typer) -> None:
             line = f"{row['id']} {row['name']} ({row['account']}, {row['stage']}): "
             console.print(line + _health_text(row) + moved, soft_wrap=True)
 
+    @book.command("halt-book")
+    def halt_book(
+        reason: str = typer.Option("manual", "--reason", help="Why (stored with the switch)."),
+        clear: bool = typer.Option(False, "--clear", help="Switch the book's kill switch off."),
+    ) -> None:
+        """The book's kill switch: every account's new entries are denied by the portfolio
+        Guard (orders that reduce positions still pass) until --clear."""
+        from omc.floor.book.portfolio import BOOK_SCOPE
+        from omc.floor.trading.guard import KillSwitchStore
+
+        store = KillSwitchStore(engine(), scope=BOOK_SCOPE)
+        store.set(not clear, reason=reason)
+        state = "[green]off[/]" if clear else "[red]ON[/]: no new entries in any account"
+        console.print(f"book kill switch {state} ({reason})")
+
     @book.command("add")
     def add(
         strategy: str = typer.Option(..., "--strategy", "-s", help=STRATEGY_HELP),

@@ -224,6 +224,10 @@ def register(app: typer.Typer) -> None:
             "cash": starting,
             "bus": _bus(),  # trading-state moves: `floor.trading_state`
         }
+        from omc.floor.book.portfolio import book_guard
+
+        # the account's Guard, then the portfolio's (OMC_PORTFOLIO_*, the book's kill switch)
+        common["guard"] = book_guard(engine(), common["account"], common["limits"])
         if replay is not None:
             bars = load_csv(replay)
             with _replay_progress(f"replay {bars.symbol}", len(bars)) as on_bar:
@@ -280,7 +284,7 @@ def register(app: typer.Typer) -> None:
         The API key pair is the stored --credential of --user, or OMC_COINSPOT_API_* /
         OMC_CCXT_API_*."""
         from omc.floor.strategies import make_strategy
-        from omc.floor.trading.guard import REQUIRED_FOR_LIVE, Guard, GuardSettings
+        from omc.floor.trading.guard import REQUIRED_FOR_LIVE, GuardSettings
         from omc.floor.trading.session import LiveSettings, TradingSession
         from omc.floor.venues.base import VenueError
 
@@ -309,6 +313,7 @@ def register(app: typer.Typer) -> None:
             for problem in _missing_keys(venue_name):  # before anything is sent
                 fail(f"Refusing to trade live: {problem}")
             venue = _live_venue(venue_name)
+        from omc.floor.book.portfolio import book_guard
         from omc.floor.book.registry import trading
 
         trading(engine(), strat, account or f"{venue.name}-{strat.name}", venue=venue.name)
@@ -318,7 +323,7 @@ def register(app: typer.Typer) -> None:
             strat,
             tuple(s.upper() for s in symbol),
             venue,
-            Guard(gs.limits()),
+            book_guard(engine(), account or f"{venue.name}-{strat.name}", gs.limits()),
             bus=_bus(),
         )
         try:

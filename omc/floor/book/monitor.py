@@ -9,7 +9,7 @@ Rules (`MonitorSettings`, `OMC_BOOK_*`), checked after every bar:
   fall of δ = max(μ₀, `cusum_min_shift` × σ₀) — the edge vanishing — with k = δ/2σ₀, and h
   chosen (Siegmund's approximation) so that a healthy strategy raises a false alarm once per
   `cusum_arl` trades on average;
-* **denials** — more than `max_denials` Guard denials for a limit (`promotion.BREACH_CODES`);
+* **denials** — more than `max_denials` Guard denials for a limit (`promotion.is_breach`);
 * **divergence** — the divergence report against its own backtest is `outside` (when a
   divergence check is given: `omc strategies check --data …`).
 
@@ -31,7 +31,7 @@ from typing import Any
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from omc.floor.book.promotion import BREACH_CODES
+from omc.floor.book.promotion import is_breach
 from omc.floor.trading.pnl import Book
 
 ZERO = Decimal(0)
@@ -145,7 +145,7 @@ class Monitor:
 
     def denial(self, code: str, count: int = 1) -> Breach | None:
         """Guard denials with `code` (only limit codes count)."""
-        if code not in BREACH_CODES:
+        if not is_breach(code):
             return None
         self.denials += count
         if self.watched and self.denials > self.settings.max_denials and self.breach is None:

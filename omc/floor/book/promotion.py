@@ -14,7 +14,8 @@ month), its trades (orders of this strategy that filled), the Guard's denials an
 
 Divergence is the divergence report (`omc.floor.divergence`) of the account against its own
 backtest on the same period: every comparison `within`. A limit breach is a halt of the
-account or a denial with a limit code (`BREACH_CODES`): the strategy pushed against the Guard.
+account or a denial with a limit code (`BREACH_CODES`, and the portfolio's `portfolio_*`):
+the strategy pushed against the Guard.
 
 Demotion goes one stage down (`live` → `live-small` → `paper` → `research`), or to a named
 lower stage; the monitor takes a live strategy straight back to `paper`. Retiring is final.
@@ -48,9 +49,13 @@ BREACH_CODES = frozenset(
         "max_gross_exposure",
         "order_rate",
         "capital_cap",
-        "portfolio",
     }
 )
+
+
+def is_breach(code: str) -> bool:
+    """A denial for a limit of the account or of the portfolio (`portfolio_*`)."""
+    return code in BREACH_CODES or code.startswith("portfolio_")
 
 
 class BookSettings(BaseSettings):
@@ -84,7 +89,7 @@ class Evidence:
 
     @property
     def breaches(self) -> int:
-        limit = sum(n for code, n in self.denials.items() if code in BREACH_CODES)
+        limit = sum(n for code, n in self.denials.items() if is_breach(code))
         return limit + len(self.halts)
 
     def as_dict(self) -> dict[str, Any]:
@@ -191,7 +196,7 @@ def criteria(
 
 
 def _breach_text(ev: Evidence) -> str:
-    parts = [f"{code} ×{n}" for code, n in sorted(ev.denials.items()) if code in BREACH_CODES]
+    parts = [f"{code} ×{n}" for code, n in sorted(ev.denials.items()) if is_breach(code)]
     parts += [f"halted ({h})" for h in ev.halts]
     return ", ".join(parts)
 

@@ -154,6 +154,15 @@ class DenyCode(StrEnum):
     OFF_TICK = "off_tick"
     UNKNOWN_INSTRUMENT = "unknown_instrument"
     UNKNOWN_ORDER_OUTCOME = "unknown_order_outcome"
+    # the portfolio Guard's (`omc.floor.book.portfolio`): limits across accounts and venues
+    PORTFOLIO_KILL_SWITCH = "portfolio_kill_switch"
+    PORTFOLIO_DRAWDOWN = "portfolio_drawdown"
+    PORTFOLIO_DAILY_LOSS = "portfolio_daily_loss"
+    PORTFOLIO_COIN_GROSS = "portfolio_coin_gross"
+    PORTFOLIO_COIN_NET = "portfolio_coin_net"
+    PORTFOLIO_GROSS = "portfolio_gross"
+    PORTFOLIO_CONCENTRATION = "portfolio_concentration"
+    PORTFOLIO_ALLOCATION = "portfolio_allocation"
 
 
 # denials that count as a breach of the strategy's limits for staged capital (not the
@@ -179,6 +188,11 @@ BREACH_CODES = frozenset(
 class Denial:
     code: DenyCode
     message: str
+
+    @property
+    def layer(self) -> str:
+        """Which Guard denied: `portfolio` (across accounts) or `account`."""
+        return "portfolio" if self.code.value.startswith("portfolio_") else "account"
 
     def as_dict(self) -> dict[str, Any]:
         return {"code": str(self.code), "message": self.message}

@@ -258,6 +258,7 @@ class OrderManager:
                 "denial",
                 {
                     "code": str(denial.code),
+                    "layer": denial.layer,
                     "message": denial.message,
                     "side": str(side),
                     "quantity": quantity,

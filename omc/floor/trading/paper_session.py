@@ -42,6 +42,7 @@ def open_paper_session(
     paper: PaperSettings | None = None,
     cash: Decimal | None = None,
     bus: Bus | None = None,
+    guard: Guard | None = None,
 ) -> TradingSession:
     """A started paper session. With `ReplayQuotes` the venue's clock is the replayed bar's
     time (quotes are never stale inside a replay); with ledger quotes it is the wall clock."""
@@ -69,7 +70,7 @@ def open_paper_session(
         strategy,
         tuple(symbols),
         venue,
-        Guard(limits),
+        guard or Guard(limits),
         initial_cash=start_cash,
         clock=utcnow,
         bus=bus,
@@ -109,11 +110,13 @@ def replay_paper(
     spread_bps: Decimal = Decimal(0),
     bus: Bus | None = None,
     on_bar: Callable[[int], None] | None = None,
+    guard: Guard | None = None,
 ) -> dict[str, Any]:
     """Replay `bars` through paper trading; returns the P&L summary.
 
     `speed`: bars arrive this many times faster than real time; None = as fast as possible.
-    `on_bar(i)` is called after bar i (progress).
+    `on_bar(i)` is called after bar i (progress). `guard`: the Guard every order passes
+    (default the account's, `Guard(limits)`; a `LayeredGuard` adds the portfolio's).
     """
     quotes = ReplayQuotes()
     session = open_paper_session(
@@ -127,6 +130,7 @@ def replay_paper(
         paper=paper,
         cash=cash,
         bus=bus,
+        guard=guard,
     )
     watcher = watch_session(engine, session, settings=settings, bus=bus)
 
