@@ -1,7 +1,7 @@
-"""Lab studies over the API, on SQLite and PostgreSQL: a goal planned against the stored
-candles runs in the server; its steps, report and trials are read back; it is approved
-(another user sees none of it: 404); a goal the planner must ask about is answered and runs
-under the same id."""
+"""Lab studies over the API (the Lab's graph), on SQLite and PostgreSQL: a goal planned
+against the stored candles runs in the server to the approval gate; its event log, report and
+trials are read back; it is approved (another user sees none of it: 404); a goal the planner
+must ask about is answered and runs on; a study at the gate is revised and re-run."""
 
 from __future__ import annotations
 
@@ -19,10 +19,19 @@ def import_hourly(db_url: str, tmp_path: Path) -> None:
     data = write_candles(tmp_path / "btc-1h.csv", signal=0.6, seed=7)
     env = {"OMC_DATABASE_URL": db_url, "OMC_DATA_DIR": str(tmp_path)}
     res = run_omc(
-        ["data", "import", str(data), "--exchange", "demo", "--symbol", "BTC/USDT",
-         "--timeframe", "1h"],
+        [
+            "data",
+            "import",
+            str(data),
+            "--exchange",
+            "demo",
+            "--symbol",
+            "BTC/USDT",
+            "--timeframe",
+            "1h",
+        ],
         env,
-    )  # fmt: skip
+    )
     assert res.exit_code == 0, res.output
 
 
@@ -30,7 +39,7 @@ def wait_study(client: TestClient, sid: str, headers: dict[str, str]) -> dict[st
     deadline = time.monotonic() + 180
     while True:
         body: dict[str, Any] = client.get(f"/api/v1/lab/sessions/{sid}", headers=headers).json()
-        if body["status"] in ("done", "failed", "interrupted"):
+        if body["status"] not in ("planned", "running"):
             return body
         assert time.monotonic() < deadline, body
         time.sleep(0.2)
@@ -44,16 +53,16 @@ def test_a_study_runs_in_the_server_and_is_approved(
     res = client.post("/api/v1/lab/sessions", json={"goal": GOAL, "trials": 2}, headers=alice)
     assert res.status_code == 202, res.text
     sid = res.json()["id"]
-    assert res.json()["status"] == "planned"
+    assert res.json() == {"id": sid, "status": "planned"}
     for path in ("", "/events", "/report", "/report.json"):
         assert client.get(f"/api/v1/lab/sessions/{sid}{path}", headers=bob).status_code == 404
     assert client.post(f"/api/v1/lab/sessions/{sid}/approve", headers=bob).status_code == 404
     done = wait_study(client, sid, alice)
-    assert done["status"] == "done", done["error"]
+    assert done["status"] == "pending_approval", done["error"]
     assert done["verdict"] in ("edge", "no_edge") and done["n_trials"] == 2
     events = client.get(f"/api/v1/lab/sessions/{sid}/events", headers=alice).json()
-    steps = [e["step"] for e in events["items"]]
-    assert steps[0] == "inputs" and "search" in steps and steps[-1] == "store"
+    kinds = [e["kind"] for e in events["items"]]
+    assert kinds[0] == "session" and len(kinds) > 3
     later = client.get(
         f"/api/v1/lab/sessions/{sid}/events?cursor={events['next_cursor']}", headers=alice
     ).json()
@@ -68,29 +77,44 @@ def test_a_study_runs_in_the_server_and_is_approved(
     body = {"reason": "looks real", "force": done["verdict"] != "edge"}
     approved = client.post(f"/api/v1/lab/sessions/{sid}/approve", json=body, headers=alice)
     assert approved.status_code == 200, approved.text
-    assert approved.json()["approval"] == "approved"
+    assert approved.json()["approval"] == "approved" and approved.json()["status"] == "done"
     assert [s["id"] for s in client.get("/api/v1/lab/sessions", headers=alice).json()["items"]] == [
         sid
     ]
     assert client.get("/api/v1/lab/sessions", headers=bob).json()["items"] == []
 
 
-def test_a_question_is_answered_and_the_study_runs(
+def test_a_question_is_answered_and_a_study_revised(
     client: TestClient, db_url: str, tmp_path: Path
 ) -> None:
     import_hourly(db_url, tmp_path)
     alice = login(client, "alice")
     goal = {"goal": "predict the direction of the next bar", "trials": 1}
     res = client.post("/api/v1/lab/sessions", json=goal, headers=alice)
-    assert res.status_code == 202 and res.json()["status"] == "asked", res.text
+    assert res.status_code == 202, res.text
     sid = res.json()["id"]
-    assert res.json()["question"]
-    assert client.get(f"/api/v1/lab/sessions/{sid}", headers=alice).json()["status"] == "asked"
+    asked = wait_study(client, sid, alice)
+    assert asked["status"] == "asked" and asked["question"], asked
+    early = client.post(
+        f"/api/v1/lab/sessions/{sid}/revise", json={"instructions": "x"}, headers=alice
+    )
+    assert early.status_code == 409  # not at the approval gate
     answered = client.post(
-        f"/api/v1/lab/sessions/{sid}/answer", json={"answer": "BTC", "trials": 1}, headers=alice
+        f"/api/v1/lab/sessions/{sid}/answer", json={"answer": "BTC"}, headers=alice
     )
     assert answered.status_code == 202, answered.text
-    assert answered.json() == {"id": sid, "status": "planned", "question": None}
-    assert wait_study(client, sid, alice)["status"] == "done"
+    gate = wait_study(client, sid, alice)
+    assert gate["status"] == "pending_approval", gate
     again = client.post(f"/api/v1/lab/sessions/{sid}/answer", json={"answer": "x"}, headers=alice)
     assert again.status_code == 409
+    revised = client.post(
+        f"/api/v1/lab/sessions/{sid}/revise", json={"instructions": '{"trials": 2}'}, headers=alice
+    )
+    assert revised.status_code == 202, revised.text
+    back = wait_study(client, sid, alice)
+    assert back["status"] == "pending_approval" and back["n_trials"] > gate["n_trials"], back
+    kinds = [
+        e["kind"]
+        for e in client.get(f"/api/v1/lab/sessions/{sid}/events", headers=alice).json()["items"]
+    ]
+    assert "answer" in kinds or any("answer" in k for k in kinds), kinds

@@ -1,12 +1,13 @@
-"""`/api/v1/lab/sessions`: Lab studies of the caller (another user's id answers 404) —
-start one from a goal in words (it runs in the server), list, read, its step events, answer
-the planner's question, approve or reject its model, its report (HTML) and report.json.
-`revise` follows when the Lab's graph lands (answer/revise/resume)."""
+"""`/api/v1/lab/sessions`: Lab studies of the caller (another user's id answers 404) — start
+one from a goal in words (it runs in the server), list, read, its event log, answer the
+planner's question, send it back with instructions (revise), approve or reject its model at
+the approval gate, its report (HTML) and report.json — the Lab's graph
+(`omc.api.services.lab`, over `omc.lab.graph.driver`)."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse
@@ -23,12 +24,19 @@ from omc.api.state import ApiState
 
 router = APIRouter(prefix="/lab/sessions", tags=["lab"])
 NO_SESSION = {**ERRORS, 404: {"model": ErrorBody, "description": "No such Lab session of yours"}}
+WAITING = {**NO_SESSION, 409: {"model": ErrorBody, "description": "Not waiting for this"}}
 DECIDE = {**NO_SESSION, 409: {"model": ErrorBody, "description": "Refused (not done, no edge)"}}
 
 
-class StudyOptions(BaseModel):
+class StudyIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+    goal: str = Field(
+        min_length=1, max_length=2000, examples=["Predict whether BTC/USDT closes higher next bar"]
+    )
+    answers: list[str] = Field(
+        default_factory=list, max_length=5, description="Answers to the planner's questions."
+    )
     symbol: str | None = Field(default=None, min_length=1, max_length=64)
     timeframe: str | None = Field(default=None, min_length=1, max_length=8)
     exchange: str | None = Field(default=None, min_length=1, max_length=64)
@@ -37,19 +45,20 @@ class StudyOptions(BaseModel):
     as_of: AwareDatetime | None = None
 
 
-class StudyIn(StudyOptions):
-    goal: str = Field(
-        min_length=1, max_length=2000, examples=["Predict whether BTC/USDT closes higher next bar"]
-    )
-    answers: list[str] = Field(
-        default_factory=list,
-        max_length=5,
-        description="Answers to the planner's questions, in order.",
-    )
+class AnswerIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
 
-
-class AnswerIn(StudyOptions):
     answer: str = Field(min_length=1, max_length=500)
+
+
+class ReviseIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    instructions: str = Field(
+        min_length=1,
+        max_length=2000,
+        description="Words for the planner, or a JSON object of plan fields.",
+    )
 
 
 class DecisionIn(BaseModel):
@@ -59,16 +68,15 @@ class DecisionIn(BaseModel):
     force: bool = Field(default=False, description="Approve a no_edge study (needs a reason).")
 
 
-class StudyCreated(BaseModel):
+class StudyAccepted(BaseModel):
     id: str
-    status: Literal["planned", "asked"]
-    question: str | None = None
+    status: str = Field(description="It runs in the server: poll the session or watch /stream.")
 
 
 class LabSessionOut(BaseModel):
     id: str
     goal: str
-    status: str
+    status: str = Field(description="planned, running, asked, pending_approval, done, failed, …")
     step: str | None
     created_at: datetime
     updated_at: datetime
@@ -94,10 +102,9 @@ class LabSessionPage(BaseModel):
 
 class LabEventOut(BaseModel):
     seq: int
-    ts: datetime
-    step: str
-    done: int
-    total: int
+    at: datetime
+    kind: str = Field(description="step, plan, question, answer, decision, revision, …")
+    payload: dict[str, Any]
 
 
 class LabEvents(BaseModel):
@@ -108,29 +115,17 @@ class LabEvents(BaseModel):
     next_cursor: str | None
 
 
+SKIP = ("report", "oos", "baseline")
+
+
 def _out(st: ApiState, r: Any) -> LabSessionOut:
     has_report = st.lab.report_file(r) is not None
     return LabSessionOut(
-        **{
-            k: getattr(r, k)
-            for k in LabSessionOut.model_fields
-            if k not in ("report", "oos", "baseline")
-        },
+        **{k: getattr(r, k) for k in LabSessionOut.model_fields if k not in SKIP},
         oos=json_safe(r.oos),
         baseline=json_safe(r.baseline),
         report=f"/api/v1/lab/sessions/{r.id}/report" if has_report else None,
     )
-
-
-def _options(body: StudyOptions) -> dict[str, Any]:
-    return {
-        "symbol": body.symbol,
-        "timeframe": body.timeframe,
-        "exchange": body.exchange,
-        "horizon_bars": body.horizon_bars,
-        "trials": body.trials,
-        "as_of": body.as_of,
-    }
 
 
 def owned_study(
@@ -142,31 +137,25 @@ def owned_study(
     return found
 
 
-@router.post("", response_model=StudyCreated, status_code=202, responses=ERRORS)
+def _audit(st: ApiState, action: str, user: UserInfo, request: Request, sid: str) -> None:
+    audit(st.engine, action, user.name, user_id=user.id, ip=client_ip(request), detail={"id": sid})
+
+
+@router.post("", response_model=StudyAccepted, status_code=202, responses=ERRORS)
 def start(
     body: StudyIn,
     request: Request,
     user: UserInfo = Depends(current_user),
     st: ApiState = Depends(state),
-) -> StudyCreated:
-    """Plan the goal against the stored candles and run the study in the server — or store
-    the planner's question (status `asked`; answer it with `POST …/answer`)."""
-    answer = "; ".join(a.strip() for a in body.answers if a.strip()) or None
-    try:
-        sid, status, question = st.lab.start(
-            user.id, body.goal.strip(), answer=answer, options=_options(body)
-        )
-    except ValueError as exc:
-        raise ApiError(422, "invalid_input", " ".join(str(exc).split())) from None
-    audit(
-        st.engine,
-        "lab_started",
-        user.name,
-        user_id=user.id,
-        ip=client_ip(request),
-        detail={"id": sid},
-    )
-    return StudyCreated(id=sid, status=status, question=question)  # type: ignore[arg-type]
+) -> StudyAccepted:
+    """Start a study of the goal: it runs in the server until the planner asks a question
+    (status `asked`: answer it), the approval gate (`pending_approval`: approve, reject or
+    revise) or its end. The planner plans against the stored candles."""
+    options = body.model_dump(exclude={"goal", "answers"}, exclude_none=True)
+    answers = [a.strip() for a in body.answers if a.strip()]
+    sid = st.lab.start(user.id, body.goal.strip(), answers=answers, options=options)
+    _audit(st, "lab_started", user, request, sid)
+    return StudyAccepted(id=sid, status="planned")
 
 
 @router.get("", response_model=LabSessionPage, responses=ERRORS)
@@ -191,7 +180,7 @@ def page(
 
 @router.get("/{session_id}", response_model=LabSessionOut, responses=NO_SESSION)
 def read(record: Any = Depends(owned_study), st: ApiState = Depends(state)) -> LabSessionOut:
-    """One study: goal, plan, status and step, verdict, out-of-sample metrics, decision."""
+    """One study: goal, plan, status and step, question, verdict, metrics, decision."""
     return _out(st, record)
 
 
@@ -201,30 +190,30 @@ def events(
     record: Any = Depends(owned_study),
     st: ApiState = Depends(state),
 ) -> LabEvents:
-    """The study's steps as they ran (inputs … store; search reports trials done), oldest
-    first; pass `next_cursor` back for the ones after."""
-    after = -1
+    """The study's event log (append-only): steps, plan, questions, answers, decisions,
+    oldest first; pass `next_cursor` back for the ones after."""
+    after = 0
     if cursor is not None:
         value = pagination.decode(cursor, 1)[0]
-        if not isinstance(value, int) or isinstance(value, bool):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             pagination.invalid()
         after = value
     found = st.lab.events(record.id, after)
     last = found[-1].seq if found else after
+    items = [
+        LabEventOut(seq=e.seq, at=e.at, kind=e.kind, payload=json_safe(e.payload)) for e in found
+    ]
     return LabEvents(
         id=record.id,
         status=record.status,
         step=record.step,
-        items=[LabEventOut(**vars(e)) for e in found],
+        items=items,
         next_cursor=pagination.encode(last),
     )
 
 
 @router.post(
-    "/{session_id}/answer",
-    response_model=StudyCreated,
-    status_code=202,
-    responses={**NO_SESSION, 409: {"model": ErrorBody, "description": "Not asked"}},
+    "/{session_id}/answer", response_model=StudyAccepted, status_code=202, responses=WAITING
 )
 def answer(
     body: AnswerIn,
@@ -232,24 +221,34 @@ def answer(
     record: Any = Depends(owned_study),
     user: UserInfo = Depends(current_user),
     st: ApiState = Depends(state),
-) -> StudyCreated:
-    """Answer the planner's question: the study is planned again with it and runs under the
-    same id (or the planner asks its next question)."""
+) -> StudyAccepted:
+    """Answer the planner's question: the study runs on (in the server)."""
     try:
-        status, question = st.lab.answer(record, body.answer.strip(), _options(body))
+        st.lab.answer(record.id, body.answer.strip())
     except NotAsked as exc:
         raise ApiError(409, "conflict", str(exc)) from None
-    except ValueError as exc:
-        raise ApiError(422, "invalid_input", " ".join(str(exc).split())) from None
-    audit(
-        st.engine,
-        "lab_answered",
-        user.name,
-        user_id=user.id,
-        ip=client_ip(request),
-        detail={"id": record.id},
-    )
-    return StudyCreated(id=record.id, status=status, question=question)  # type: ignore[arg-type]
+    _audit(st, "lab_answered", user, request, record.id)
+    return StudyAccepted(id=record.id, status="running")
+
+
+@router.post(
+    "/{session_id}/revise", response_model=StudyAccepted, status_code=202, responses=WAITING
+)
+def revise(
+    body: ReviseIn,
+    request: Request,
+    record: Any = Depends(owned_study),
+    user: UserInfo = Depends(current_user),
+    st: ApiState = Depends(state),
+) -> StudyAccepted:
+    """Send a study at the approval gate back with instructions: planned again and re-run
+    from the first step the change touches (its sealed holdout is then flagged as seen)."""
+    try:
+        st.lab.revise(record.id, body.instructions.strip())
+    except NotAsked as exc:
+        raise ApiError(409, "conflict", str(exc)) from None
+    _audit(st, "lab_revised", user, request, record.id)
+    return StudyAccepted(id=record.id, status="running")
 
 
 def _decide(
@@ -260,23 +259,16 @@ def _decide(
     user: UserInfo,
     st: ApiState,
 ) -> LabSessionOut:
+    from omc.lab.graph.driver import SessionBusy
     from omc.lab.session.store import ApprovalRefused
 
     body = body or DecisionIn()
     try:
         decided = st.lab.decide(record, approval, body.reason, body.force)
-    except ApprovalRefused as exc:
-        raise ApiError(
-            409, "refused", str(exc).replace("--reason", "a reason").replace("--force", "force")
-        ) from None
-    audit(
-        st.engine,
-        f"lab_{approval}",
-        user.name,
-        user_id=user.id,
-        ip=client_ip(request),
-        detail={"id": record.id, "reason": (body.reason or "")[:200]},
-    )
+    except (ApprovalRefused, SessionBusy) as exc:
+        message = str(exc).replace("--reason", "a reason").replace("--force", "force")
+        raise ApiError(409, "refused", message) from None
+    _audit(st, f"lab_{approval}", user, request, record.id)
     return _out(st, decided)
 
 
@@ -289,7 +281,7 @@ def approve(
     st: ApiState = Depends(state),
 ) -> LabSessionOut:
     """Approve the study's model: the Floor may then trade `model:<id>` (refused for a study
-    that is not done, or found no edge unless `force` with a reason)."""
+    that is not finished, or found no edge unless `force` with a reason)."""
     return _decide("approved", body, request, record, user, st)
 
 

@@ -1,21 +1,22 @@
-"""Lab studies over the API: the functions `omc lab run|show|approve|reject` call
-(`omc.lab.session.runner`, `omc.lab.session.store`), with an owner per session
-(`api_lab_owners`) and studies run as background jobs in the server.
+"""Lab studies over the API: the Lab's graph (`omc.lab.graph.driver`: start, answer,
+decide, revise, resume — what `omc lab` calls), with an owner per session (`api_lab_owners`)
+and each graph call run as a background job in the server.
 
-`start` plans the goal against the stored candles (the API never reads server files): a goal
-the planner must ask about is stored `asked` with its question (`answer` plans it again with
-the answer and runs it under the same id); otherwise the session is stored `planned` and a
-worker runs the study (`run_study`), whose steps are kept as the session's events (in
-memory; the row's status and step are the truth). At start-up, sessions a previous server
-left running are closed as interrupted (`close_abandoned`) and planned ones marked failed."""
+`start` stores the session `planned` and runs its graph until its first pause (the
+planner's question, the approval gate) or its end; `answer` and `revise` check that the
+session waits for that, then run it on. The graph plans against the stored candles (the API
+never reads server files). Decisions at the gate run synchronously (the graph's last steps),
+as `omc lab approve|reject` do. The session's event log (`omc.lab.session.events`) is what
+`/events` and the stream show. At start-up the server resumes the studies it was running
+when it stopped (`driver.resume`, from their last checkpoint)."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,37 +33,39 @@ NOT_STARTED = "interrupted: the server stopped before this study ran; start it a
 
 
 class NotAsked(ValueError):
-    """Only a session the planner asked about takes an answer."""
-
-
-@dataclass(frozen=True)
-class LabEvent:
-    seq: int
-    ts: datetime
-    step: str
-    done: int
-    total: int
+    """The session is not waiting for this (no open question, not at the approval gate)."""
 
 
 class LabStudies:
     def __init__(self, engine: Engine, settings: Settings, workers: int = 1) -> None:
         self.engine = engine
+        self.settings = settings
         self.out_dir = settings.data_dir / "lab"
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="omc-lab")
-        self._events: dict[str, list[LabEvent]] = {}
         self._lock = threading.Lock()
 
+    def runtime(self) -> Any:
+        from omc.lab.graph.nodes import Runtime
+
+        return Runtime(self.engine, self.out_dir, self.settings)
+
     def recover(self) -> None:
+        """Resume the owned studies a stopped server was running (from their checkpoint)."""
         from omc.lab.models import LabSession
-        from omc.lab.session.store import close_abandoned, save_session
+        from omc.lab.session.store import close_abandoned
 
         close_abandoned(self.engine)
         t = LabSession.__table__
         with self.engine.connect() as conn:
-            planned = list(conn.execute(select(t.c.id).where(t.c.status == "planned")).scalars())
-        for sid in planned:
-            if self.owner(sid) is not None:
-                save_session(self.engine, sid, status="failed", error=NOT_STARTED)
+            cut = list(
+                conn.execute(
+                    select(t.c.id)
+                    .join(LAB_OWNERS, LAB_OWNERS.c.session_id == t.c.id)
+                    .where(t.c.status.in_(("interrupted", "planned")))
+                ).scalars()
+            )
+        for sid in cut:
+            self._submit(sid, functools.partial(_resume, session_id=sid))
 
     def shutdown(self, wait: bool = True) -> None:
         self._pool.shutdown(wait=wait, cancel_futures=True)
@@ -116,54 +119,60 @@ class LabStudies:
             rows = [SessionRecord.of(r) for r in db.scalars(query.limit(limit + 1))]
         return rows[:limit], len(rows) > limit
 
-    # ------------------------------------------------------------------ studies
-    def _plan(self, goal: str, answer: str | None, options: dict[str, Any]) -> Any:
-        from omc.lab.session.runner import prepare_plan
-
-        return prepare_plan(goal, engine=self.engine, answer=answer, **options)
-
+    # ------------------------------------------------------------------ the graph
     def start(
-        self, owner_id: int, goal: str, *, answer: str | None, options: dict[str, Any]
-    ) -> tuple[str, str, str | None]:
-        """(id, status, question) of a new study of `goal` (ValueError, one line, for options
-        the plan cannot take)."""
-        from omc.lab.session.runner import record_question
+        self, owner_id: int, goal: str, *, answers: list[str], options: dict[str, Any]
+    ) -> str:
+        """A new study of `goal`, stored `planned` and run in the background."""
+        from omc.lab.graph import driver
         from omc.lab.session.store import new_session_id, save_session
 
-        result = self._plan(goal, answer, options)
-        if result.plan is None:
-            outcome = record_question(self.engine, goal, result.question or "?")
-            self._own(owner_id, outcome.session)
-            return outcome.session, "asked", outcome.question
         sid = new_session_id()
-        save_session(self.engine, sid, goal=result.plan.goal, status="planned")
+        save_session(self.engine, sid, goal=goal, status="planned")
         self._own(owner_id, sid)
-        self._submit(sid, result.plan)
-        return sid, "planned", None
+        opts = {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in options.items()}
+        self._submit(
+            sid, lambda rt: driver.start(rt, goal, options=opts, answers=answers, session_id=sid)
+        )
+        return sid
 
-    def answer(self, record: Any, answer: str, options: dict[str, Any]) -> tuple[str, str | None]:
-        """Plan an `asked` session again with `answer`: run it (status `planned`) or store
-        the planner's next question (`asked`)."""
+    def _waiting(self, session_id: str, kind: str, what: str) -> None:
+        """NotAsked unless the session waits for `kind`; then it is `planned` again (it runs
+        on in the background) so a reader sees it move at once."""
+        from omc.lab.graph import driver
         from omc.lab.session.store import save_session
 
-        if record.status != "asked":
-            raise NotAsked(f"session {record.id} is {record.status}: nothing was asked")
-        result = self._plan(record.goal, answer, options)
-        if result.plan is None:
-            save_session(self.engine, record.id, question=result.question or "?")
-            return "asked", result.question
-        save_session(self.engine, record.id, status="planned", question=None)
-        self._submit(record.id, result.plan)
-        return "planned", None
+        if driver.pending(self.runtime(), session_id).kind != kind:
+            raise NotAsked(f"session {session_id} is not waiting for {what}")
+        save_session(self.engine, session_id, status="planned")
+
+    def answer(self, session_id: str, text: str) -> None:
+        """Answer the question the session waits on; it runs on in the background."""
+        from omc.lab.graph import driver
+
+        self._waiting(session_id, "question", "an answer")
+        self._submit(session_id, lambda rt: driver.answer(rt, session_id, text))
+
+    def revise(self, session_id: str, instructions: str) -> None:
+        """Send the study at the approval gate back with `instructions` (background)."""
+        from omc.lab.graph import driver
+
+        self._waiting(session_id, "approval", "approval: nothing to revise")
+        self._submit(session_id, lambda rt: driver.revise(rt, session_id, instructions))
 
     def decide(self, record: Any, approval: str, reason: str | None, force: bool) -> Any:
-        from omc.lab.session.store import decide
+        """Approve or reject (at the gate the graph finishes; otherwise stored directly)."""
+        from omc.lab.graph import driver
+        from omc.lab.session.store import decide, get_session
 
-        return decide(self.engine, record.id, approval, reason=reason, force=force)
+        if driver.decide(self.runtime(), record.id, approval, reason=reason, force=force) is None:
+            decide(self.engine, record.id, approval, reason=reason, force=force)
+        return get_session(self.engine, record.id)
 
-    def events(self, session_id: str, after: int = -1) -> list[LabEvent]:
-        with self._lock:
-            return [e for e in self._events.get(session_id, []) if e.seq > after]
+    def events(self, session_id: str, after: int = 0) -> list[Any]:
+        from omc.lab.session import events
+
+        return events.read(self.engine, session_id, after_seq=after)
 
     def report_file(self, record: Any) -> Path | None:
         """The session's report.html, when it is inside the Lab's directory and exists."""
@@ -175,29 +184,28 @@ class LabStudies:
             return None
         return path
 
-    def _submit(self, session_id: str, plan: Any) -> None:
-        with self._lock:
-            self._events[session_id] = []
-        self._pool.submit(self._run, session_id, plan)
+    # ------------------------------------------------------------------ worker
+    def _submit(self, session_id: str, call: Callable[[Any], Any]) -> None:
+        self._pool.submit(self._run, session_id, call)
 
-    def _run(self, session_id: str, plan: Any) -> None:
-        from omc.lab.session.runner import run_study
+    def _run(self, session_id: str, call: Callable[[Any], Any]) -> None:
+        from omc.lab.graph.driver import NotPaused, SessionBusy
         from omc.lab.session.store import save_session
 
-        def progress(step: str, done: int, total: int) -> None:
-            with self._lock:
-                found = self._events.setdefault(session_id, [])
-                found.append(LabEvent(len(found), utcnow(), step, done, total))
-
         try:
-            run_study(
-                plan,
-                engine=self.engine,
-                out_dir=self.out_dir,
-                progress=progress,
-                session_id=session_id,
+            call(self.runtime())
+        except NotPaused:  # a planned session the graph never started
+            save_session(self.engine, session_id, status="failed", error=NOT_STARTED)
+        except SessionBusy as exc:
+            log.warning("lab session %s: %s", session_id, exc)
+        except ValueError as exc:
+            save_session(
+                self.engine,
+                session_id,
+                status="failed",
+                error=mask_text(" ".join(str(exc).split()), 500),
             )
-        except Exception as exc:  # run_study stores its own failures; this is a bug
+        except Exception as exc:  # the graph stores its own failures; this is a bug
             log.error("lab study %s crashed: %s", session_id, mask_text(repr(exc), 300))
             save_session(
                 self.engine,
@@ -205,3 +213,9 @@ class LabStudies:
                 status="failed",
                 error=f"internal error ({type(exc).__name__})",
             )
+
+
+def _resume(rt: Any, session_id: str) -> Any:
+    from omc.lab.graph import driver
+
+    return driver.resume(rt, session_id)
