@@ -54,6 +54,19 @@ def require_postgres() -> None:
         pytest.skip(problem)
 
 
+def require_redis() -> None:
+    """Skip (fail under CI=true) unless Redis answers at `REDIS_URL`."""
+    try:
+        import redis
+
+        redis.Redis.from_url(REDIS_URL, socket_timeout=1).ping()
+    except Exception as exc:  # any failure means "not available"
+        problem = f"Redis not reachable at {REDIS_URL}: {type(exc).__name__}: {exc}"
+        if IN_CI:
+            pytest.fail(f"CI=true and {problem}")
+        pytest.skip(problem)
+
+
 @contextmanager
 def postgres_scratch(create: str, drop: str) -> Iterator[None]:
     """Run `create` (a schema or database for one test) on the test server, and `drop` when

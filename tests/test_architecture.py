@@ -38,6 +38,7 @@ MIGRATIONS_MAY_IMPORT = (
     "omc.floor.models",
     "omc.lab.models",
     "omc.api.models",
+    "omc.ops.models",
 )
 
 

@@ -10,19 +10,7 @@ import pytest
 
 from omc.core.config import Settings
 from omc.core.events import EventBus, RedisEventBus, make_bus
-from tests.conftest import IN_CI, REDIS_URL
-
-
-def require_redis() -> None:
-    try:
-        import redis
-
-        redis.Redis.from_url(REDIS_URL, socket_timeout=1).ping()
-    except Exception as exc:  # any failure means "not available"
-        problem = f"Redis not reachable at {REDIS_URL}: {type(exc).__name__}: {exc}"
-        if IN_CI:
-            pytest.fail(f"CI=true and {problem}")
-        pytest.skip(problem)
+from tests.conftest import REDIS_URL, require_redis
 
 
 @pytest.fixture

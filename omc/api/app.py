@@ -6,15 +6,21 @@ The app uses one engine (already migrated: `omc serve` passes the CLI's, which
 `omc.cli.context.engine` brings up to the latest schema), the token signer (key derived from the
 secret, `omc.api.auth.secret`), the login limiter, the backtest job pool and the credential
 vault (`omc.api.vault`, its key derived from the same secret); jobs cut off by a previous stop
-are recovered at creation and the pool is shut down with the app."""
+are recovered at creation and the pool is shut down with the app. With `OMC_BROKER_URL` set,
+backtests go to the queue's workers instead (`omc.api.queued`).
+
+Outside `/api/v1`: `/health` (alive), `/ready` (database, broker, schema at head) and
+`/metrics` (Prometheus, `omc.ops.metrics`)."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
+from typing import Any
 
 from fastapi import FastAPI
+from prometheus_client import make_asgi_app
 from sqlalchemy import Engine
 
 from omc.api import errors
@@ -32,6 +38,7 @@ from omc.api.routes import (
     feeds,
     lab,
     ledgers,
+    ops,
     sessions,
     stream,
     system,
@@ -40,24 +47,36 @@ from omc.api.routes import (
 from omc.api.services.lab import LabStudies
 from omc.api.services.paper import PaperSessions
 from omc.api.settings import ApiSettings
-from omc.api.state import ApiState
+from omc.api.state import ApiState, SchemaCheck
 from omc.api.vault import Vault
 from omc.core.config import Settings
 from omc.core.db import make_engine
 from omc.floor.trading.reads import Views
 from omc.web import dashboard
+from omc.ops.queue.settings import QueueSettings
 
 PREFIX = "/api/v1"
 
 
 def build_state(
-    settings: Settings, api: ApiSettings | None = None, engine: Engine | None = None
+    settings: Settings,
+    api: ApiSettings | None = None,
+    engine: Engine | None = None,
+    schema: SchemaCheck | None = None,
 ) -> ApiState:
     api = api or ApiSettings()
     secret = load_secret(api.secret_key, settings.data_dir)
     if engine is None:  # `omc serve` hands over its engine, migrated (`omc db upgrade`)
         engine = make_engine(settings.effective_database_url)
-    jobs = BacktestJobs(engine, settings, api.api_workers)
+    queue = QueueSettings()
+    send = None
+    if queue.broker_url is not None:  # backtests go to the workers
+        from omc.api.queued import send_backtest
+        from omc.ops.queue.app import configure
+
+        configure(queue)
+        send = send_backtest
+    jobs = BacktestJobs(engine, settings, api.api_workers, send)
     jobs.recover()
     paper = PaperSessions(engine, settings, api.paper_sessions)
     paper.recover()
@@ -79,13 +98,18 @@ def build_state(
         lab=lab,
         views=Views(engine),
         vault=Vault(secret),
+        broker_url=queue.broker_url,
+        schema=schema,
     )
 
 
 def create_app(
-    settings: Settings, api: ApiSettings | None = None, engine: Engine | None = None
+    settings: Settings,
+    api: ApiSettings | None = None,
+    engine: Engine | None = None,
+    schema: SchemaCheck | None = None,
 ) -> FastAPI:
-    state = build_state(settings, api, engine)
+    state = build_state(settings, api, engine, schema)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -120,7 +144,18 @@ def create_app(
         alerts,
         stream,
         lab,
+        ops,
     ):
         app.include_router(module.router, prefix=PREFIX)
     dashboard.install(app)
+    app.include_router(system.probes)  # /health and /ready, where orchestrators look
+    app.mount("/metrics", make_asgi_app(registry=metrics_registry(state.engine, settings)))
     return app
+
+
+def metrics_registry(engine: Engine, settings: Settings) -> Any:
+    """The Prometheus registry of `omc.ops.metrics` (the one `omc metrics serve` serves)."""
+    from omc.floor.trading.guard import GuardSettings
+    from omc.ops.metrics import registry
+
+    return registry(engine, settings, GuardSettings())

@@ -1,5 +1,6 @@
 """Backtests as background jobs: rows in `api_backtest_jobs`, run by a thread pool in the
-server process (a later step moves them to a queue).
+server process — or, when a broker is configured (`OMC_BROKER_URL`), by the queue's workers
+(`omc.backtest`, `omc.api.queued`): `submit` stores the row and sends the job id.
 
 `submit` checks the request (a registered strategy and its parameters; ValueError, one line,
 otherwise), stores the job `queued` and hands it to the pool. A worker marks it `running`,
@@ -11,7 +12,9 @@ job's trades.csv, equity.csv and metrics.json are written as `omc backtest` writ
 
 The database row is the truth: at start-up (`recover`) a job still `running` was cut off by
 a stop of the server and is marked `failed` ("interrupted"); a job still `queued` is queued
-again. One server process per database runs jobs.
+again. One server process per database runs jobs. With workers, a restart of the server
+touches nothing (the workers own the jobs): a job whose worker died is delivered again to
+another worker, which takes it over from `running`.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import csv
 import logging
 import math
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -123,16 +126,24 @@ def check_request(request: Mapping[str, Any]) -> None:
         raise ValueError(f"params: {exc}") from None
 
 
+Send = Callable[[str], None]  # hands a stored job id to the queue's workers
+
+
 class BacktestJobs:
-    def __init__(self, engine: Engine, settings: Settings, workers: int) -> None:
+    def __init__(
+        self, engine: Engine, settings: Settings, workers: int, send: Send | None = None
+    ) -> None:
         self.engine = engine
         self.settings = settings
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="omc-backtest")
         self._table = JOBS
+        self._send = send
 
     # ------------------------------------------------------------------ lifecycle
     def recover(self) -> tuple[int, int]:
         """(interrupted, requeued) after a restart (see the module doc)."""
+        if self._send is not None:
+            return 0, 0
         t = self._table
         with self.engine.begin() as conn:
             cut = conn.execute(
@@ -162,7 +173,10 @@ class BacktestJobs:
                     created_at=utcnow(),
                 )
             )
-        self._pool.submit(self._run, job_id)
+        if self._send is not None:
+            self._send(job_id)
+        else:
+            self._pool.submit(self._run, job_id)
         return job_id
 
     def get(self, owner_id: int, job_id: str) -> JobView | None:
@@ -226,12 +240,15 @@ class BacktestJobs:
         with self.engine.begin() as conn:
             conn.execute(update(t).where(t.c.id == job_id).values(**values))
 
-    def _run(self, job_id: str) -> None:
+    def _run(self, job_id: str, *, take_over: bool = False) -> None:
+        """Run a stored job; `take_over`: also one left `running` (by a worker that died:
+        the queue delivers a job again only when its first delivery was never finished)."""
         t = self._table
+        runnable = ("queued", "running") if take_over else ("queued",)
         with self.engine.begin() as conn:
             claimed = conn.execute(
                 update(t)
-                .where(t.c.id == job_id, t.c.status == "queued")
+                .where(t.c.id == job_id, t.c.status.in_(runnable))
                 .values(status="running", started_at=utcnow())
             ).rowcount
             row = conn.execute(select(t.c.request).where(t.c.id == job_id)).first()
@@ -243,6 +260,10 @@ class BacktestJobs:
             self._set(job_id, status="failed", error=self._reason(exc), finished_at=utcnow())
             return
         self._set(job_id, status="done", metrics=metrics, finished_at=utcnow())
+
+    def run_queued(self, job_id: str) -> None:
+        """Run a job the queue delivered (in a worker process)."""
+        self._run(job_id, take_over=True)
 
     def _backtest(self, job_id: str, request: Mapping[str, Any]) -> dict[str, Any]:
         from omc.floor.backtest import single

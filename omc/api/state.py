@@ -1,11 +1,13 @@
 """What one app instance holds: the settings, the migrated engine, the token signer, the
 login limiter, the CSRF key, the backtest job runner, the paper sessions, the
-account read models and the credential vault (`request.app.state.omc`)."""
+account read models, the credential vault, the broker (when jobs go to workers) and how to
+read the schema's revisions (`request.app.state.omc`)."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -24,6 +26,9 @@ if TYPE_CHECKING:
     from omc.floor.trading.reads import Views
 
 
+SchemaCheck = Callable[[Engine], tuple[str | None, str | None]]
+
+
 @dataclass
 class ApiState:
     settings: Settings
@@ -37,6 +42,9 @@ class ApiState:
     lab: LabStudies
     views: Views
     vault: Vault
+    broker_url: str | None = None
+    schema: SchemaCheck | None = None
+    """(current, head) migration revisions, for `/ready` (the shell wires it)."""
 
     def csrf_for(self, access_token: str) -> str:
         """The CSRF token bound to a cookie session's access token (double submit, signed)."""

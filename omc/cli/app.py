@@ -29,6 +29,7 @@ from omc.cli import (
     strategies,
     trade,
     users,
+    worker,
 )
 from omc.cli import context as ctx
 from omc.cli.errors import explain
@@ -73,6 +74,7 @@ for module in (
     users,
     serve,
     ops,
+    worker,
 ):
     module.register(app)
 lab_wiring.register()  # strategy names model:<ID> (approved Lab models), resolved lazily

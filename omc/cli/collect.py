@@ -121,6 +121,7 @@ def register(app: typer.Typer) -> None:
         }
         report["trading"] = trading_states(engine())
         report["strategies"] = book_status(engine())
+        report["queue"] = _queue_report()
         if as_json:
             print(json.dumps(report, indent=2, default=_json_default))
             return
@@ -175,6 +176,7 @@ def register(app: typer.Typer) -> None:
         _print_quality(report["quality"])
         _print_trading(report["trading"], report["kill_switch"])
         _print_strategies(report["strategies"])
+        _print_queue(report["queue"])
 
 
 def _print_strategies(rows: list[dict[str, Any]]) -> None:
@@ -189,6 +191,38 @@ def _print_strategies(rows: list[dict[str, Any]]) -> None:
             f"  {r['id']} {r['name']} ({r['account']}): {r['stage']}, "
             f"[{colour}]{r['health']}[/]{trades}{why}",
             soft_wrap=True,
+        )
+
+
+def _queue_report() -> dict[str, Any]:
+    """The queue's jobs per status and its dead letters (newest first)."""
+    from omc.ops.queue.journal import counts, dead_letters
+
+    jobs: dict[str, int] = {}
+    for (_kind, status), n in counts(engine()).items():
+        jobs[status] = jobs.get(status, 0) + n
+    letters = [
+        {"id": d.id, "kind": d.kind, "slot": d.slot_key, "attempts": d.attempts,
+         "error": d.error, "at": d.finished_at}
+        for d in dead_letters(engine(), limit=10)
+    ]  # fmt: skip
+    return {"jobs": jobs, "dead_letters": letters}
+
+
+def _print_queue(queue: dict[str, Any]) -> None:
+    if not queue["jobs"]:
+        return  # no job ever went through the queue (the single-process default)
+    counts = ", ".join(f"{status} {n}" for status, n in sorted(queue["jobs"].items()))
+    console.print(f"[bold]queue jobs[/]: {counts}", highlight=False)
+    letters = queue["dead_letters"]
+    if not letters:
+        console.print("dead letters: [green]none[/]")
+        return
+    console.print(f"dead letters: [red]{queue['jobs'].get('dead', len(letters))}[/] (newest first)")
+    for letter in letters:
+        what = letter["slot"] or f"{letter['kind']} {letter['id']}"
+        console.print(
+            f"  {what}: {letter['attempts']} attempts — {letter['error'] or ''}", highlight=False
         )
 
 

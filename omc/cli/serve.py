@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 
 import typer
+from sqlalchemy import Engine
 
 from omc.cli.context import engine, err_console, fail, settings
 
@@ -20,6 +21,13 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def _schema(db: Engine) -> tuple[str | None, str | None]:
+    """(current, head) migration revisions, for `/ready`."""
+    from omc.migrations import current_revision, head_revision
+
+    return current_revision(db), head_revision()
 
 
 def register(app: typer.Typer) -> None:
@@ -53,7 +61,7 @@ def register(app: typer.Typer) -> None:
         from omc.api.auth.secret import SecretKeyError
 
         try:
-            application = create_app(settings(), api, engine())
+            application = create_app(settings(), api, engine(), schema=_schema)
         except SecretKeyError as exc:
             fail(str(exc))
         scheme = "https" if api.tls else "http"

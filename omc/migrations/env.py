@@ -5,10 +5,6 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Engine
 
-import omc.api.models
-import omc.floor.models
-import omc.lab.models
-import omc.ledgers.models  # noqa: F401  (registers the ledger tables)
 from omc.core.db import make_engine
 from omc.core.db_types import Base
 

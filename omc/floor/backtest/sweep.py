@@ -191,6 +191,46 @@ def _sort_key(rank_by: str) -> Callable[[tuple[int, Row]], tuple[int, float, int
     return key
 
 
+def sweep_job(
+    name: str,
+    bars: Bars,
+    *,
+    base_params: Mapping[str, Any] | None = None,
+    cash: float = 10_000.0,
+    fee_bps: float = 10.0,
+    slippage_bps: float = 0.0,
+    volume_share: float | None = None,
+    start: int = 0,
+) -> dict[str, Any]:
+    """What every combination of a sweep shares (the strategy, bars and costs)."""
+    return {
+        "name": name,
+        "base": dict(base_params or {}),
+        "bars": bars,
+        "cash": float(cash),
+        "fee_bps": float(fee_bps),
+        "slippage_bps": float(slippage_bps),
+        "volume_share": None if volume_share is None else float(volume_share),
+        "start": int(start),
+    }
+
+
+def evaluate_part(
+    job: dict[str, Any], chunk: list[tuple[int, dict[str, Any]]]
+) -> list[tuple[int, Row | None]]:
+    """(index, row or None when invalid) of each combination of `chunk` — the unit a sweep
+    hands to a process here, or to a worker of the job queue (`omc.ops.queue.sweep`)."""
+    _init_worker(job)
+    return _eval_chunk(chunk)
+
+
+def ranked(results: Mapping[int, Row | None], rank_by: str) -> list[Row]:
+    """The valid rows, best first: by (rank metric, grid order), whoever computed them."""
+    valid = [(i, r) for i, r in sorted(results.items()) if r is not None]
+    valid.sort(key=_sort_key(rank_by))
+    return [r for _, r in valid]
+
+
 def run_sweep(
     name: str,
     bars: Bars,
@@ -209,16 +249,17 @@ def run_sweep(
     """Evaluate every grid combination; rows (params + metrics) best first. Invalid
     combinations (rejected by the strategy's validation) are dropped."""
     combos = list(enumerate(combinations(grid)))
-    job = {
-        "name": name,
-        "base": dict(base_params or {}),
-        "bars": bars,
-        "cash": float(cash),
-        "fee_bps": float(fee_bps),
-        "slippage_bps": float(slippage_bps),
-        "volume_share": None if volume_share is None else float(volume_share),
-        "start": int(start),
-    }
+    job = sweep_job(
+        name,
+        bars,
+        base_params=base_params,
+        cash=cash,
+        fee_bps=fee_bps,
+        slippage_bps=slippage_bps,
+        volume_share=volume_share,
+        start=start,
+    )
+    check_rank_by(rank_by)
     workers = workers or os.cpu_count() or 1
     results: dict[int, Row | None] = {}
     if workers <= 1 or len(combos) < 4:
@@ -245,9 +286,7 @@ def run_sweep(
                     results[idx] = row
                 if progress:
                     progress(futures[fut])
-    valid = [(i, r) for i, r in sorted(results.items()) if r is not None]
-    valid.sort(key=_sort_key(rank_by))
-    return [r for _, r in valid]
+    return ranked(results, rank_by)
 
 
 def equity_returns(equity: FloatArray, initial: float) -> FloatArray:
