@@ -91,6 +91,11 @@ def test_migrations_match_the_models(engine: Engine) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
 
+    import omc.api.models
+    import omc.floor.models
+    import omc.lab.models
+    import omc.ledgers.models
+    import omc.ops.models  # noqa: F401
     from omc.core.db_types import Base
 
     with engine.connect() as conn:

@@ -16,6 +16,11 @@ import pytest
 from sqlalchemy import Column, Engine, MetaData, Table, delete, inspect, select, text
 from sqlalchemy.engine import make_url
 
+import omc.api.models
+import omc.floor.models
+import omc.lab.models
+import omc.ledgers.models
+import omc.ops.models  # noqa: F401 - every context's tables in Base.metadata
 from omc.cli import context
 from omc.cli.app import main
 from omc.core.db import make_engine

@@ -5,6 +5,11 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Engine
 
+import omc.api.models
+import omc.floor.models
+import omc.lab.models
+import omc.ledgers.models
+import omc.ops.models  # noqa: F401  (registers the tables)
 from omc.core.db import make_engine
 from omc.core.db_types import Base
 
