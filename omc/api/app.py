@@ -52,8 +52,8 @@ from omc.api.vault import Vault
 from omc.core.config import Settings
 from omc.core.db import make_engine
 from omc.floor.trading.reads import Views
-from omc.web import dashboard
 from omc.ops.queue.settings import QueueSettings
+from omc.web import dashboard
 
 PREFIX = "/api/v1"
 
