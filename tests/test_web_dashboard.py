@@ -154,6 +154,42 @@ def test_backtest_runs_and_its_report_opens(tab: Guarded, site: Site) -> None:
     tab.shot("backtest-report")
 
 
+def test_paper_session_fills_limits_and_the_kill_switch(tab: Guarded, site: Site) -> None:
+    page = tab.page
+    tab.login("alice", PASSWORDS["alice"])
+    page.goto("/#/floor")
+    page.wait_for_selector("#acc-list:has-text('no accounts yet')")
+    page.fill("#acc-form [name=name]", "alice-paper")
+    page.click("#acc-form button[type=submit]")
+    page.wait_for_selector("#ses-form")
+    page.fill("#ses-form [name=bars_per_second]", "150")
+    page.click("#ses-form button[type=submit]")
+    page.wait_for_selector("#sessions tr[data-status=running]")
+    page.wait_for_selector("#fills tr[data-fill]", timeout=30000)  # fills appear as it replays
+    page.wait_for_selector("#journal tr[data-kind=decision]")
+    tab.shot("floor-session")
+    # a Guard limit changed in the editor is what the API answers afterwards
+    page.fill("#limits-form [name=max_open_positions]", "3")
+    page.click("#limits-form button[type=submit]")
+    page.wait_for_selector("#limits .form-status:has-text('saved max_open_positions')")
+    limits = site.get("alice", "/accounts/alice-paper/limits")
+    assert limits["limits"]["max_open_positions"] == 3
+    assert "max_open_positions" in limits["overridden"]
+    # the kill switch acts only once the account's name is typed
+    kill = page.locator("#kill-form button[type=submit]")
+    page.fill("#kill-form [name=confirm]", "alice-pape")
+    assert kill.is_disabled()
+    page.fill("#kill-form [name=confirm]", "alice-paper")
+    assert kill.is_enabled()
+    kill.click()
+    page.wait_for_selector("#kill-state:has-text('ON since')")
+    page.wait_for_selector("#sessions tr[data-status=stopped]")
+    assert page.locator("#sessions tr[data-status=running]").count() == 0
+    sessions = site.get("alice", "/accounts/alice-paper/sessions")["items"]
+    assert sessions and all(s["status"] not in ("running", "queued", "paused") for s in sessions)
+    tab.shot("floor-killed")
+
+
 def test_a_second_user_sees_none_of_the_first_users_things(tab: Guarded, site: Site) -> None:
     page = tab.page
     tab.login("bob", PASSWORDS["bob"])
@@ -163,6 +199,11 @@ def test_a_second_user_sees_none_of_the_first_users_things(tab: Guarded, site: S
     assert theirs, "alice's backtest (the test before) is there"
     page.goto(f"/#/backtests/{theirs[0]['id']}")
     page.wait_for_selector("#bt-report .error:has-text('no such backtest')")
+    page.goto("/#/floor")
+    page.wait_for_selector("#acc-list:has-text('no accounts yet')")
+    assert site.get("alice", "/accounts")["items"], "alice's account (the test before) is there"
+    page.goto("/#/floor/alice-paper")
+    page.wait_for_selector("#acc-head .error")
 
 
 def test_every_page_renders_on_a_laptop_and_a_phone(browser: Any, site: Site) -> None:

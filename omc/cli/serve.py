@@ -1,17 +1,24 @@
-"""`omc serve`: the HTTP API (uvicorn) on 127.0.0.1:8000 by default.
+"""`omc serve`: the HTTP API and the web dashboard (uvicorn) on 127.0.0.1:8000 by default.
 
 Binding any address other than loopback needs TLS (`OMC_TLS_CERTFILE` and `OMC_TLS_KEYFILE`)
 or the explicit `--insecure-public` flag; otherwise one line and exit 2. FastAPI and uvicorn
-are imported only here, so `omc --help` stays fast."""
+are imported only here, so `omc --help` stays fast. `omc demo --serve` serves through
+`build` and `run` too."""
 
 from __future__ import annotations
 
 import ipaddress
+from typing import TYPE_CHECKING
 
 import typer
 from sqlalchemy import Engine
 
 from omc.cli.context import engine, err_console, fail, settings
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from omc.api.settings import ApiSettings
 
 
 def is_loopback(host: str) -> bool:
@@ -30,6 +37,50 @@ def _schema(db: Engine) -> tuple[str | None, str | None]:
     return current_revision(db), head_revision()
 
 
+def build(host: str, insecure_public: bool) -> tuple[FastAPI, ApiSettings]:
+    """The app on the CLI's (migrated) engine, after the bind and TLS checks (one line and
+    exit 2 when they fail)."""
+    from omc.api.settings import ApiSettings
+
+    api = ApiSettings()
+    if (api.tls_certfile is None) != (api.tls_keyfile is None):
+        fail("TLS needs both OMC_TLS_CERTFILE and OMC_TLS_KEYFILE")
+    if not is_loopback(host) and not api.tls and not insecure_public:
+        fail(
+            f"refusing to listen on {host} without TLS: set OMC_TLS_CERTFILE and "
+            "OMC_TLS_KEYFILE, or pass --insecure-public"
+        )
+    for path in (api.tls_certfile, api.tls_keyfile):
+        if path is not None and not path.is_file():
+            fail(f"TLS file {path} does not exist")
+    from omc.api.app import create_app
+    from omc.api.auth.secret import SecretKeyError
+
+    try:
+        return create_app(settings(), api, engine(), schema=_schema), api
+    except SecretKeyError as exc:
+        fail(str(exc))
+
+
+def url(host: str, port: int, api: ApiSettings) -> str:
+    return f"{'https' if api.tls else 'http'}://{host}:{port}"
+
+
+def run(application: FastAPI, host: str, port: int, api: ApiSettings) -> None:
+    """Serve until interrupted (Ctrl-C)."""
+    import uvicorn
+
+    uvicorn.run(
+        application,
+        host=host,
+        port=port,
+        log_level=settings().log_level.lower(),
+        ssl_certfile=str(api.tls_certfile) if api.tls else None,
+        ssl_keyfile=str(api.tls_keyfile) if api.tls else None,
+        server_header=False,
+    )
+
+
 def register(app: typer.Typer) -> None:
     @app.command("serve")
     def serve(
@@ -41,37 +92,9 @@ def register(app: typer.Typer) -> None:
             help="Allow a non-loopback address without TLS (tokens travel in clear text).",
         ),
     ) -> None:
-        """Serve the HTTP API (docs at /api/v1/docs); log in with `omc users create` first."""
-        from omc.api.settings import ApiSettings
-
-        api = ApiSettings()
-        if (api.tls_certfile is None) != (api.tls_keyfile is None):
-            fail("TLS needs both OMC_TLS_CERTFILE and OMC_TLS_KEYFILE")
-        if not is_loopback(host) and not api.tls and not insecure_public:
-            fail(
-                f"refusing to listen on {host} without TLS: set OMC_TLS_CERTFILE and "
-                "OMC_TLS_KEYFILE, or pass --insecure-public"
-            )
-        for path in (api.tls_certfile, api.tls_keyfile):
-            if path is not None and not path.is_file():
-                fail(f"TLS file {path} does not exist")
-        import uvicorn
-
-        from omc.api.app import create_app
-        from omc.api.auth.secret import SecretKeyError
-
-        try:
-            application = create_app(settings(), api, engine(), schema=_schema)
-        except SecretKeyError as exc:
-            fail(str(exc))
-        scheme = "https" if api.tls else "http"
-        err_console.print(f"OMC API on {scheme}://{host}:{port}/api/v1 (docs: /api/v1/docs)")
-        uvicorn.run(
-            application,
-            host=host,
-            port=port,
-            log_level=settings().log_level.lower(),
-            ssl_certfile=str(api.tls_certfile) if api.tls else None,
-            ssl_keyfile=str(api.tls_keyfile) if api.tls else None,
-            server_header=False,
-        )
+        """Serve the HTTP API (docs at /api/v1/docs) and the dashboard (at /); log in with a
+        user of `omc users create`."""
+        application, api = build(host, insecure_public)
+        base = url(host, port, api)
+        err_console.print(f"OMC dashboard on {base}/ — API on {base}/api/v1 (docs: /api/v1/docs)")
+        run(application, host, port, api)

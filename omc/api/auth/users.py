@@ -73,6 +73,13 @@ def audit(
         )
 
 
+def _hash(password: str) -> str:
+    try:
+        return hash_password(password)
+    except WeakPassword as exc:
+        raise UserError(str(exc)) from None
+
+
 def create_user(
     engine: Engine, name: str, password: str, *, admin: bool = False, actor: str = "cli"
 ) -> UserInfo:
@@ -81,10 +88,7 @@ def create_user(
             f"user name {name[:64]!r}: 1-64 letters, digits or . _ @ - (starting with a "
             "letter or digit)"
         )
-    try:
-        hashed = hash_password(password)
-    except WeakPassword as exc:
-        raise UserError(str(exc)) from None
+    hashed = _hash(password)
     now = utcnow()
     try:
         with engine.begin() as conn:
@@ -143,6 +147,23 @@ def disable_user(engine: Engine, name: str, actor: str = "cli") -> UserInfo:
             .values(disabled=True, token_version=t.c.token_version + 1)
         )
     audit(engine, "user_disabled", actor, user_id=user.id, detail={"name": name})
+    return get(engine, user.id) or user
+
+
+def set_password(engine: Engine, name: str, password: str, actor: str = "cli") -> UserInfo:
+    """A new password for `name` (enabled again); every token issued before stops working."""
+    user = find(engine, name)
+    if user is None:
+        raise UserError(f"no user {name[:64]!r}")
+    hashed = _hash(password)
+    t = USERS
+    with engine.begin() as conn:
+        conn.execute(
+            update(t)
+            .where(t.c.id == user.id)
+            .values(password_hash=hashed, disabled=False, token_version=t.c.token_version + 1)
+        )
+    audit(engine, "password_set", actor, user_id=user.id, detail={"name": name})
     return get(engine, user.id) or user
 
 

@@ -62,7 +62,9 @@ export class TimeChart {
     }
   }
 
+  /** New data; with keepView a zoomed-in view stays (a full view follows the new data). */
   set(opts, keepView = false) {
+    const zoomed = this.view && (this.view[0] !== this.extent[0] || this.view[1] !== this.extent[1]);
     this.opts = { format: fmtValue, ...opts };
     const xs = [];
     for (const s of this.opts.series || []) if (s.points.length) xs.push(s.points[0][0], s.points[s.points.length - 1][0]);
@@ -70,7 +72,7 @@ export class TimeChart {
     if (c.length) xs.push(c[0].t, c[c.length - 1].t);
     this.extent = xs.length ? [Math.min(...xs), Math.max(...xs)] : [0, 1];
     if (this.extent[0] === this.extent[1]) this.extent = [this.extent[0] - 1, this.extent[1] + 1];
-    if (!keepView || !this.view) {
+    if (!keepView || !zoomed) {
       this.view = [...this.extent];
       const n = this.opts.initialBars;
       if (n && c.length > n) this.view = [c[c.length - n].t, this.extent[1]];

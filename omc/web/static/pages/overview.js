@@ -3,7 +3,7 @@
 // the freshness of every source.
 import { all, api, has, stream } from "../api.js";
 import { TimeChart, sparkline } from "../charts.js";
-import { ago, badge, esc, errorBox, num, pct, signClass, table, unavailable, when } from "../ui.js";
+import { ago, badge, esc, errorBox, num, pct, signClass, table, toast, unavailable, when } from "../ui.js";
 
 const POLL_MS = 5000;
 const VIEW_TF = { "5m": 300, "15m": 900, "1h": 3600, "4h": 14400, "1d": 86400 };
@@ -28,14 +28,16 @@ export async function render(root) {
   const timers = [];
   const live = stream({
     tick: () => prices(root),
-    alert: (a) => catalystArrived(root, a),
+    alert: () => catalystsArrived(root),
   });
   document.getElementById("live").classList.toggle("on", !!live);
   await Promise.all([prices(root), freshness(root), sentiment(root), tvl(root), catalysts(root)]);
   const chart = setupCandles(root);
   timers.push(setInterval(() => prices(root), POLL_MS));
   timers.push(setInterval(() => freshness(root), 6 * POLL_MS));
+  timers.push(setInterval(() => catalystsArrived(root), 2 * POLL_MS));
   return () => {
+    prices.loaded = false;
     timers.forEach(clearInterval);
     if (live) live.close();
     document.getElementById("live").classList.remove("on");
@@ -47,15 +49,18 @@ async function prices(root) {
   const body = root.querySelector("#prices .body");
   try {
     const page = await api("/ledgers/prices/latest", { query: { source: "coinspot", limit: 1000 } });
-    const ticks = has("/ledgers/ticks") ? await tickHistory(page.items) : null;
+    if (has("/ledgers/ticks") && !prices.loaded) {
+      prices.loaded = true;
+      for (const [coin, series] of await tickHistory(page.items)) history.set(coin, series);
+    }
     for (const p of page.items) {
       const h = history.get(p.coin) || [];
       const t = Date.parse(p.ts);
       if (!h.length || h[h.length - 1][0] !== t) h.push([t, Number(p.last)]);
-      history.set(p.coin, h.slice(-120));
+      history.set(p.coin, h.slice(-500));
     }
     const rows = page.items.map((p) => {
-      const series = (ticks && ticks.get(p.coin)) || history.get(p.coin) || [];
+      const series = history.get(p.coin) || [];
       const first = series.length ? series[0][1] : null;
       return { ...p, series, change: first ? Number(p.last) / first - 1 : null };
     });
@@ -82,8 +87,8 @@ async function tickHistory(items) {
   const start = new Date(Date.now() - 86400e3).toISOString();
   await Promise.all(items.slice(0, 40).map(async (p) => {
     try {
-      const page = await api("/ledgers/ticks", { query: { coin: p.coin, source: "coinspot", start, limit: 1000 } });
-      out.set(p.coin, page.items.filter((t) => (t.market || p.market) === p.market).map((t) => [Date.parse(t.ts), Number(t.last)]));
+      const page = await api("/ledgers/ticks", { query: { coin: p.coin, market: p.market, source: "coinspot", start, order: "asc", limit: 500 } });
+      out.set(p.coin, page.items.map((t) => [Date.parse(t.ts), Number(t.last)]));
     } catch (_) { /* the page's own history is used */ }
   }));
   return out;
@@ -141,15 +146,23 @@ async function freshness(root) {
   if (!has("/ledgers/freshness")) { body.innerHTML = unavailable("Data freshness"); return; }
   try {
     const data = await api("/ledgers/freshness");
-    const rows = data.items || data;
     body.innerHTML = table(
       [
-        { key: "source", label: "source" },
-        { key: "status", label: "status", html: (r) => badge(r.status) },
-        { key: "last_row", label: "last row", html: (r) => `<span title="${esc(when(r.last_row))}">${ago(r.last_row)}</span>` },
-        { key: "last_run", label: "last run", html: (r) => `<span title="${esc(when(r.last_run))}">${ago(r.last_run)}</span>` },
+        { key: "collector", label: "collector" },
+        { key: "freshness", label: "", html: (r) => badge(r.freshness) },
+        { key: "last_success", label: "last success", html: (r) => `<span title="${esc(when(r.last_success))}">${ago(r.last_success)}</span>` },
+        { key: "last_error", label: "last error", html: (r) => `<span class="error">${esc((r.last_error || "").slice(0, 80))}</span>` },
       ],
-      rows,
+      data.collectors,
+      { empty: "no collectors configured", rowAttrs: (r) => `data-collector="${esc(r.collector)}"` },
+    ) + table(
+      [
+        { key: "table", label: "ledger table", html: (r) => `${esc(r.ledger)}.${esc(r.table)}` },
+        { key: "rows", label: "rows", num: true, html: (r) => num(r.rows, 0) },
+        { key: "last", label: "last row", html: (r) => `<span title="${esc(when(r.last))}">${ago(r.last)}</span>` },
+      ],
+      data.tables.filter((t) => t.rows > 0),
+      { empty: "nothing stored yet" },
     );
   } catch (err) {
     body.innerHTML = errorBox(err);
@@ -161,19 +174,18 @@ async function sentiment(root) {
   if (!has("/ledgers/sentiment")) { body.innerHTML = unavailable("Sentiment"); return; }
   try {
     const start = new Date(Date.now() - 30 * 86400e3).toISOString();
-    const items = await all("/ledgers/sentiment", { start, limit: 1000 }, 5);
+    const items = await all("/ledgers/sentiment", { start, order: "asc", limit: 1000 }, 5);
     const byCoin = new Map();
     for (const s of items) {
-      const coin = s.coin || s.symbol || "all";
-      const v = Number(s.score ?? s.value ?? s.sentiment);
+      const v = Number(s.weighted_sentiment ?? s.mean_sentiment);
       if (!Number.isFinite(v)) continue;
-      if (!byCoin.has(coin)) byCoin.set(coin, []);
-      byCoin.get(coin).push([Date.parse(s.ts), v]);
+      if (!byCoin.has(s.coin)) byCoin.set(s.coin, []);
+      byCoin.get(s.coin).push([Date.parse(s.hour), v]);
     }
     if (!byCoin.size) { body.innerHTML = '<p class="muted">no sentiment in the last 30 days</p>'; return; }
     body.innerHTML = "";
     const colors = ["#2563eb", "#16a34a", "#d97706", "#9333ea", "#dc2626", "#0891b2"];
-    const series = [...byCoin.entries()].slice(0, 6).map(([name, points], i) => ({ name, color: colors[i], points: points.sort((a, b) => a[0] - b[0]) }));
+    const series = [...byCoin.entries()].sort((a, b) => b[1].length - a[1].length).slice(0, 6).map(([name, points], i) => ({ name, color: colors[i], points: points.sort((a, b) => a[0] - b[0]) }));
     const legend = document.createElement("p");
     legend.innerHTML = series.map((s) => `<span style="color:${s.color}">&#9632;</span> ${esc(s.name)}`).join(" &nbsp; ");
     const div = document.createElement("div");
@@ -188,17 +200,18 @@ async function tvl(root) {
   const body = root.querySelector("#tvl .body");
   if (!has("/ledgers/protocols")) { body.innerHTML = unavailable("TVL"); return; }
   try {
-    const items = await all("/ledgers/protocols", { limit: 1000 }, 3);
+    const start = new Date(Date.now() - 7 * 86400e3).toISOString();
+    const items = await all("/ledgers/protocols", { metric: "tvl", start, order: "asc", limit: 1000 }, 5);
     const by = new Map();
     for (const p of items) {
-      const name = p.protocol || p.name || p.slug;
+      const name = p.chain ? `${p.protocol} (${p.chain})` : p.protocol;
       if (!by.has(name)) by.set(name, []);
       by.get(name).push(p);
     }
     const rows = [...by.entries()].map(([name, list]) => {
       list.sort((a, b) => Date.parse(a.ts) - Date.parse(b.ts));
-      const first = Number(list[0].tvl), last = Number(list[list.length - 1].tvl);
-      return { name, tvl: last, change: first ? last / first - 1 : null, series: list.map((p) => Number(p.tvl)), ts: list[list.length - 1].ts };
+      const first = Number(list[0].value), last = Number(list[list.length - 1].value);
+      return { name, tvl: last, change: first ? last / first - 1 : null, series: list.map((p) => Number(p.value)), ts: list[list.length - 1].ts };
     }).sort((a, b) => Math.abs(b.change || 0) - Math.abs(a.change || 0));
     body.innerHTML = table(
       [
@@ -208,7 +221,7 @@ async function tvl(root) {
         { key: "s", label: "trend", html: (r) => sparkline(r.series) },
       ],
       rows.slice(0, 20),
-      { empty: "no protocol TVL stored" },
+      { empty: "no protocol TVL in the last 7 days (omc collect --once defillama)" },
     );
   } catch (err) {
     body.innerHTML = errorBox(err);
@@ -216,13 +229,15 @@ async function tvl(root) {
 }
 
 function isListing(e) {
-  return /listing/i.test(`${e.kind || ""} ${e.type || ""} ${e.event_type || ""} ${e.category || ""}`);
+  return e.kind === "listing";
 }
 
 function catalystRow(e, fresh = false) {
   const cls = [isListing(e) ? "listing" : "", fresh ? "highlight" : ""].join(" ");
-  const title = e.title || e.headline || e.text || e.message || "";
-  return `<tr class="${cls}"><td>${esc(when(e.ts || e.published_at || e.created_at))}</td><td>${badge(e.kind || e.type || e.event_type || "event")}</td><td>${esc(e.coin || e.symbol || "")}</td><td>${isListing(e) ? "<b>&#9733; </b>" : ""}${esc(title)}</td></tr>`;
+  const coins = Array.isArray(e.coins) ? e.coins.join(", ") : e.coin || "";
+  const title = esc(e.title || e.message || "");
+  const link = /^https?:\/\//.test(e.url || "") ? `<a href="${esc(e.url)}" target="_blank" rel="noopener noreferrer">${title}</a>` : title;
+  return `<tr class="${cls}" data-key="${esc(`${e.source}/${e.event_id}`)}"><td>${esc(when(e.published_at || e.ts))}</td><td>${badge(e.kind || "event")}</td><td>${esc(coins)}</td><td>${isListing(e) ? "<b>&#9733; listing:</b> " : ""}${link}</td><td class="muted">${esc(e.source || "")}</td></tr>`;
 }
 
 async function catalysts(root) {
@@ -230,15 +245,25 @@ async function catalysts(root) {
   if (!has("/ledgers/events")) { body.innerHTML = unavailable("Catalyst feed"); return; }
   try {
     const page = await api("/ledgers/events", { query: { limit: 50 } });
-    const items = [...page.items].sort((a, b) => Date.parse(b.ts || 0) - Date.parse(a.ts || 0));
-    body.innerHTML = `<table><thead><tr><th>at</th><th>kind</th><th>coin</th><th>what</th></tr></thead><tbody>${items.map((e) => catalystRow(e, isListing(e))).join("")}</tbody></table>` +
-      (items.length ? "" : '<p class="muted">no catalyst events yet</p>');
+    body.innerHTML = `<div class="scroll"><table><thead><tr><th>published</th><th>kind</th><th>coins</th><th>what</th><th>source</th></tr></thead><tbody>${page.items.map((e) => catalystRow(e)).join("")}</tbody></table></div>` +
+      (page.items.length ? "" : '<p class="muted">no catalyst events yet (omc collect --once announcements)</p>');
   } catch (err) {
     body.innerHTML = errorBox(err);
   }
 }
 
-function catalystArrived(root, alert) {
+/** Events not shown yet (polled, or on an SSE alert) go on top, highlighted; a listing
+ * also pops up a notice. */
+async function catalystsArrived(root) {
   const tbody = root.querySelector("#catalysts tbody");
-  if (tbody) tbody.insertAdjacentHTML("afterbegin", catalystRow(alert, true));
+  if (!tbody || !has("/ledgers/events")) return;
+  try {
+    const page = await api("/ledgers/events", { query: { limit: 50 } });
+    const seen = new Set([...tbody.querySelectorAll("tr")].map((r) => r.dataset.key));
+    const fresh = page.items.filter((e) => !seen.has(`${e.source}/${e.event_id}`));
+    for (const e of fresh.reverse()) {
+      tbody.insertAdjacentHTML("afterbegin", catalystRow(e, true));
+      if (isListing(e)) toast(`listing: ${e.title}`);
+    }
+  } catch (_) { /* shown at the next full load */ }
 }
