@@ -1,4 +1,5 @@
-"""`omc demo`: the main job on embedded defaults (SQLite, bundled data, no network, no keys)."""
+"""`omc demo`: the main job on embedded defaults (SQLite, bundled data, no network, no keys);
+`--serve` then shows it in the web dashboard (`omc.cli.demo_serve`)."""
 
 from __future__ import annotations
 
@@ -17,9 +18,16 @@ def register(app: typer.Typer) -> None:
         out: Path | None = typer.Option(
             None, help="Directory for the report (default: <data_dir>/demo)."
         ),
+        serve: bool = typer.Option(
+            False,
+            "--serve",
+            help="Then serve the dashboard on 127.0.0.1 with the demo in it, for a local "
+            "user `demo` (its password printed once).",
+        ),
+        port: int = typer.Option(8000, "--port", min=1, max=65535, help="With --serve."),
     ) -> None:
         """Load the bundled real candles (demo data), backtest a strategy, run a Lab study,
-        write a report."""
+        write a report; with --serve, show it all in the web dashboard."""
         from omc.demo.job import bundled_files, run_demo
 
         config = settings()
@@ -57,3 +65,7 @@ def register(app: typer.Typer) -> None:
         for line in result.extra.get("summary", []):
             console.print(line)
         console.print(f"\nreport: [bold]{result.report_path.resolve().as_uri()}[/]")
+        if serve:
+            from omc.cli.demo_serve import serve as serve_demo
+
+            serve_demo(port)

@@ -43,7 +43,7 @@ function fmtTime(t, span) {
 export class TimeChart {
   /** opts: {series: [{name, color, points: [[t_ms, v]], area?}], candles: [{t,o,h,l,c}],
    *  markers: [{t, v, side: "buy"|"sell", label}], format: v => text, height,
-   *  initialBars: show only the last N candles at first} */
+   *  initialBars: show only the last N candles at first, xFormat: x => text (not times)} */
   constructor(el, opts = {}) {
     this.el = el;
     el.classList.add("chart");
@@ -186,7 +186,7 @@ export class TimeChart {
     const span = v1 - v0;
     for (let i = 0; i <= 4; i++) {
       const t = v0 + (span * (i + 0.5)) / 5;
-      g.fillText(fmtTime(t, span), this._x(t, box) - 18, box.h - 5);
+      g.fillText(this.opts.xFormat ? this.opts.xFormat(t) : fmtTime(t, span), this._x(t, box) - 18, box.h - 5);
     }
     g.save();
     g.beginPath(); g.rect(box.l, box.t, box.r - box.l, box.b - box.t); g.clip();
@@ -248,7 +248,8 @@ export class TimeChart {
     const xx = this._x(at, box);
     g.strokeStyle = css("--muted", "#888"); g.setLineDash([3, 3]);
     g.beginPath(); g.moveTo(xx, box.t); g.lineTo(xx, box.b); g.stroke(); g.setLineDash([]);
-    this.tip.innerHTML = `${new Date(at).toISOString().replace("T", " ").slice(0, 16)}<br>${parts.join("<br>")}`;
+    const head = this.opts.xFormat ? this.opts.xFormat(at) : new Date(at).toISOString().replace("T", " ").slice(0, 16);
+    this.tip.innerHTML = `${head}<br>${parts.join("<br>")}`;
     this.tip.style.display = "block";
     this.tip.style.left = `${Math.min(xx + 8, box.w - 190)}px`;
     this.tip.style.top = "6px";

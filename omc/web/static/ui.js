@@ -86,3 +86,12 @@ export function formData(form) {
   }
   return out;
 }
+
+/** `fn` at most once per `ms`, run after the last call of a burst (live events). */
+export function debounce(fn, ms = 400) {
+  let timer = null;
+  return (...args) => {
+    clearTimeout(timer);
+    timer = setTimeout(() => fn(...args), ms);
+  };
+}

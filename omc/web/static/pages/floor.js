@@ -3,7 +3,7 @@
 // its reason, the Guard limits editor and the kill switch (type the account's name to act).
 import { api, stream } from "../api.js";
 import { TimeChart } from "../charts.js";
-import { badge, esc, errorBox, formData, num, pct, signClass, table, toast, when } from "../ui.js";
+import { badge, debounce, esc, errorBox, formData, num, pct, signClass, table, toast, when } from "../ui.js";
 import { needs } from "./pending.js";
 
 const POLL_MS = 2000;
@@ -85,7 +85,8 @@ async function account(root, name) {
   setupSessionForm(root, name, refresh);
   await Promise.all([refresh(), limits(root, base), kill(root, base, name, refresh)]);
   const timer = setInterval(refresh, POLL_MS);
-  const live = stream({ fill: refresh, order: refresh, pnl: refresh });
+  const soon = debounce(refresh, 300);
+  const live = stream({ fill: soon, order: soon, pnl: soon, session: soon });
   return () => { clearInterval(timer); if (live) live.close(); eq.resize?.disconnect(); dd.resize?.disconnect(); };
 }
 

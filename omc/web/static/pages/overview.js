@@ -3,7 +3,7 @@
 // the freshness of every source.
 import { all, api, has, stream } from "../api.js";
 import { TimeChart, sparkline } from "../charts.js";
-import { ago, badge, esc, errorBox, num, pct, signClass, table, toast, unavailable, when } from "../ui.js";
+import { ago, badge, debounce, esc, errorBox, num, pct, signClass, table, toast, unavailable, when } from "../ui.js";
 
 const POLL_MS = 5000;
 const VIEW_TF = { "5m": 300, "15m": 900, "1h": 3600, "4h": 14400, "1d": 86400 };
@@ -27,8 +27,8 @@ export async function render(root) {
   </div>`;
   const timers = [];
   const live = stream({
-    tick: () => prices(root),
-    alert: () => catalystsArrived(root),
+    tick: debounce(() => prices(root), 500),
+    alert: debounce(() => catalystsArrived(root), 300),
   });
   document.getElementById("live").classList.toggle("on", !!live);
   await Promise.all([prices(root), freshness(root), sentiment(root), tvl(root), catalysts(root)]);
