@@ -78,6 +78,11 @@ export async function all(path, query = {}, pages = 20) {
 export function stream(handlers) {
   if (!has("/stream") || typeof EventSource === "undefined") return null;
   const source = new EventSource(`${BASE}/stream`, { withCredentials: true });
+  const dot = document.getElementById("live");
+  source.addEventListener("open", () => dot.classList.add("on"));
+  source.addEventListener("error", () => dot.classList.remove("on"));
+  const close = source.close.bind(source);
+  source.close = () => { close(); dot.classList.remove("on"); };
   for (const [name, fn] of Object.entries(handlers)) {
     source.addEventListener(name, (e) => {
       try {

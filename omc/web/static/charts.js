@@ -35,8 +35,8 @@ export function fmtValue(v) {
 
 function fmtTime(t, span) {
   const iso = new Date(t).toISOString();
-  if (span > 3 * 86400e3) return iso.slice(5, 10);
-  if (span > 86400e3) return iso.slice(5, 10) + " " + iso.slice(11, 16);
+  if (span > 12 * 86400e3) return iso.slice(5, 10);
+  if (span > 86400e3) return iso.slice(5, 10) + " " + iso.slice(11, 13) + "h";
   return iso.slice(11, 16);
 }
 

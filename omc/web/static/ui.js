@@ -45,14 +45,14 @@ export function badge(text) {
   return `<span class="badge ${esc(text)}">${esc(text)}</span>`;
 }
 
-/** A table: columns [{key, label, num?, html?(row)}], rows of objects. */
+/** A table: columns [{key, label, num?, wrap?, html?(row)}], rows of objects. */
 export function table(columns, rows, { empty = "nothing yet", rowAttrs } = {}) {
   if (!rows.length) return `<p class="muted">${esc(empty)}</p>`;
   const head = columns.map((c) => `<th class="${c.num ? "num" : ""}">${esc(c.label)}</th>`).join("");
   const body = rows
     .map((r, i) => {
       const cells = columns
-        .map((c) => `<td class="${c.num ? "num" : ""}">${c.html ? c.html(r) : esc(r[c.key])}</td>`)
+        .map((c) => `<td class="${c.num ? "num" : c.wrap ? "wrap" : ""}">${c.html ? c.html(r) : esc(r[c.key])}</td>`)
         .join("");
       return `<tr ${rowAttrs ? rowAttrs(r, i) : ""}>${cells}</tr>`;
     })

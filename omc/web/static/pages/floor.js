@@ -69,7 +69,8 @@ async function account(root, name) {
   const base = `/accounts/${enc(name)}`;
   root.innerHTML = `<p><a href="#/floor">&larr; all accounts</a></p><h1>Account ${esc(name)}</h1>
   <div id="acc-head"></div><div class="grid">
-  <section class="card wide" id="sessions"><h2>Sessions</h2>${sessionForm()}<div class="body"></div></section>
+  <section class="card wide" id="sessions"><h2>Sessions</h2><div class="body"></div>
+  <details id="ses-new" open><summary>Start a paper session on replayed candles</summary>${sessionForm()}</details></section>
   <section class="card" id="pnl"><h2>P&amp;L</h2><div class="body"></div></section>
   <section class="card" id="equity"><h2>Equity</h2><div class="chart-box"></div><h2>Drawdown</h2><div class="dd-box"></div></section>
   <section class="card" id="positions"><h2>Positions</h2><div class="body"></div></section>
@@ -84,6 +85,7 @@ async function account(root, name) {
   const refresh = () => Promise.all([head(root, base), sessions(root, name), pnl(root, base, eq, dd), positions(root, base), orders(root, base), fills(root, base), journal(root, base)]);
   setupSessionForm(root, name, refresh);
   await Promise.all([refresh(), limits(root, base), kill(root, base, name, refresh)]);
+  if (root.querySelector("#sessions tr[data-session]")) root.querySelector("#ses-new").open = false;
   const timer = setInterval(refresh, POLL_MS);
   const soon = debounce(refresh, 300);
   const live = stream({ fill: soon, order: soon, pnl: soon, session: soon });
@@ -223,7 +225,7 @@ async function orders(root, base) {
         { key: "quantity", label: "quantity", num: true, html: (r) => num(r.quantity, 6) },
         { key: "limit_price", label: "limit", num: true, html: (r) => num(r.limit_price, 4) },
         { key: "state", label: "state", html: (r) => badge(r.state) },
-        { key: "reason", label: "reason", html: (r) => `<span class="muted">${esc(reasonText(r.reason).slice(0, 120))}</span>` },
+        { key: "reason", label: "reason", wrap: true, html: (r) => `<span class="muted">${esc(reasonText(r.reason).slice(0, 120))}</span>` },
       ],
       page.items,
       { empty: "no open orders" },
@@ -263,7 +265,7 @@ async function journal(root, base) {
         { key: "ts", label: "at", html: (r) => esc(when(r.ts)) },
         { key: "kind", label: "what", html: (r) => badge(r.kind) + (r.data && r.data.side ? ` <span class="${r.data.side === "buy" ? "up" : "down"}">${esc(r.data.side)} ${num(r.data.quantity, 6)}</span>` : "") },
         { key: "symbol", label: "symbol", html: (r) => esc(r.symbol || "") },
-        { key: "data", label: "reason", html: (r) => `<span class="muted" title="${esc(JSON.stringify(r.data))}">${esc(reasonText(r.data).slice(0, 160))}</span>` },
+        { key: "data", label: "reason", wrap: true, html: (r) => `<span class="muted" title="${esc(JSON.stringify(r.data))}">${esc(reasonText(r.data).slice(0, 160))}</span>` },
       ],
       page.items,
       { empty: "no decisions yet", rowAttrs: (r) => `data-kind="${esc(r.kind)}"` },

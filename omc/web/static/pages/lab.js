@@ -117,6 +117,8 @@ async function timeline(root, base, state) {
       row.innerHTML = `<b>${esc(e.step)}</b> ${e.total ? `${num(e.done, 0)} / ${num(e.total, 0)}` : ""} <span class="muted">${esc(when(e.ts))}</span>`;
     }
     if (page.next_cursor) state.cursor = page.next_cursor;
+    if (!list.children.length) list.innerHTML = '<li class="muted">no step events recorded for this study</li>';
+    else list.querySelector("li.muted")?.remove();
   } catch (_) { /* next poll */ }
 }
 
@@ -144,13 +146,13 @@ function verdict(root, s) {
   const box = root.querySelector("#verdict .body");
   if (!s.verdict) { box.innerHTML = '<p class="muted">not scored yet</p>'; return; }
   const rows = Object.entries(s.oos || {}).map(([k, v]) => `<dt>out-of-sample ${esc(k)}</dt><dd>${v === null ? "" : num(v, 3)}</dd>`).join("") +
-    Object.entries(s.baseline || {}).map(([k, v]) => `<dt>baseline ${esc(k)}</dt><dd>${v === null || typeof v === "object" ? esc(JSON.stringify(v)) : num(v, 3)}</dd>`).join("");
+    Object.entries(s.baseline || {}).map(([k, v]) => `<dt>baseline ${esc(k)}${v && typeof v === "object" ? " AUC" : ""}</dt><dd>${v === null ? "" : num(v && typeof v === "object" ? v.auc : v, 3)}</dd>`).join("");
   box.innerHTML = `<p>${badge(s.verdict)}</p><dl class="kv">${rows}</dl><ul>${(s.reasons || []).map((r) => `<li>${esc(r)}</li>`).join("")}</ul>`;
 }
 
 function decision(root, base, s, refresh) {
   const box = root.querySelector("#decision .body");
-  if (s.approval !== "pending" || !["done", "pending_approval"].includes(s.status)) {
+  if (["approved", "rejected"].includes(s.approval) || !["done", "pending_approval"].includes(s.status)) {
     box.innerHTML = `<p>${badge(s.approval)} ${esc(s.decision_reason || "")} ${s.decided_at ? esc(when(s.decided_at)) : ""}</p>` +
       (s.approval === "approved" ? `<p class="muted">The Floor may trade <code>model:${esc(s.id)}</code>.</p>` : "");
     return;

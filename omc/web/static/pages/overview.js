@@ -30,7 +30,6 @@ export async function render(root) {
     tick: debounce(() => prices(root), 500),
     alert: debounce(() => catalystsArrived(root), 300),
   });
-  document.getElementById("live").classList.toggle("on", !!live);
   await Promise.all([prices(root), freshness(root), sentiment(root), tvl(root), catalysts(root)]);
   const chart = setupCandles(root);
   timers.push(setInterval(() => prices(root), POLL_MS));
@@ -40,7 +39,6 @@ export async function render(root) {
     prices.loaded = false;
     timers.forEach(clearInterval);
     if (live) live.close();
-    document.getElementById("live").classList.remove("on");
     chart.resize?.disconnect();
   };
 }
@@ -75,7 +73,7 @@ async function prices(root) {
         { key: "ts", label: "at", html: (r) => `<span title="${esc(when(r.ts))}">${ago(r.ts)}</span>` },
       ],
       rows,
-      { empty: "no CoinSpot prices in the last 24 h: run `omc collect coinspot` (needs internet)", rowAttrs: (r) => `data-coin="${esc(r.coin)}"` },
+      { empty: "no CoinSpot prices in the last 24 h: run `omc collect --once coinspot` (needs internet)", rowAttrs: (r) => `data-coin="${esc(r.coin)}"` },
     );
   } catch (err) {
     body.innerHTML = errorBox(err);
@@ -245,8 +243,8 @@ async function catalysts(root) {
   if (!has("/ledgers/events")) { body.innerHTML = unavailable("Catalyst feed"); return; }
   try {
     const page = await api("/ledgers/events", { query: { limit: 50 } });
-    body.innerHTML = `<div class="scroll"><table><thead><tr><th>published</th><th>kind</th><th>coins</th><th>what</th><th>source</th></tr></thead><tbody>${page.items.map((e) => catalystRow(e)).join("")}</tbody></table></div>` +
-      (page.items.length ? "" : '<p class="muted">no catalyst events yet (omc collect --once announcements)</p>');
+    body.innerHTML = `<div class="scroll"><table ${page.items.length ? "" : "hidden"}><thead><tr><th>published</th><th>kind</th><th>coins</th><th>what</th><th>source</th></tr></thead><tbody>${page.items.map((e) => catalystRow(e)).join("")}</tbody></table></div>` +
+      (page.items.length ? "" : '<p class="muted empty">no catalyst events yet (omc collect --once announcements)</p>');
   } catch (err) {
     body.innerHTML = errorBox(err);
   }
@@ -261,6 +259,7 @@ async function catalystsArrived(root) {
     const page = await api("/ledgers/events", { query: { limit: 50 } });
     const seen = new Set([...tbody.querySelectorAll("tr")].map((r) => r.dataset.key));
     const fresh = page.items.filter((e) => !seen.has(`${e.source}/${e.event_id}`));
+    if (fresh.length) { tbody.closest("table").hidden = false; root.querySelector("#catalysts .empty")?.remove(); }
     for (const e of fresh.reverse()) {
       tbody.insertAdjacentHTML("afterbegin", catalystRow(e, true));
       if (isListing(e)) toast(`listing: ${e.title}`);
