@@ -42,13 +42,19 @@ class Site:
     engine: Any
     shots: Path
 
-    def get(self, user: str, path: str) -> Any:
-        """GET /api/v1<path> as `user` (a Bearer token, as an API client would)."""
+    def get(self, user: str, path: str, body: Any = None) -> Any:
+        """GET (or with a body POST) /api/v1<path> as `user`, with a Bearer token as an API
+        client would."""
         api = f"{self.base}/api/v1"
         login = {"username": user, "password": PASSWORDS[user]}
         token = httpx.post(f"{api}/auth/login", json=login).json()["access_token"]
-        res = httpx.get(api + path, headers={"Authorization": f"Bearer {token}"})
-        assert res.status_code == 200, res.text
+        res = httpx.request(
+            "GET" if body is None else "POST",
+            api + path,
+            json=body,
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert res.status_code < 300, res.text
         return res.json()
 
 
@@ -144,8 +150,9 @@ def test_backtest_runs_and_its_report_opens(tab: Guarded, site: Site) -> None:
     page.fill("#bt-form [name=params]", '{"fast": 12, "slow": 48}')
     page.fill("#bt-form [name=fee_bps]", "10")
     page.click("#bt-form button[type=submit]")
-    row = page.wait_for_selector("#bt-list tr[data-status=done]", timeout=30000)
-    job_id = row.get_attribute("data-id")
+    queued = page.wait_for_selector("#bt-form .form-status:has-text('queued ')")
+    job_id = queued.inner_text().removeprefix("queued ").strip()
+    page.wait_for_selector(f"#bt-list tr[data-id='{job_id}'][data-status=done]", timeout=30000)
     tab.shot("backtests")
     page.click(f"#bt-list tr[data-id='{job_id}'] a:has-text('report')")
     page.wait_for_selector("#eq canvas")
@@ -161,7 +168,7 @@ def test_paper_session_fills_limits_and_the_kill_switch(tab: Guarded, site: Site
     page = tab.page
     tab.login("alice", PASSWORDS["alice"])
     page.goto("/#/floor")
-    page.wait_for_selector("#acc-list:has-text('no accounts yet')")
+    page.wait_for_selector("#acc-list:not(:has-text('loading'))")
     page.fill("#acc-form [name=name]", "alice-paper")
     page.click("#acc-form button[type=submit]")
     page.wait_for_selector("#ses-form")
@@ -197,7 +204,7 @@ def test_a_lab_goal_asks_its_question(tab: Guarded, site: Site) -> None:
     page = tab.page
     tab.login("alice", PASSWORDS["alice"])
     page.goto("/#/lab")
-    page.wait_for_selector("#lab-list:has-text('no studies yet')")
+    page.wait_for_selector("#lab-list:not(:has-text('loading'))")
     page.fill("#goal-form [name=goal]", "predict the price over the next hour")
     page.click("#goal-form button[type=submit]")
     page.wait_for_selector("#lab-ask:has-text('Which coin')")  # the planner's question
@@ -207,23 +214,22 @@ def test_a_lab_goal_asks_its_question(tab: Guarded, site: Site) -> None:
 
 def test_a_second_user_sees_none_of_the_first_users_things(tab: Guarded, site: Site) -> None:
     page = tab.page
+    # alice's things (made here too: under pytest-xdist this test may run on its own)
+    job = site.get("alice", "/backtests", {"strategy": "sma_cross", "symbol": "BTC/USDT"})
+    site.get("alice", "/accounts", {"name": "alice-private"})
+    study = site.get("alice", "/lab/sessions", {"goal": "predict the price tomorrow"})
     tab.login("bob", PASSWORDS["bob"])
     page.goto("/#/backtests")
     page.wait_for_selector("#bt-list:has-text('no backtests yet')")
-    theirs = site.get("alice", "/backtests")["items"]
-    assert theirs, "alice's backtest (the test before) is there"
-    page.goto(f"/#/backtests/{theirs[0]['id']}")
+    page.goto(f"/#/backtests/{job['id']}")
     page.wait_for_selector("#bt-report .error:has-text('no such backtest')")
     page.goto("/#/floor")
     page.wait_for_selector("#acc-list:has-text('no accounts yet')")
-    assert site.get("alice", "/accounts")["items"], "alice's account (the test before) is there"
-    page.goto("/#/floor/alice-paper")
+    page.goto("/#/floor/alice-private")
     page.wait_for_selector("#acc-head .error")
     page.goto("/#/lab")
     page.wait_for_selector("#lab-list:has-text('no studies yet')")
-    studies = site.get("alice", "/lab/sessions")["items"]
-    assert studies, "alice's study (the test before) is there"
-    page.goto(f"/#/lab/{studies[0]['id']}")
+    page.goto(f"/#/lab/{study['id']}")
     page.wait_for_selector("#lab-head .error:has-text('no such')")
     page.goto("/#/collectors")  # bob is no admin
     page.wait_for_selector("#page:has-text('Only an admin')")
