@@ -30,6 +30,7 @@ from omc.lab.session import events, store
 from omc.migrations import upgrade
 from tests import test_lab_cli
 from tests.test_lab_cli import GOAL, last_json, omc, write_candles
+from tests.test_lab_events import small_plan
 
 ROOT = Path(__file__).resolve().parents[1]
 lab = test_lab_cli.lab  # the `omc` app on the test database (a fixture)
@@ -81,6 +82,12 @@ def test_a_question_pauses_and_the_answer_runs_it_to_the_gate(
     assert shown.exit_code == 0 and len(last_json(shown)["events"]) == len(seqs)
     assert omc(lab, "lab", "answer", sid, "ETH").exit_code == 2  # no open question now
 
+    revised = omc(lab, "lab", "revise", sid, "using logistic regression only", "--json")
+    assert revised.exit_code == 0, revised.output
+    plan = store.get_session(engine, sid).plan
+    assert plan is not None and plan["models"] == ["logistic"]
+    assert kinds(engine, sid).count("step_start:features") == 1  # re-run from `check`
+
     rejected = omc(lab, "lab", "reject", sid, "--reason", "not now")
     assert rejected.exit_code == 0, rejected.output
     record = store.get_session(engine, sid)
@@ -97,28 +104,40 @@ def test_a_question_pauses_and_the_answer_runs_it_to_the_gate(
     ]
 
 
+def plan_file(tmp_path: Path, *, signal: float, seed: int) -> Path:
+    """A small study's plan file (1,500 bars, two feature families, logistic, 1 trial)."""
+    data = write_candles(tmp_path / f"BTC_USDT-1h-{seed}.csv", signal=signal, seed=seed, n=1500)
+    path = tmp_path / f"plan-{seed}.json"
+    path.write_text(json.dumps(small_plan(data)))
+    return path
+
+
 def test_revise_replans_and_reruns_from_the_changed_step(
     lab: typer.Typer, engine: Engine, tmp_path: Path
 ) -> None:
-    data = write_candles(tmp_path / "BTC_USDT-1h.csv", signal=0.0, seed=2, n=BARS)
-    first = omc(lab, "lab", "run", GOAL, "--data", str(data), "--trials", "2", "--json")
+    first = omc(lab, "lab", "run", "--plan", str(plan_file(tmp_path, signal=0.0, seed=2)), "--json")
     sid = last_json(first)["session"]
     assert last_json(first)["verdict"] == "no_edge"
     refused = omc(lab, "lab", "approve", sid)
     assert refused.exit_code == 1 and "refused" in refused.output
-    assert omc(lab, "lab", "revise", sid, "{nope").exit_code == 2
+    for bad in ("{nope", "[1]", "use lightgbm"):  # a plan file is revised with plan fields
+        assert omc(lab, "lab", "revise", sid, bad).exit_code == 2, bad
 
-    revised = omc(lab, "lab", "revise", sid, '{"trials": 3}', "--json")
+    revised = omc(lab, "lab", "revise", sid, '{"trials": 2}', "--json")
     assert revised.exit_code == 0, revised.output
     out = last_json(revised)
-    assert (out["status"], out["trials"], out["holdout_flagged"]) == ("pending_approval", 5, True)
-    assert [t["number"] for t in store.trials_of(engine, sid)] == [0, 1, 2, 3, 4]
+    assert (out["status"], out["trials"], out["holdout_flagged"]) == ("pending_approval", 3, True)
+    assert [t["number"] for t in store.trials_of(engine, sid)] == [0, 1, 2]
     log = kinds(engine, sid)
     assert log.count("step_start:retrieve") == 1 and log.count("step_start:features") == 1
     assert log.count("step_start:train") == 2  # re-run from `check`, the first changed step
+    plan = store.get_session(engine, sid).plan
+    assert plan is not None and plan["trials"] == 2
+    assert any("revision 1" in a and "holdout is flagged" in a for a in plan["assumptions"])
     forced = omc(lab, "lab", "approve", sid, "--force", "--reason", "paper only")
     assert forced.exit_code == 0, forced.output
     assert store.get_session(engine, sid).approval == "approved"
+    assert omc(lab, "lab", "revise", sid, '{"trials": 3}').exit_code == 2  # decided: no gate
 
 
 def test_rerun_from_is_the_first_changed_step() -> None:
@@ -159,7 +178,7 @@ def _read_until_paused(proc: subprocess.Popen[str], timeout: float) -> str:
 def test_sigkill_at_a_step_then_resume_then_approve(
     lab: typer.Typer, db_url: str, engine: Engine, tmp_path: Path, point: str
 ) -> None:
-    data = write_candles(tmp_path / "BTC_USDT-1h.csv", signal=0.6, seed=1, n=BARS)
+    plan = plan_file(tmp_path, signal=0.8, seed=1)
     env = {
         **os.environ,
         "PYTHONPATH": str(ROOT),
@@ -167,7 +186,7 @@ def test_sigkill_at_a_step_then_resume_then_approve(
         "OMC_DATA_DIR": str(tmp_path / "data"),
         PAUSE_ENV: point,
     }
-    args = [sys.executable, "-m", "omc", "lab", "run", GOAL, "--data", str(data), "--trials", "2"]
+    args = [sys.executable, "-m", "omc", "lab", "run", "--plan", str(plan), "--trials", "2"]
     proc = subprocess.Popen(
         [*args, "--json"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )

@@ -25,6 +25,7 @@ from sqlalchemy import Engine
 
 _setup_done: set[str] = set()
 _setup_lock = threading.Lock()
+_SETUP_LOCK_KEY = 0x4F4D434C4142  # "OMCLAB": the advisory lock around PostgresSaver.setup()
 
 
 def _sqlite_saver(path: str) -> Iterator[Any]:
@@ -51,7 +52,12 @@ def _postgres_saver(url: str) -> Iterator[Any]:
         saver = PostgresSaver(conn)  # type: ignore[arg-type]
         with _setup_lock:
             if url not in _setup_done:
-                saver.setup()
+                # one process at a time creates / migrates the tables (several may start at once)
+                conn.execute("SELECT pg_advisory_lock(%s)", (_SETUP_LOCK_KEY,))
+                try:
+                    saver.setup()
+                finally:
+                    conn.execute("SELECT pg_advisory_unlock(%s)", (_SETUP_LOCK_KEY,))
                 _setup_done.add(url)
         yield saver
     finally:
