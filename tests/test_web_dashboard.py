@@ -1,8 +1,9 @@
 """The web dashboard in a real browser (Debian's Chromium through Playwright): log in, see
-prices arrive, read candles, run a backtest and open its report, a second user sees none of
-the first one's things, every page renders on a laptop and a phone — and no page ever asks
-for anything outside 127.0.0.1. Screenshots of each page are written as test artifacts
-($OMC_TEST_ARTIFACTS/dashboard, else a temporary folder)."""
+prices and a listing arrive, read candles, run a backtest and open its report, a paper
+session's fills, a Guard limit changed, the kill switch stopping the session, a Lab question;
+a second user sees none of the first one's things; every page renders on a laptop and a
+phone — and no page ever asks for anything outside 127.0.0.1. Screenshots of each page are
+written as test artifacts ($OMC_TEST_ARTIFACTS/dashboard, else a temporary folder)."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from omc.core.config import Settings
 from omc.core.db import make_engine
 from omc.core.upsert import upsert
 from omc.ledgers.exchange.candle_files import import_candles
-from omc.ledgers.models import Tick
+from omc.ledgers.models import CatalystEvent, Tick
 from omc.migrations import upgrade
 from tests.api_support import PASSWORDS, api_settings
 from tests.browser_support import CHROMIUM, Guarded, artifacts_dir, live_server, require_browser
@@ -127,8 +128,15 @@ def test_login_prices_arrive_and_candles(tab: Guarded, site: Site) -> None:
     if "/api/v1/ledgers/ticks" in schema:  # the sparkline draws the stored ticks
         assert page.locator("#prices tr[data-coin=btc] svg.spark polyline").count() == 1
     add_ticks(site.engine, {"sol": "310.125"}, age_s=1)  # a price arrives while we watch
+    now = datetime.now(UTC)
+    listing = {"source": "announcements", "event_id": "sol-listing", "kind": "listing",
+               "title": "CoinSpot lists SOL", "url": None, "coins": ["SOL"], "impact": 0.9,
+               "published_at": now, "payload": None, "collected_at": now}  # fmt: skip
+    upsert(site.engine, CatalystEvent.__table__, [listing])  # ... and a listing
     page.wait_for_selector("#prices tr[data-coin=sol]", timeout=20000)
     assert "310.125" in page.inner_text("#prices tr[data-coin=sol]")
+    flagged = page.wait_for_selector("#catalysts tr.listing.highlight", timeout=20000)
+    assert "CoinSpot lists SOL" in flagged.inner_text()
     status = page.wait_for_selector("#candles .status:has-text('candles,')")
     with site.engine.connect() as conn:
         stored = conn.execute(text("select count(*) from candles")).scalar_one()

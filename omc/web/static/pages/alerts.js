@@ -58,7 +58,7 @@ async function deliveries(root) {
         { key: "error", label: "error", html: (r) => `<span class="error">${esc(r.error || "")}</span>` },
       ],
       page.items,
-      { empty: "no deliveries yet (notifiers: OMC_ALERT_* settings)" },
+      { empty: "no deliveries yet (notifiers: OMC_ALERT_WEBHOOK_URLS, OMC_SLACK_WEBHOOK_URL, OMC_TELEGRAM_*)" },
     );
   } catch (err) {
     box.innerHTML = errorBox(err);

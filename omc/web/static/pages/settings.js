@@ -107,7 +107,7 @@ async function notifiers(root) {
   const box = root.querySelector("#notifiers .body");
   if (!has("/alerts/notifiers")) {
     box.innerHTML = has("/alerts/deliveries")
-      ? '<p class="muted">Notifiers are configured on the server (<code>OMC_ALERT_*</code> settings); their deliveries are on the <a href="#/alerts">Alerts</a> page.</p>'
+      ? '<p class="muted">Notifiers are configured on the server (<code>OMC_ALERT_WEBHOOK_URLS</code>, <code>OMC_SLACK_WEBHOOK_URL</code>, <code>OMC_TELEGRAM_BOT_TOKEN</code> + <code>OMC_TELEGRAM_CHAT_ID</code>); their deliveries are on the <a href="#/alerts">Alerts</a> page.</p>'
       : unavailable("Notifiers");
     return;
   }
