@@ -207,7 +207,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """The book's kill switch: every account's new entries are denied by the portfolio
         Guard (orders that reduce positions still pass) until --clear."""
-        from omc.floor.book.portfolio import BOOK_SCOPE
+        from omc.floor.book.guards import BOOK_SCOPE
         from omc.floor.trading.guard import KillSwitchStore
 
         store = KillSwitchStore(engine(), scope=BOOK_SCOPE)

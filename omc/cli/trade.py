@@ -224,10 +224,12 @@ def register(app: typer.Typer) -> None:
             "cash": starting,
             "bus": _bus(),  # trading-state moves: `floor.trading_state`
         }
-        from omc.floor.book.portfolio import book_guard
+        from omc.floor.book.guards import book_guard
 
         # the account's Guard, then the portfolio's (OMC_PORTFOLIO_*, the book's kill switch)
-        common["guard"] = book_guard(engine(), common["account"], common["limits"])
+        common["guard"] = book_guard(
+            engine(), common["account"], common["limits"], venue="paper", bus=common["bus"]
+        )
         if replay is not None:
             bars = load_csv(replay)
             with _replay_progress(f"replay {bars.symbol}", len(bars)) as on_bar:
@@ -313,18 +315,25 @@ def register(app: typer.Typer) -> None:
             for problem in _missing_keys(venue_name):  # before anything is sent
                 fail(f"Refusing to trade live: {problem}")
             venue = _live_venue(venue_name)
-        from omc.floor.book.portfolio import book_guard
+        from omc.floor.book.guards import book_guard
         from omc.floor.book.registry import trading
 
         trading(engine(), strat, account or f"{venue.name}-{strat.name}", venue=venue.name)
+        bus = _bus()
         session = TradingSession(
             engine(),
             account or f"{venue.name}-{strat.name}",
             strat,
             tuple(s.upper() for s in symbol),
             venue,
-            book_guard(engine(), account or f"{venue.name}-{strat.name}", gs.limits()),
-            bus=_bus(),
+            book_guard(
+                engine(),
+                account or f"{venue.name}-{strat.name}",
+                gs.limits(),
+                venue=venue.name,
+                bus=bus,
+            ),
+            bus=bus,
         )
         try:
             try:
@@ -486,13 +495,11 @@ def register(app: typer.Typer) -> None:
 
 
 def _watching(session: Any, bus: Any) -> Callable[[], bool]:
-    """The session's demotion monitor as run_ticks' `stop` (True once demoted)."""
-    from omc.floor.trading.paper_session import watch_session
+    """The book's hook (event rules, demotion monitor) as run_ticks' `stop` (True once
+    demoted)."""
+    from omc.floor.trading.paper_session import book_hook, watch_session
 
-    watcher = watch_session(engine(), session, settings=settings(), bus=bus)
-    if watcher is None:
-        return bool
-    return lambda: watcher.on_bar(session)
+    return book_hook(session, watch_session(engine(), session, settings=settings(), bus=bus))
 
 
 def _order_json(o: Any) -> dict[str, Any]:

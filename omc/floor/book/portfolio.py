@@ -14,6 +14,9 @@ is checked, with its own value added, against (every limit optional, `PortfolioL
 * `portfolio_coin_net` — the coin's net (long − short) value;
 * `portfolio_gross` — Σ committed value over equity;
 * `portfolio_concentration` — the largest coin group's committed value over equity;
+* `portfolio_event` — a catalyst event's restriction (`omc.floor.book.events`): no new
+  entries in a delisted / halted / just-listed coin, a venue paused for maintenance (every
+  order), a coin limit tightened after a high-impact SEC filing;
 * `portfolio_allocation` — the strategy's committed value over the capital allocated to it
   (`omc.floor.book.allocation.allocate`: fixed, equal or inverse volatility, within caps).
 
@@ -32,10 +35,9 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
-from sqlalchemy import Engine
 
 from omc.floor.book.allocation import correlation_groups
 from omc.floor.instruments import EIGHT_DECIMALS, InstrumentSpec
@@ -43,6 +45,9 @@ from omc.floor.trading.exposure import Committed, committed
 from omc.floor.trading.guard import Denial, DenyCode, Guard, GuardLimits
 from omc.floor.trading.journal import TradingState
 from omc.floor.venues.base import Side
+
+if TYPE_CHECKING:
+    from omc.floor.book.events import EventRisk
 
 ZERO = Decimal(0)
 
@@ -75,6 +80,7 @@ class PortfolioGuard:
         kill_every_s: float = 0.25,
         others: Callable[[], Mapping[str, TradingState]] | None = None,
         refresh_s: float = 60.0,
+        events: EventRisk | None = None,
     ) -> None:
         self.limits = limits or PortfolioLimits()
         self.states: dict[str, TradingState] = {}
@@ -91,6 +97,7 @@ class PortfolioGuard:
         self.refresh_s = refresh_s
         self._read_at = -math.inf
         self.live: set[str] = set()
+        self.events = events  # catalyst-event restrictions (`omc.floor.book.events`)
 
     def attach(self, account: str, state: TradingState) -> None:
         """Count `account` (its live state: every change is seen at once)."""
@@ -179,11 +186,16 @@ class PortfolioGuard:
         quantity: Decimal,
         price: Decimal,
         now: datetime,
+        venue: str | None = None,
     ) -> Denial | None:
         """The portfolio layer's verdict on an order the account Guard let through."""
         if account not in self.live:
             self.attach(account, state)
         self.refresh()
+        ev = self.events
+        paused = ev.paused(venue, now) if ev is not None else None
+        if paused is not None:
+            return Denial(DenyCode.PORTFOLIO_EVENT, f"portfolio: {venue} paused: {paused.why()}")
         mark = max(price, state.book.marks.get(symbol, price))
         here = committed(state, symbol=symbol, price=mark).get(symbol, Committed())
         own = committed(state, strategy=strategy, symbol=symbol, price=mark)
@@ -192,6 +204,11 @@ class PortfolioGuard:
         if not adds and not adds_own:
             return self._net_check(account, strategy, symbol, side, quantity, price)
         lim = self.limits
+        blocked = ev.blocked(coin(symbol), now) if ev is not None and adds else None
+        if blocked is not None:
+            return Denial(
+                DenyCode.PORTFOLIO_EVENT, f"portfolio: no new {coin(symbol)}: {blocked.why()}"
+            )
         if adds and self._killed_now():
             return Denial(DenyCode.PORTFOLIO_KILL_SWITCH, "portfolio: the book's kill switch is on")
         equity = self.observe(now)
@@ -214,10 +231,15 @@ class PortfolioGuard:
         gross, _, per = self.exposure((account, strategy, symbol, side, quantity, price))
         g = self.group(symbol)
         total = sum(gross.values(), ZERO)
-        if adds and lim.max_coin_gross is not None and gross[g] > lim.max_coin_gross:
+        coin_limit, why = lim.max_coin_gross, ""
+        tight = ev.tightened(coin(symbol), now) if ev is not None else None
+        if tight is not None and coin_limit is not None and tight.factor is not None:
+            coin_limit = coin_limit * Decimal(repr(tight.factor))
+            why = f" (tightened: {tight.why()})"
+        if adds and coin_limit is not None and gross[g] > coin_limit:
             return Denial(
                 DenyCode.PORTFOLIO_COIN_GROSS,
-                f"portfolio: {g} across the book {gross[g]:.2f} above {lim.max_coin_gross}",
+                f"portfolio: {g} across the book {gross[g]:.2f} above {coin_limit}{why}",
             )
         if adds and lim.max_gross_pct is not None and total > lim.max_gross_pct * equity:
             return Denial(
@@ -292,10 +314,12 @@ class LayeredGuard(Guard):
         portfolio: PortfolioGuard,
         account: str,
         caps: dict[str, Decimal] | None = None,
+        venue: str | None = None,
     ) -> None:
         super().__init__(limits, caps)
         self.portfolio = portfolio
         self.account = account
+        self.venue = venue
 
     def check(
         self,
@@ -336,6 +360,7 @@ class LayeredGuard(Guard):
             quantity=quantity,
             price=price,
             now=now,
+            venue=self.venue,
         )
 
     def headroom(
@@ -353,45 +378,3 @@ class LayeredGuard(Guard):
         mark = max(price, state.book.marks.get(symbol, price))
         spec = instrument or InstrumentSpec(symbol, EIGHT_DECIMALS)
         return min(qty, spec.floor_quantity(value / mark)) if mark > 0 else qty
-
-
-class PortfolioSettings(PortfolioLimits, BaseSettings):
-    """`PortfolioLimits` from `OMC_PORTFOLIO_*` environment variables (or `.env`)."""
-
-    model_config = SettingsConfigDict(
-        env_prefix="OMC_PORTFOLIO_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
-    )
-
-    refresh_s: float = Field(default=60.0, gt=0)
-
-    def configured(self) -> bool:
-        return any(
-            getattr(self, k) is not None
-            for k in PortfolioLimits.model_fields
-            if k.startswith("max_")
-        )
-
-
-BOOK_SCOPE = "book"  # the book's kill switch (`floor_kill_switch`)
-
-
-def book_guard(engine: Engine, account: str, limits: GuardLimits) -> Guard:
-    """The Guard of a session trading `account`: its account Guard, and the portfolio Guard
-    when `OMC_PORTFOLIO_*` limits are set (the other accounts read from their journals) —
-    the book's kill switch always."""
-    from omc.floor.trading.guard import KillSwitchStore
-    from omc.floor.trading.journal import Journal, accounts
-
-    ps = PortfolioSettings()
-    store = KillSwitchStore(engine, scope=BOOK_SCOPE)
-
-    def others() -> dict[str, TradingState]:
-        return {a: Journal.open(engine, a).state for a in accounts(engine) if a != account}
-
-    portfolio = PortfolioGuard(
-        PortfolioLimits(**{k: getattr(ps, k) for k in PortfolioLimits.model_fields}),
-        kill=lambda: store.get().active,
-        others=others if ps.configured() else None,
-        refresh_s=ps.refresh_s,
-    )
-    return LayeredGuard(limits, portfolio, account)

@@ -163,6 +163,7 @@ class DenyCode(StrEnum):
     PORTFOLIO_GROSS = "portfolio_gross"
     PORTFOLIO_CONCENTRATION = "portfolio_concentration"
     PORTFOLIO_ALLOCATION = "portfolio_allocation"
+    PORTFOLIO_EVENT = "portfolio_event"
 
 
 # denials that count as a breach of the strategy's limits for staged capital (not the

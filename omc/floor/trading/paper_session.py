@@ -133,10 +133,10 @@ def replay_paper(
         guard=guard,
     )
     watcher = watch_session(engine, session, settings=settings, bus=bus)
+    book = book_hook(session, watcher)
 
     def each_bar(i: int) -> None:
-        if watcher is not None:
-            watcher.on_bar(session)  # a demotion stops the session
+        book()  # event rules; a demotion stops the session
         if on_bar is not None:
             on_bar(i)
 
@@ -159,3 +159,21 @@ def watch_session(
 
     alerts = Alerts(bus, notifiers_from_settings(settings))
     return session_watcher(engine, session, alerts=alerts)
+
+
+def book_hook(session: TradingSession, watcher: Watcher | None) -> Callable[[], bool]:
+    """What the book does after each bar of `session`: the event rules of its portfolio
+    Guard (`omc.floor.book.events.act_in_session`), then its demotion monitor; True once
+    the strategy is demoted (the session stops)."""
+    from omc.floor.book.events import act_in_session
+
+    portfolio = getattr(session.guard, "portfolio", None)
+    events = getattr(portfolio, "events", None)
+    told: set[str] = set()
+
+    def hook() -> bool:
+        if events is not None:
+            act_in_session(session, events, told)
+        return watcher.on_bar(session) if watcher is not None else False
+
+    return hook
