@@ -173,14 +173,15 @@ GUARD_DOCS = {
 
 
 def setting_groups() -> list[type[BaseSettings]]:
-    """Settings of the core, of the Floor (guard, paper, live switch, exchange keys) and of
-    the HTTP API."""
+    """Settings of the core, of the Floor (guard, paper, live switch, exchange keys), of the
+    HTTP API and of the Lab's LLM agents."""
     from omc.api.settings import ApiSettings
     from omc.core.config import Settings
     from omc.floor.trading.guard import GuardSettings
     from omc.floor.trading.session import LiveSettings
     from omc.floor.venues.coinspot_signing import CoinSpotCredentials
     from omc.floor.venues.paper import PaperSettings
+    from omc.lab.agents.settings import LlmSettings
 
     groups: list[type[BaseSettings]] = [
         Settings,
@@ -189,6 +190,7 @@ def setting_groups() -> list[type[BaseSettings]]:
         PaperSettings,
         CoinSpotCredentials,
         ApiSettings,
+        LlmSettings,
     ]
     try:
         from omc.floor.venues.ccxt_venue import CcxtCredentials

@@ -62,6 +62,8 @@ def explain(exc: BaseException) -> tuple[str, int] | None:
     """(one line, exit code) for a user's or the environment's mistake; None for a bug."""
     if _is(exc, "pydantic", "ValidationError"):
         return _settings_error(exc), 2
+    if _is(exc, "omc.lab.agents.errors", "LlmError"):
+        return exc.line(), 2 if getattr(exc, "status", "") == "config_error" else 1  # type: ignore[attr-defined]
     if _is(exc, "omc.floor.strategy", "LookAheadError"):
         return f"look-ahead: {exc}", 1
     if _is(exc, "omc.floor.data", "BarsFileError"):

@@ -47,6 +47,28 @@ DEFAULT_LEDGERS: list[Ledger] = ["exchange"]
 DEFAULT_FEATURES: list[FeatureFamily] = ["returns", "volatility", "rsi", "sma_ratio", "volume_z"]
 DEFAULT_MODELS: list[ModelName] = ["logistic", "random_forest", "lightgbm"]
 
+# Every model's hyper-parameter space: name -> (kind, low, high, log scale, integer step).
+# The search samples these (`omc.lab.training.models.suggest`); a plan's `search_space` may
+# only narrow them.
+SEARCH_BOUNDS: dict[str, dict[str, tuple[str, float, float, bool, int | None]]] = {
+    "logistic": {"C": ("float", 1e-3, 10.0, True, None)},
+    "random_forest": {
+        "n_estimators": ("int", 20, 40, False, 10),
+        "max_depth": ("int", 3, 6, False, None),
+        "min_samples_leaf": ("int", 20, 500, True, None),
+        "max_features": ("float", 0.2, 0.6, False, None),
+    },
+    "lightgbm": {
+        "n_estimators": ("int", 50, 200, False, 50),
+        "learning_rate": ("float", 0.01, 0.2, True, None),
+        "num_leaves": ("int", 7, 31, False, None),
+        "min_child_samples": ("int", 50, 1000, True, None),
+        "subsample": ("float", 0.5, 1.0, False, None),
+        "colsample_bytree": ("float", 0.5, 1.0, False, None),
+        "reg_lambda": ("float", 1e-3, 10.0, True, None),
+    },
+}
+
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -91,6 +113,8 @@ class ResearchPlan(_Model):
     models: list[ModelName] = Field(default_factory=DEFAULT_MODELS.copy)
     evaluation: Evaluation = Evaluation()
     trials: int = Field(20, ge=1, le=10_000)
+    # model -> parameter -> [low, high], inside SEARCH_BOUNDS; empty = the full spaces
+    search_space: dict[ModelName, dict[str, tuple[float, float]]] = Field(default_factory=dict)
     as_of: datetime | None = None  # point-in-time cut; None = when the session starts
     seed: int = 0
     assumptions: list[str] = Field(default_factory=list)
@@ -102,6 +126,19 @@ class ResearchPlan(_Model):
             raise ValueError(f"features need ledgers not in the plan: {', '.join(missing)}")
         if self.as_of is not None and self.as_of.tzinfo is None:
             raise ValueError("as_of must be timezone-aware (UTC)")
+        for model, space in self.search_space.items():
+            if model not in self.models:
+                raise ValueError(f"search_space.{model}: not one of the plan's models")
+            for name, (low, high) in space.items():
+                bound = SEARCH_BOUNDS[model].get(name)
+                if bound is None:
+                    known = ", ".join(SEARCH_BOUNDS[model])
+                    raise ValueError(f"search_space.{model}.{name}: unknown (known: {known})")
+                if not bound[1] <= low <= high <= bound[2]:
+                    raise ValueError(
+                        f"search_space.{model}.{name}: [{low:g}, {high:g}] is not inside "
+                        f"[{bound[1]:g}, {bound[2]:g}] with low <= high"
+                    )
         return self
 
 

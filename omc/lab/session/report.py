@@ -82,8 +82,11 @@ def build_report(
     refused: list[str],
     evaluation: dict[str, Any],
     manifest: dict[str, Any],
+    llm: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The report document (what `report.json` holds and `report.html` shows)."""
+    """The report document (what `report.json` holds and `report.html` shows). `llm`: the
+    LLM section of an agentic study (`omc.lab.agents.session.LlmStudy.report_section`)."""
+    extra = {"llm": llm} if llm is not None else {}
     return {
         "session": session_id,
         "generated_at": utcnow().isoformat(),
@@ -117,6 +120,7 @@ def build_report(
             key: manifest.get(key)
             for key in ("content_hash", "model_sha256", "model_file", "code_version")
         },
+        **extra,
     }
 
 
@@ -335,9 +339,19 @@ def _artifact_section(doc: dict[str, Any]) -> str:
     )
 
 
+def _llm_section(doc: dict[str, Any]) -> str:
+    """The LLM that planned the study (`omc.lab.agents.narrative.llm_section_html`)."""
+    if not doc.get("llm"):
+        return ""
+    from omc.lab.agents.narrative import llm_section_html
+
+    return llm_section_html(doc["llm"])
+
+
 def render(doc: dict[str, Any]) -> str:
     sections = [
         _verdict_section(doc),
+        _llm_section(doc),
         _plan_section(doc),
         _data_section(doc),
         _features_section(doc),

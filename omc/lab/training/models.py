@@ -30,7 +30,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
-from omc.lab.plan import ModelName
+from omc.lab.plan import SEARCH_BOUNDS, ModelName
 
 RF_MAX_SAMPLES = 4_000
 TREE_TRAIN_ROWS = 25_000
@@ -47,28 +47,29 @@ def one_blas_thread() -> threadpool_limits:
     return threadpool_limits(limits=1, user_api="blas")
 
 
-def suggest(name: ModelName, trial: optuna.Trial) -> dict[str, Any]:
-    """Sample one parameter set of model `name`."""
-    if name == "logistic":
-        return {"C": trial.suggest_float("C", 1e-3, 10.0, log=True)}
-    if name == "random_forest":
-        return {
-            "n_estimators": trial.suggest_int("n_estimators", 20, 40, step=10),
-            "max_depth": trial.suggest_int("max_depth", 3, 6),
-            "min_samples_leaf": trial.suggest_int("min_samples_leaf", 20, 500, log=True),
-            "max_features": trial.suggest_float("max_features", 0.2, 0.6),
-        }
-    if name == "lightgbm":
-        return {
-            "n_estimators": trial.suggest_int("n_estimators", 50, 200, step=50),
-            "learning_rate": trial.suggest_float("learning_rate", 0.01, 0.2, log=True),
-            "num_leaves": trial.suggest_int("num_leaves", 7, 31),
-            "min_child_samples": trial.suggest_int("min_child_samples", 50, 1000, log=True),
-            "subsample": trial.suggest_float("subsample", 0.5, 1.0),
-            "colsample_bytree": trial.suggest_float("colsample_bytree", 0.5, 1.0),
-            "reg_lambda": trial.suggest_float("reg_lambda", 1e-3, 10.0, log=True),
-        }
-    raise ValueError(f"unknown model {name!r}")
+def suggest(
+    name: ModelName, trial: optuna.Trial, space: dict[str, tuple[float, float]] | None = None
+) -> dict[str, Any]:
+    """Sample one parameter set of model `name` from its SEARCH_BOUNDS, each range narrowed to
+    `space` (a plan's `search_space`) where it names the parameter."""
+    bounds = SEARCH_BOUNDS.get(name)
+    if bounds is None:
+        raise ValueError(f"unknown model {name!r}")
+    narrow = space or {}
+    params: dict[str, Any] = {}
+    for param, (kind, low, high, log, step) in bounds.items():
+        low, high = narrow.get(param, (low, high))
+        if kind == "int":
+            lo, hi = int(low), int(high)
+            if step:  # keep the grid of the full space
+                lo = int(bounds[param][1]) + -(-(lo - int(bounds[param][1])) // step) * step
+                hi = max(lo, hi - (hi - lo) % step)
+                params[param] = trial.suggest_int(param, lo, hi, step=step)
+            else:
+                params[param] = trial.suggest_int(param, lo, hi, log=log)
+        else:
+            params[param] = trial.suggest_float(param, float(low), float(high), log=log)
+    return params
 
 
 def build(name: ModelName, params: dict[str, Any], seed: int, n_rows: int) -> Any:

@@ -179,7 +179,7 @@ def run_search(
         for k in range(plan.trials):
             name = models[k % len(models)]
             ot = studies[name].ask()
-            params = M.suggest(name, ot)
+            params = M.suggest(name, ot, plan.search_space.get(name))
             t0 = time.perf_counter()
             scores, proba = walk_forward_fit(name, params, plan.seed, values, labels, folds)
             aucs = [s["roc_auc"] if s["roc_auc"] is not None else 0.5 for s in scores]
