@@ -440,3 +440,28 @@ def test_a_search_space_narrows_the_search_and_is_validated() -> None:
         ResearchPlan(goal="g", symbols=["X"], search_space={"logistic": {"C": (0.0, 100.0)}})
     with pytest.raises(ValidationError, match="unknown"):
         ResearchPlan(goal="g", symbols=["X"], search_space={"logistic": {"gamma": (1, 2)}})
+
+
+def test_masked_coins_and_dates_are_mapped_back(
+    sqlite_engine: Engine, tmp_path: Path, fake: FakeOpenAI
+) -> None:
+    from omc.ledgers.exchange.candle_files import import_candles
+
+    data = write_candles(tmp_path / "candles.csv", signal=0.0, seed=5, n=BARS)
+    import_candles(sqlite_engine, data, "testex", "BTC/USDT", "1h")
+    masked = {**SERIES, "symbol": "COIN1/USDT"}
+    fake.say(
+        tool_calls(call("get_candles", {**masked, "start": "2000-01-04T00:00:00Z", "limit": 3})),
+        tool_calls(call("propose_plan", {**PROPOSAL, **masked, "rationale": "COIN1 volume"})),
+    )
+    events: list[Any] = []
+    result = plan(sqlite_engine, llm(fake, mask=True), events)
+    assert result.plan is not None and result.plan.symbols == ["BTC/USDT"]
+    assert "the LLM's rationale: BTC volume" in result.plan.assumptions
+    sent = json.dumps(fake.bodies())
+    assert "BTC" not in sent and "2024-" not in sent and "COIN1/USDT" in sent
+    (run,) = [p for k, p in events if k == "tool_call"]
+    assert run["arguments"]["symbol"] == "BTC/USDT"
+    assert run["arguments"]["start"].startswith("2024-01-0")  # shifted back by whole weeks
+    rows = json.loads(fake.bodies()[1]["messages"][-1]["content"])["rows"]
+    assert rows and all(r["ts"].startswith("2000-01") for r in rows)

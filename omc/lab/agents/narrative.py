@@ -28,6 +28,7 @@ from omc.lab.agents.budget import Audit, Budget, Emit
 from omc.lab.agents.errors import LlmError
 from omc.lab.agents.providers import approx_tokens, open_chat, provider_error
 from omc.lab.agents.settings import LlmSettings
+from omc.lab.agents.view import View
 from omc.lab.evaluation.splits import Splits
 from omc.lab.plan import ResearchPlan
 
@@ -113,7 +114,12 @@ def _leaks(value: Any, path: str = "") -> str | None:
 
 
 def narrate(
-    summary: dict[str, Any], *, settings: LlmSettings, emit: Emit, budget: Budget | None = None
+    summary: dict[str, Any],
+    *,
+    settings: LlmSettings,
+    emit: Emit,
+    budget: Budget | None = None,
+    view: View | None = None,
 ) -> str:
     """The LLM's explanation of `summary` (a `training_summary`). Raises ValueError for a
     summary with evaluation results in it, LlmError when the LLM fails or the budget ends."""
@@ -127,7 +133,8 @@ def narrate(
     budget = budget or Budget(settings)
     with open_chat(settings) as chat:
         audit = Audit(emit, chat.redactor)
-        messages = [SystemMessage(SYSTEM), HumanMessage(json.dumps(summary, default=str))]
+        shown = view.out(json.dumps(summary, default=str)) if view else json.dumps(summary)
+        messages = [SystemMessage(SYSTEM), HumanMessage(shown)]
         budget.check()
         started = time.monotonic()
         try:
@@ -164,6 +171,8 @@ def narrate(
         )
         budget.after()
         content = reply.content if isinstance(reply.content, str) else json.dumps(reply.content)
+        if view is not None:
+            content = view.back_text(content)
         text = chat.mask(" ".join(content.split()), MAX_NARRATIVE)
         if not text:
             raise LlmError(
@@ -215,6 +224,11 @@ def llm_section_html(llm: dict[str, Any]) -> str:
         "training window only and saw no evaluation or holdout outcome; every number in this "
         "report is computed by code.</p>"
     )
+    if llm.get("masked"):
+        head += (
+            "<p>Coins and dates were masked in what the LLM read (OMC_LLM_MASK); prices were "
+            "not, and their level can hint at the coin.</p>"
+        )
     if llm.get("flagged"):
         head += (
             "<p class='bad'>FLAGGED: evaluation windows start before the model's training "

@@ -32,6 +32,7 @@ from omc.lab.agents.errors import LlmError
 from omc.lab.agents.proposal import Context, ask_schema, proposal_schema, review
 from omc.lab.agents.providers import Chat, approx_tokens, open_chat, provider_error
 from omc.lab.agents.settings import LlmSettings
+from omc.lab.agents.view import View
 from omc.lab.agents.window import TrainingWindow, guard, llm_tool_schemas, training_window
 from omc.lab.plan import SEARCH_BOUNDS, PlanResult, ResearchPlan
 
@@ -55,7 +56,7 @@ def _catalog_lines(ctx: Context) -> list[str]:
     return lines or ["- (no stored candle series)"]
 
 
-def _prompt(goal: str, answers: str | None, ctx: Context) -> list[Any]:
+def _prompt(goal: str, answers: str | None, ctx: Context, view: View) -> list[Any]:
     from langchain_core.messages import HumanMessage, SystemMessage
 
     from omc.lab.plan import FAMILY_LEDGER
@@ -71,16 +72,18 @@ def _prompt(goal: str, answers: str | None, ctx: Context) -> list[Any]:
         ),
     )
     base = ctx.base.model_dump(mode="json", exclude={"assumptions", "goal", "as_of"})
+    said = [f"Goal: {goal}", *([f"The user's answers: {answers}"] if answers else [])]
     user = [
-        f"Goal: {goal}",
-        *([f"The user's answers: {answers}"] if answers else []),
         "Stored candle series (the catalog):",
         *_catalog_lines(ctx),
         "Training window ends (per symbol): " + json.dumps(ctx.window.to_json()["cuts"]),
         "The deterministic planner's reading of the goal (improve on it if the goal asks for "
         "more): " + json.dumps(base),
     ]
-    return [SystemMessage(system), HumanMessage("\n".join(user))]
+    if view.masked:
+        user.append("Coins and dates are masked (COIN1…, shifted dates): use them as given.")
+    text = view.out("\n".join(said), loose=True) + "\n" + view.out("\n".join(user))
+    return [SystemMessage(view.out(system)), HumanMessage(text)]
 
 
 def _fit(result: dict[str, Any], limit: int) -> str:
@@ -112,9 +115,11 @@ class _Loop:
         as_of: datetime,
         audit: Audit,
         budget: Budget,
+        view: View,
     ) -> None:
         self.chat, self.ctx, self.settings = chat, ctx, settings
         self.engine, self.as_of, self.audit, self.budget = engine, as_of, audit, budget
+        self.view = view
         self.rejected = 0
 
     def call(self, bound: Any, messages: list[Any], purpose: str) -> Any:
@@ -200,8 +205,10 @@ class _Loop:
         from langchain_core.messages import HumanMessage, ToolMessage
 
         tools = [*llm_tool_schemas(self.ctx.window), proposal_schema(), ask_schema()]
+        tools = [json.loads(self.view.out(json.dumps(t))) for t in tools]  # examples too
         bound = self.chat.model.bind_tools(tools)
-        messages = _prompt(goal, answers, self.ctx)
+        messages = _prompt(goal, answers, self.ctx, self.view)
+        out = self.view.out
         while True:
             reply = self.call(bound, messages, "plan")
             messages.append(reply)
@@ -221,7 +228,7 @@ class _Loop:
             for item in broken:
                 error = f"malformed call of {item.get('name')}: {item.get('error') or 'bad JSON'}"
                 text = json.dumps({"ok": False, "error": error + "; send valid JSON arguments"})
-                messages.append(ToolMessage(text, tool_call_id=item.get("id") or "call"))
+                messages.append(ToolMessage(out(text), tool_call_id=item.get("id") or "call"))
                 self.bad(
                     "tool_error",
                     {
@@ -232,7 +239,8 @@ class _Loop:
                 )
             decided: PlanResult | None = None
             for item in calls:
-                name, args, call_id = item["name"], item.get("args") or {}, item.get("id") or ""
+                name, call_id = item["name"], item.get("id") or ""
+                args = self.view.back(item.get("args") or {})
                 if name == "ask_user":
                     question = " ".join(str(args.get("question", "")).split())[:500]
                     if question:
@@ -258,7 +266,7 @@ class _Loop:
                             self.bad("rejection", {"errors": result.errors})
                 else:
                     content = self.data_tool(name, args, call_id)
-                messages.append(ToolMessage(content, tool_call_id=call_id))
+                messages.append(ToolMessage(out(content), tool_call_id=call_id))
             if decided is not None:
                 return decided
 
@@ -330,7 +338,9 @@ def plan_with_llm(
             },
         )
         try:
-            result = _Loop(chat, ctx, settings, engine, as_of, audit, budget).run(goal, answers)
+            view = View(catalog, masked=settings.mask)
+            loop = _Loop(chat, ctx, settings, engine, as_of, audit, budget, view)
+            result = loop.run(goal, answers)
         except LlmError as exc:
             audit(
                 "stopped",

@@ -102,6 +102,14 @@ class LlmStudy:
         plan: ResearchPlan = result.plan
         return PlanResult(plan=plan.model_copy(update={"assumptions": [note, *plan.assumptions]}))
 
+    def _view(self, plan: ResearchPlan, bars: pd.DataFrame) -> Any:
+        from omc.lab.agents.view import View
+        from omc.lab.catalog import Catalog, Series
+
+        first = bars.index[0].to_pydatetime() if len(bars) else None
+        series = Series(plan.exchange, plan.symbols[0], plan.timeframe, len(bars), first=first)
+        return View(Catalog((series,)), masked=self.settings.mask)
+
     def report_section(
         self,
         *,
@@ -126,14 +134,22 @@ class LlmStudy:
             summary = training_summary(plan, bars, X, y, splits)
             try:
                 narrative = narrate(
-                    summary, settings=self.settings, emit=self.emit, budget=self.budget
+                    summary,
+                    settings=self.settings,
+                    emit=self.emit,
+                    budget=self.budget,
+                    view=self._view(plan, bars),
                 )
             except LlmError as exc:
-                from omc.lab.session.runner import StudyError
+                if self.settings.fallback != "deterministic":
+                    from omc.lab.session.runner import StudyError
 
-                raise StudyError(f"narrative: {exc.line()}") from None
+                    raise StudyError(f"narrative: {exc.line()}") from None
+                self.fell_back = f"the narrative failed ({exc.line()})"
+                self.emit("fallback", {"narrative": None, "because": exc.line()})
             section["narrative_window"] = summary["window"]
         section["narrative"] = narrative
+        section["masked"] = self.settings.mask
         section["fallback"] = self.fell_back
         section["budget"] = self.budget.to_json()
         self.emit("cutoff", {k: section[k] for k in ("model", "cutoff", "flagged")})

@@ -157,6 +157,11 @@ class LlmSettings(BaseSettings):
     cutoff: date | None = Field(
         default=None, description="The configured model's training cutoff (beats the table)."
     )
+    mask: bool = Field(
+        default=False,
+        description="Mask coins (COIN1, COIN2, …) and dates (shifted by whole weeks) in what "
+        "the LLM reads.",
+    )
     fallback: Literal["none", "deterministic"] = Field(
         default="none",
         description="When the LLM fails: `none` stops the session; `deterministic` plans "
