@@ -19,6 +19,7 @@ from sqlalchemy import Engine, inspect, text
 from typer.testing import CliRunner
 
 from omc.cli import lab as lab_cli
+from omc.lab.graph import planning
 from omc.core.config import Settings
 from omc.lab.agents.errors import LlmError
 from omc.lab.agents.settings import LlmSettings
@@ -74,7 +75,7 @@ def app_for(engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, con
     core = Settings(data_dir=tmp_path / "data")
     monkeypatch.setattr(lab_cli, "engine", lambda: engine)
     monkeypatch.setattr(lab_cli, "settings", lambda: core)
-    monkeypatch.setattr(lab_cli, "llm_settings", lambda: config)
+    monkeypatch.setattr(planning, "llm_settings", lambda _settings: config)
     app = typer.Typer()
     lab_cli.register(app)
 
@@ -85,9 +86,10 @@ def app_for(engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, con
     return app
 
 
-def events_of(tmp_path: Path, session: str) -> list[dict[str, Any]]:
-    path = tmp_path / "data" / "lab" / session / "events.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines()]
+def events_of(engine: Engine, session: str) -> list[dict[str, Any]]:
+    from omc.lab.session.events import read
+
+    return [e.to_json() for e in read(engine, session)]
 
 
 def cut_of(body: dict[str, Any]) -> str:
@@ -117,7 +119,7 @@ def test_a_scripted_study_runs_through_the_cli_and_is_approved(
     result = CliRunner().invoke(app, ["lab", "run", GOAL, "--trials", "2", "--json"])
     assert result.exit_code == 0, result.output
     out = last_json(result)
-    assert out["status"] == "done" and out["trials"] == 2, out
+    assert out["status"] == "pending_approval" and out["trials"] == 2, out
 
     bodies = fake.bodies()
     assert len(bodies) == 7
@@ -135,7 +137,7 @@ def test_a_scripted_study_runs_through_the_cli_and_is_approved(
     assert "not valid JSON" in replies[3]["content"]
     assert "no stored series DOGE/USDT" in replies[4]["content"]
 
-    events = events_of(tmp_path, out["session"])
+    events = events_of(engine, out["session"])
     kinds = [e["kind"] for e in events]
     assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
     for kind in (

@@ -207,7 +207,9 @@ def run(
     )
     outcome = _ask_until_planned(outcome, as_json)
     if outcome.status == "failed" and (outcome.error or "").startswith("plan: "):
-        fail(outcome.error.removeprefix("plan: "))  # options the planner cannot take
+        why = outcome.error.removeprefix("plan: ")  # options the planner cannot take,
+        llm = why.startswith("llm ") and not why.startswith("llm config_error")
+        fail(why, code=EXIT_FAILED if llm else 2)  # or the LLM failed (a run that stopped)
     _done(outcome, as_json)
 
 

@@ -57,6 +57,21 @@ class Budget:
     completion_tokens: int = 0
     cost_usd: float = 0.0
     estimated_tokens: bool = False  # some call had no usage report: counts are estimates
+    spent_seconds: float = 0.0  # LLM seconds of earlier steps of the session (a resume)
+
+    @classmethod
+    def resumed(cls, settings: LlmSettings, calls: list[dict[str, Any]]) -> Budget:
+        """A budget that has already spent the session's earlier `llm_call` events (the plan
+        step's calls count against the narrative's, and a resumed session keeps its spend)."""
+        budget = cls(settings)
+        for call in calls:
+            budget.calls += 1
+            budget.prompt_tokens += int(call.get("prompt_tokens") or 0)
+            budget.completion_tokens += int(call.get("completion_tokens") or 0)
+            budget.cost_usd += float(call.get("cost_usd") or 0.0)
+            budget.spent_seconds += float(call.get("seconds") or 0.0)
+            budget.estimated_tokens = budget.estimated_tokens or bool(call.get("tokens_estimated"))
+        return budget
 
     @property
     def tokens(self) -> int:
@@ -64,7 +79,7 @@ class Budget:
 
     @property
     def seconds(self) -> float:
-        return time.monotonic() - self.started
+        return self.spent_seconds + time.monotonic() - self.started
 
     def _over(self) -> tuple[str, str] | None:
         s = self.settings

@@ -1,7 +1,7 @@
 """`LlmStudy`: one session's LLM work behind one budget and one `emit` — planning (with the
 fallback the user asked for, if any), the narrative and the report's LLM section.
 
-    study = LlmStudy(settings, engine=engine, emit=emit)
+    study = LlmStudy(settings, engine=engine, emit=emit, history=[...])
     result = study.plan(goal, answers, as_of=as_of, options=options)   # LlmError or a plan
     section = study.report_section(plan=..., bars=..., X=..., y=..., splits=..., evaluation=...)
 
@@ -37,15 +37,27 @@ def join_answers(answers: str | list[str] | None) -> str | None:
 
 
 class LlmStudy:
-    def __init__(self, settings: LlmSettings, *, engine: Engine | None, emit: Emit) -> None:
-        self.settings = settings
-        self.engine = engine
-        self.budget = Budget(settings)
-        key = settings.api_key.get_secret_value() if settings.api_key else None
+    """`history`: the session's earlier events (`kind` and payload): its `llm_call`s are
+    already spent from the budget, and a `fallback` means the LLM failed earlier."""
+
+    def __init__(
+        self,
+        settings: LlmSettings,
+        *,
+        engine: Engine | None,
+        emit: Emit,
+        history: list[tuple[str, dict[str, Any]]] | None = None,
+    ) -> None:
         from omc.core.masking import Redactor
 
+        self.settings = settings
+        self.engine = engine
+        past = history or []
+        self.budget = Budget.resumed(settings, [p for k, p in past if k == "llm_call"])
+        key = settings.api_key.get_secret_value() if settings.api_key else None
         self.emit = Audit(emit, Redactor(key))
-        self.fell_back: str | None = None
+        fell = [p for k, p in past if k == "fallback"]
+        self.fell_back: str | None = str(fell[-1].get("because")) if fell else None
 
     @property
     def model(self) -> str:

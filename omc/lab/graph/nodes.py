@@ -151,6 +151,7 @@ def plan(rt: Runtime, state: LabState) -> dict[str, Any]:
         emit,
         base_plan=ResearchPlan.model_validate(base) if base else None,
         options=options,
+        session_id=sid,
     )
     if result.plan is None:
         question = result.question or "?"
@@ -311,6 +312,7 @@ def evaluate(rt: Runtime, state: LabState) -> dict[str, Any]:
 
 
 def report(rt: Runtime, state: LabState) -> dict[str, Any]:
+    from omc.lab.graph.planning import llm_report
     from omc.lab.session.artifacts import write_artifacts
     from omc.lab.session.report import build_report, write_report
 
@@ -339,6 +341,7 @@ def report(rt: Runtime, state: LabState) -> dict[str, Any]:
         refused=checked["refused"],
         evaluation=result,
         manifest=manifest,
+        llm=llm_report(rt, state, p, inputs.bars, checked["X"], built["labels"]["y"], result),
     )
     path = write_report(folder, document)
     verdict = result.get("verdict", {})

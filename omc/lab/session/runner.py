@@ -168,11 +168,9 @@ def prepare_plan(
     return plan_goal(goal, catalog, horizon=horizon_bars, answer=answer, **options)
 
 
-def record_question(
-    engine: Engine, goal: str, question: str, session_id: str | None = None
-) -> StudyOutcome:
+def record_question(engine: Engine, goal: str, question: str) -> StudyOutcome:
     """Store a goal the planner asked about (status `asked`) and return it."""
-    session_id = session_id or store.new_session_id()
+    session_id = store.new_session_id()
     store.save_session(engine, session_id, goal=goal, status="asked", question=question)
     return StudyOutcome(session=session_id, status="asked", goal=goal, question=question)
 
@@ -217,12 +215,9 @@ def run_study(
     out_dir: Path,
     progress: Progress | None = None,
     session_id: str | None = None,
-    llm: Any | None = None,
 ) -> StudyOutcome:
     """Run the study of `plan` (module docstring). `out_dir` is the Lab's directory
-    (`<data_dir>/lab`); the session's files go to `out_dir/<ID>/`. `llm`: the session's
-    `omc.lab.agents.session.LlmStudy` when an LLM planned it (its narrative and cutoff go
-    into the report)."""
+    (`<data_dir>/lab`); the session's files go to `out_dir/<ID>/`."""
     from omc.lab.evaluation import evaluate, make_labels
     from omc.lab.features import FeatureSpec, build_matrix, load_inputs, run_checks
     from omc.lab.training import run_search
@@ -305,16 +300,6 @@ def run_study(
             model=evaluation.model,
         )
         begin("report")
-        llm_doc = None
-        if llm is not None:
-            llm_doc = llm.report_section(
-                plan=plan,
-                bars=inputs.bars,
-                X=X,
-                y=labels["y"],
-                splits=search.splits,
-                evaluation=result,
-            )
         document = build_report(
             session_id=session_id,
             plan=plan,
@@ -324,7 +309,6 @@ def run_study(
             refused=refused,
             evaluation=result,
             manifest=manifest,
-            llm=llm_doc,
         )
         report_path = write_report(folder, document)
         begin("store")
