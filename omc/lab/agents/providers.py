@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -105,8 +106,9 @@ def local_model_file(settings: LlmSettings) -> Path:
 
 
 @contextmanager
-def _llama_server(settings: LlmSettings, path: Path) -> Iterator[str]:
-    """llama.cpp serving `path` on 127.0.0.1 (a free port) for the block: its /v1 URL."""
+def _llama_server(settings: LlmSettings, path: Path, token: str) -> Iterator[str]:
+    """llama.cpp serving `path` on 127.0.0.1 (a free port, requests need `token`) for the
+    block: its /v1 URL."""
     try:
         import xllamacpp
     except ImportError as exc:
@@ -120,8 +122,11 @@ def _llama_server(settings: LlmSettings, path: Path) -> Iterator[str]:
     params.n_ctx = settings.local_ctx
     params.cpuparams.n_threads = settings.local_threads
     params.cpuparams_batch.n_threads = settings.local_threads
-    params.hostname = "127.0.0.1"
-    params.port = 0
+    params.hostnames = ["127.0.0.1"]  # never another interface
+    params.port = 0  # a free port
+    params.offline = True  # never a download (no hub, no URL)
+    params.api_keys = [token]  # no other local process may use the session's server
+    params.verbosity = -1  # llama.cpp's own log stays off the terminal
     params.use_jinja = True  # the model's chat template renders tool calls
     params.warmup = False
     try:
@@ -151,8 +156,10 @@ def open_chat(settings: LlmSettings) -> Iterator[Chat]:
         raise LlmError("config_error", "OMC_LLM_PROVIDER is none: no LLM is configured")
     if provider == "local":
         path = local_model_file(settings)
-        with _llama_server(settings, path) as base:
-            model = _openai(settings, base, NO_KEY, settings.model or path.stem)
+        token = secrets.token_urlsafe(24)
+        redactor.add(token)
+        with _llama_server(settings, path, token) as base:
+            model = _openai(settings, base, token, settings.model or path.stem)
             yield Chat(model, provider, settings.model or path.name, base, redactor)
         return
     name = _model_name(settings)
