@@ -90,8 +90,18 @@ def register(app: typer.Typer) -> None:
         workers: int | None = typer.Option(None, "--workers", help="Sweep processes."),
         rank_by: str = typer.Option("sharpe", "--rank-by", help="Sweep ranking metric."),
         top: int = typer.Option(20, "--top", help="Rows of the sweep table to print."),
+        book: Path | None = typer.Option(
+            None,
+            "--book",
+            help="A book file (TOML): its strategies together, through the portfolio Guard "
+            "and their allocations.",
+        ),
+        as_json: bool = typer.Option(False, "--json", help="--book: print the report as JSON."),
     ) -> None:
-        """Backtest a strategy; sweep its parameters; or walk it forward."""
+        """Backtest a strategy; sweep its parameters; walk it forward; or run a book."""
+        if book is not None:
+            _run_book(book, as_json)
+            return
         from omc.floor.backtest.sweep import check_rank_by, parse_grid
         from omc.floor.strategies import strategy_class
         from omc.web.backtest_report import ROWS, fmt
@@ -301,3 +311,43 @@ def _walk_forward(
     }
     (out / "walk_forward.json").write_text(json.dumps(doc, indent=2, default=str))
     console.print(f"Wrote {out / 'walk_forward.json'}")
+
+
+def _run_book(path: Path, as_json: bool) -> None:
+    """`omc backtest --book FILE` (`omc.floor.book.backtest`), in a scratch database."""
+    import tempfile
+
+    from omc.core.db import make_engine
+    from omc.floor.book.backtest import BookFileError, load_book, run_book
+    from omc.floor.trading.guard import GuardSettings
+    from omc.migrations import upgrade
+
+    try:
+        spec = load_book(path)
+    except (BookFileError, OSError) as exc:
+        fail(str(exc))
+    with tempfile.TemporaryDirectory(prefix="omc-book-") as tmp:
+        db = make_engine(f"sqlite:///{Path(tmp) / 'book.db'}")
+        upgrade(db)
+        try:
+            report = run_book(db, spec, settings=settings(), limits=GuardSettings().limits())
+        finally:
+            db.dispose()
+    if as_json:
+        print(json.dumps(report, indent=2, default=str))
+        return
+    table = Table(title=f"Book {path.name} ({report['allocation']} allocation)")
+    cols = ("strategy", "symbol", "capital", "final equity", "contribution", "trades", "denials")
+    for col in cols:
+        table.add_column(col, justify="left" if col in ("strategy", "symbol") else "right")
+    for p in report["strategies"]:
+        denied = ", ".join(f"{k} {v}" for k, v in p["denials"].items()) or "–"
+        table.add_row(
+            p["strategy"], p["symbol"], f"{p['capital']:,.2f}", f"{p['final_equity']:,.2f}",
+            f"{p['contribution']:+,.2f}", str(p["trades"]), denied,
+        )  # fmt: skip
+    console.print(table)
+    console.print(
+        f"book: {report['capital']:,.2f} → {report['final_equity']:,.2f} "
+        f"({float(report['total_return']):+.2%}), max drawdown {float(report['max_drawdown']):.2%}"
+    )
