@@ -11,12 +11,12 @@ import ipaddress
 from typing import TYPE_CHECKING
 
 import typer
-from sqlalchemy import Engine
 
 from omc.cli.context import engine, err_console, fail, settings
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # SQLAlchemy, FastAPI: imported when serving (omc --help stays light)
     from fastapi import FastAPI
+    from sqlalchemy import Engine
 
     from omc.api.settings import ApiSettings
 
