@@ -35,26 +35,14 @@ from sqlalchemy import Engine
 
 from omc.floor.book.registry import LIVE_STAGES, STAGES, Entry, RegistryError, get, move
 from omc.floor.data import Bars
+from omc.floor.trading.guard import BREACH_CODES
 from omc.floor.trading.journal import Journal
 
 NEXT = {"research": "paper", "paper": "live-small", "live-small": "live"}
 BELOW = {"live": "live-small", "live-small": "paper", "paper": "research"}
-BREACH_CODES = frozenset(
-    {
-        "drawdown",
-        "daily_loss",
-        "max_position",
-        "max_position_pct",
-        "max_open_positions",
-        "max_gross_exposure",
-        "order_rate",
-        "capital_cap",
-    }
-)
-
-
 def is_breach(code: str) -> bool:
-    """A denial for a limit of the account or of the portfolio (`portfolio_*`)."""
+    """A denial for a limit of the account (the Guard's `BREACH_CODES`, as staged capital
+    counts them) or of the portfolio (`portfolio_*`)."""
     return code in BREACH_CODES or code.startswith("portfolio_")
 
 
