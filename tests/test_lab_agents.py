@@ -8,6 +8,7 @@ line and a non-zero exit; no output, event, report or database row holds the key
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -104,8 +105,10 @@ def test_a_scripted_study_runs_through_the_cli_and_is_approved(
     candles: Path,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
     fake: FakeOpenAI,
 ) -> None:
+    caplog.set_level(logging.DEBUG)  # every library's debug log, for the secret scan
     fake.say(
         tool_calls(call("get_candles", {**SERIES, "as_of": "2031-01-01T00:00:00Z"})),
         tool_calls(call("get_candles", {**SERIES, "start": "2024-02-20T00:00:00Z"})),
@@ -186,7 +189,8 @@ def test_a_scripted_study_runs_through_the_cli_and_is_approved(
         app, ["lab", "approve", out["session"], "--force", "--reason", "test"]
     )
     assert approved.exit_code == 0, approved.output
-    assert_no_key(engine, tmp_path, result.output + approved.output)
+    assert_no_key(engine, tmp_path, result.output + approved.output, caplog.text)
+    assert "chat/completions" in caplog.text  # the scan read the HTTP client's log
 
 
 def assert_no_key(engine: Engine, tmp_path: Path, *texts: str) -> None:
@@ -498,3 +502,20 @@ def test_a_local_gguf_file_is_served_on_loopback_with_a_session_key() -> None:
         assert isinstance(reply.content, str) and reply.content.strip()
         stranger = httpx.post(f"{chat.endpoint}/chat/completions", json={"messages": []})
         assert stranger.status_code == 401  # no other local process may use it
+
+
+def test_a_failed_narrative_fails_the_study_with_one_line(
+    sqlite_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake: FakeOpenAI
+) -> None:
+    from omc.ledgers.exchange.candle_files import import_candles
+
+    data = write_candles(tmp_path / "candles.csv", signal=0.0, seed=6, n=BARS)
+    import_candles(sqlite_engine, data, "testex", "BTC/USDT", "1h")
+    fake.say(tool_calls(call("propose_plan", PROPOSAL)), Fault(status=500, message="boom"))
+    app = app_for(sqlite_engine, tmp_path, monkeypatch, llm(fake))
+    result = CliRunner().invoke(app, ["lab", "run", GOAL, "--trials", "2"])
+    assert result.exit_code == 1, result.output
+    (record,) = store.list_sessions(sqlite_engine)
+    assert record.status == "failed"
+    assert (record.error or "").startswith("report: narrative: llm provider_error (http)")
+    assert "Traceback" not in result.output and KEY not in result.output
