@@ -18,7 +18,10 @@ from tests.conftest import IN_CI
 ROOT = Path(__file__).parents[1]
 RULES = ROOT / "deploy" / "prometheus" / "alerts.yml"
 RULE_TESTS = ROOT / "deploy" / "prometheus" / "alerts.test.yml"
-METRICS_SOURCE = ROOT / "omc" / "ops" / "metrics.py"
+METRICS_SOURCES = (
+    ROOT / "omc" / "ops" / "metrics.py",
+    ROOT / "omc" / "ops" / "queue" / "metrics.py",
+)
 
 
 def rules() -> list[dict[str, Any]]:
@@ -58,7 +61,7 @@ def test_promtool_unit_tests_fire_every_alert() -> None:
 
 
 def test_every_rule_is_complete_and_uses_exported_metrics() -> None:
-    source = METRICS_SOURCE.read_text(encoding="utf-8")
+    source = "".join(path.read_text(encoding="utf-8") for path in METRICS_SOURCES)
     for rule in rules():
         assert rule["labels"]["severity"] in ("warning", "critical"), rule["alert"]
         assert rule["annotations"]["summary"] and rule["annotations"]["description"]

@@ -46,7 +46,7 @@ def resolve(args: list[str]) -> Any:
 
 def test_every_omc_service_runs_an_existing_command() -> None:
     omc_services = {n: s for n, s in services().items() if s.get("image", "").startswith("omc")}
-    assert {"migrate", "collector", "api", "metrics"} <= set(omc_services)
+    assert {"migrate", "scheduler", "worker", "api", "metrics"} <= set(omc_services)
     for service in omc_services.values():
         resolve(service["command"])
     with pytest.raises(AssertionError, match="no command"):

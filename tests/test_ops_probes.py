@@ -80,3 +80,18 @@ def test_dead_letters_route(ready_client: TestClient) -> None:
     assert letter["id"] == job and letter["kind"] == "collect" and "502" in letter["error"]
     bob = ready_client.get("/api/v1/ops/dead-letters", headers=login(ready_client, "bob"))
     assert bob.status_code == 403
+
+
+def test_queue_metrics(ready_client: TestClient) -> None:
+    engine = ready_client.app.state.omc.engine  # type: ignore[attr-defined]
+    job = journal.claim(engine, "backtest", {"job_id": "x"})
+    assert job is not None
+    journal.begin(engine, job, "backtest", {}, "w", 3)
+    journal.finish(engine, job)
+    dead = journal.claim(engine, "notify", {})
+    assert dead is not None
+    journal.fail(engine, dead, "boom", dead=True)
+    text = ready_client.get("/metrics/").text
+    assert 'omc_queue_jobs{kind="backtest",status="done"} 1.0' in text
+    assert "omc_queue_dead_letters 1.0" in text
+    assert 'omc_job_duration_seconds_max{kind="backtest"}' in text

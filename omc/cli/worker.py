@@ -36,10 +36,13 @@ def register(app: typer.Typer) -> None:
         pool: str = typer.Option(
             "prefork", "--pool", help="prefork (processes), threads or solo (one job at a time)."
         ),
+        metrics_port: int = typer.Option(
+            0, "--metrics-port", min=0, max=65535, help="Serve Prometheus metrics on this port."
+        ),
     ) -> None:
         """Run jobs from the queue (collector runs, candles, backfills, backtests, sweeps,
         notifier deliveries) until stopped."""
-        from omc.ops.queue.app import QUEUES
+        from omc.ops.queue.settings import QUEUES
 
         wanted = [q.strip() for q in queues.split(",") if q.strip()]
         unknown = sorted(set(wanted) - set(QUEUES))
@@ -64,6 +67,12 @@ def register(app: typer.Typer) -> None:
         if concurrency:
             argv.append(f"--concurrency={concurrency}")
         from omc.ops.queue.app import queue_settings, redeliver_forever
+
+        if metrics_port:
+            from omc.floor.trading.guard import GuardSettings
+            from omc.ops.metrics import registry, serve
+
+            serve(registry(engine(), settings(), GuardSettings()), "0.0.0.0", metrics_port)
 
         stop = threading.Event()
         threading.Thread(

@@ -12,6 +12,8 @@ time (`OmcCollector`): whatever process serves them (`omc metrics serve`, the AP
   drawdown, today's loss and its share of the daily-loss limit, the trading state, and the
   kill switch — rebuilt incrementally from `floor_journal` (only new events are read);
 * the Lab: sessions by status and approval;
+* the job queue (`omc.ops.queue.metrics`): jobs by kind and status, dead letters, job run
+  times, messages waiting per queue;
 * `omc_database_up`: 0 when the database could not be read (then nothing else is shown).
 
 `registry(engine, settings)` builds a registry with these and the process metrics;
@@ -44,6 +46,7 @@ from omc.lab.models import LabSession
 from omc.ledgers.collectors.registry import COLLECTORS
 from omc.ledgers.models import Alert, CollectorRun, QuarantinedItem
 from omc.ledgers.status import collector_health
+from omc.ops.queue.metrics import QueueCollector
 
 log = logging.getLogger(__name__)
 
@@ -333,6 +336,7 @@ def registry(engine: Engine, settings: Settings, limits: GuardLimits | None = No
     ProcessCollector(registry=reg)
     PlatformCollector(registry=reg)
     reg.register(OmcCollector(engine, settings, limits))
+    reg.register(QueueCollector(engine))
     return reg
 
 

@@ -23,7 +23,6 @@ from sqlalchemy import Engine
 from omc.core.config import Settings
 from omc.ops.queue.settings import QueueSettings
 
-QUEUES = ("collect", "compute", "notify")
 ROUTES = {
     "omc.collect": "collect",
     "omc.candles": "collect",
@@ -95,6 +94,14 @@ def broker_problem(url: str, timeout_s: float = 2.0) -> str | None:
     except Exception as exc:  # any failure to connect means "not ready"
         return mask_text(f"{type(exc).__name__}: {exc}", 200)
     return None
+
+
+def worker_alive_here(timeout_s: float = 5.0) -> bool:
+    """A worker of this host answers a ping (the container healthcheck of `omc worker`)."""
+    import socket
+
+    replies = configure().control.inspect(timeout=timeout_s).ping() or {}
+    return any(name.endswith("@" + socket.gethostname()) for name in replies)
 
 
 def redeliver_forever(queue: QueueSettings, stop: Any) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+QUEUES = ("collect", "compute", "notify")
+"""The queues: collector runs, candles, backfills | backtests, sweeps | notifier deliveries."""
 BROKER_SCHEMES = ("redis://", "rediss://", "amqp://", "amqps://", "pyamqp://")
 
 
