@@ -247,3 +247,35 @@ def test_trade_live_with_the_owners_stored_ccxt_key(
     with engine.connect() as conn:
         used = conn.execute(select(AUDIT.c.detail).where(AUDIT.c.action == "credential_used"))
         assert [d["purpose"] for (d,) in used] == ["trade live ccxt:binance-sma_cross"]
+
+
+def test_the_labs_llm_plans_with_the_owners_stored_key(
+    client: TestClient, openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from omc.api.models import LAB_OWNERS
+    from omc.core.time import utcnow
+    from omc.lab.agents.providers import open_chat
+    from omc.lab.graph.planning import llm_settings
+
+    monkeypatch.setenv("OMC_LLM_PROVIDER", "openai")
+    monkeypatch.setenv("OMC_LLM_MODEL", "gpt-fake-mini")
+    monkeypatch.delenv("OMC_LLM_API_KEY", raising=False)
+    alice = login(client, "alice")
+    body = {"kind": "llm", "provider": "openai", "name": "gpt", "api_key": OPENAI_KEY,
+            "base_url": openai.base_url}  # fmt: skip
+    assert client.post(URL, json=body, headers=alice).status_code == 201
+    st = client.app.state.omc  # type: ignore[attr-defined]
+    owners = {n: find(st.engine, n).id for n in ("alice", "bob")}  # type: ignore[union-attr]
+    with st.engine.begin() as conn:
+        for name, uid in owners.items():
+            conn.execute(LAB_OWNERS.insert().values(session_id=f"s-{name}", owner_id=uid,
+                                                    created_at=utcnow()))  # fmt: skip
+    mine = llm_settings(st.lab.runtime("s-alice").settings)
+    assert mine.api_key is not None and mine.api_key.get_secret_value() == OPENAI_KEY
+    assert mine.base_url == openai.base_url and mine.model == "gpt-fake-mini"
+    assert st.lab.runtime("s-alice").settings.data_dir == st.settings.data_dir
+    assert llm_settings(st.lab.runtime("s-bob").settings).api_key is None  # bob has no key
+    assert llm_settings(st.lab.runtime().settings).api_key is None
+    with open_chat(mine) as chat:
+        assert chat.model.invoke("hello").content == "ok"
+    assert [(r.path, r.authorised) for r in openai.requests][-1] == ("/v1/chat/completions", True)

@@ -28,6 +28,7 @@ from omc.api.auth.ratelimit import LoginLimiter
 from omc.api.auth.secret import derive, load_secret
 from omc.api.auth.tokens import TokenSigner
 from omc.api.jobs import BacktestJobs
+from omc.api.owner_llm import owner_settings
 from omc.api.routes import (
     accounts,
     alerts,
@@ -80,7 +81,10 @@ def build_state(
     jobs.recover()
     paper = PaperSessions(engine, settings, api.paper_sessions)
     paper.recover()
-    lab = LabStudies(engine, settings)
+    vault = Vault(secret)
+    lab = LabStudies(
+        engine, settings, owner_settings=lambda uid: owner_settings(settings, engine, vault, uid)
+    )
     lab.recover()
     return ApiState(
         settings=settings,
@@ -97,7 +101,7 @@ def build_state(
         paper=paper,
         lab=lab,
         views=Views(engine),
-        vault=Vault(secret),
+        vault=vault,
         broker_url=queue.broker_url,
         schema=schema,
     )

@@ -37,17 +37,30 @@ class NotAsked(ValueError):
 
 
 class LabStudies:
-    def __init__(self, engine: Engine, settings: Settings, workers: int = 1) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        settings: Settings,
+        workers: int = 1,
+        owner_settings: Callable[[int], Any] | None = None,
+    ) -> None:
         self.engine = engine
         self.settings = settings
+        self.owner_settings = owner_settings  # a study's settings for its owner (their LLM key)
         self.out_dir = settings.data_dir / "lab"
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="omc-lab")
         self._lock = threading.Lock()
 
-    def runtime(self) -> Any:
+    def runtime(self, session_id: str | None = None) -> Any:
+        """The graph's runtime; for a session's run, with its owner's settings (the Lab's
+        LLM uses the owner's stored key: `omc.api.owner_llm`)."""
         from omc.lab.graph.nodes import Runtime
 
-        return Runtime(self.engine, self.out_dir, self.settings)
+        settings: Any = self.settings
+        owner = self.owner(session_id) if session_id and self.owner_settings else None
+        if owner is not None and self.owner_settings is not None:
+            settings = self.owner_settings(owner)
+        return Runtime(self.engine, self.out_dir, settings)
 
     def recover(self) -> None:
         """Resume the owned studies a stopped server was running (from their checkpoint)."""
@@ -165,7 +178,10 @@ class LabStudies:
         from omc.lab.graph import driver
         from omc.lab.session.store import decide, get_session
 
-        if driver.decide(self.runtime(), record.id, approval, reason=reason, force=force) is None:
+        if (
+            driver.decide(self.runtime(record.id), record.id, approval, reason=reason, force=force)
+            is None
+        ):
             decide(self.engine, record.id, approval, reason=reason, force=force)
         return get_session(self.engine, record.id)
 
@@ -193,7 +209,7 @@ class LabStudies:
         from omc.lab.session.store import save_session
 
         try:
-            call(self.runtime())
+            call(self.runtime(session_id))
         except NotPaused:  # a planned session the graph never started
             save_session(self.engine, session_id, status="failed", error=NOT_STARTED)
         except SessionBusy as exc:
