@@ -73,7 +73,8 @@ def artifacts_dir(fallback: Path) -> Path:
 
 class Guarded:
     """A browser context whose requests to any host but 127.0.0.1 are aborted and listed
-    in `outside`; page errors (uncaught JS exceptions) are listed in `errors`."""
+    in `outside`; page errors (uncaught JS exceptions, Content-Security-Policy refusals) are
+    listed in `errors`."""
 
     def __init__(self, browser: Any, base: str, shots: Path, **context: Any) -> None:
         self.base, self.shots = base, shots
@@ -83,7 +84,13 @@ class Guarded:
         self.context.route("**/*", self._route)
         self.page = self.context.new_page()
         self.page.on("pageerror", lambda exc: self.errors.append(str(exc)))
+        self.page.on("console", self._console)
         self.page.set_default_timeout(15000)
+
+    def _console(self, message: Any) -> None:
+        """A Content-Security-Policy refusal is a page error too (the page broke its rule)."""
+        if "Content Security Policy" in message.text:
+            self.errors.append(message.text)
 
     def _route(self, route: Any) -> None:
         url = route.request.url

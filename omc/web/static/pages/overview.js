@@ -185,7 +185,8 @@ async function sentiment(root) {
     const colors = ["#2563eb", "#16a34a", "#d97706", "#9333ea", "#dc2626", "#0891b2"];
     const series = [...byCoin.entries()].sort((a, b) => b[1].length - a[1].length).slice(0, 6).map(([name, points], i) => ({ name, color: colors[i], points: points.sort((a, b) => a[0] - b[0]) }));
     const legend = document.createElement("p");
-    legend.innerHTML = series.map((s) => `<span style="color:${s.color}">&#9632;</span> ${esc(s.name)}`).join(" &nbsp; ");
+    legend.innerHTML = series.map((s) => `<span class="swatch">&#9632;</span> ${esc(s.name)}`).join(" &nbsp; ");
+    legend.querySelectorAll(".swatch").forEach((el, i) => { el.style.color = series[i].color; }); // CSP: no inline styles
     const div = document.createElement("div");
     body.append(legend, div);
     new TimeChart(div, { series, height: 220, format: (v) => v.toFixed(2) });
