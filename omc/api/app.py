@@ -19,7 +19,7 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from prometheus_client import make_asgi_app
 from sqlalchemy import Engine
 
@@ -131,6 +131,7 @@ def create_app(
         docs_url=f"{PREFIX}/docs",
         redoc_url=None,
         lifespan=lifespan,
+        dependencies=[Depends(errors.reject_nul)],
     )
     app.state.omc = state
     errors.install(app)

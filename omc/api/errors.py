@@ -2,7 +2,8 @@
 
 `ApiError(status, code, message)` is what routes and dependencies raise. Malformed input is a
 422 whose message names the field (the submitted value is never echoed: it may be a
-password); an unknown route a 404; a bug a 500 with no detail (logged, masked)."""
+password); a NUL character anywhere in the input a 422 (`reject_nul`, an app-wide dependency);
+an unknown route a 404; a bug a 500 with no detail (logged, masked)."""
 
 from __future__ import annotations
 
@@ -54,6 +55,21 @@ def validation_message(exc: RequestValidationError) -> tuple[str, list[dict[str,
     ]
     first = fields[0] if fields else {"field": "body", "message": "invalid"}
     return f"{first['field']}: {first['message']}", fields
+
+
+NUL = "\x00"
+
+
+async def reject_nul(request: Request) -> None:
+    """A NUL character anywhere in the path, the query or a JSON body is malformed input
+    (422): no database stores it in text (PostgreSQL refuses it), so it never gets that far."""
+    query = request.query_params.multi_items()
+    if NUL in request.url.path or any(NUL in k or NUL in v for k, v in query):
+        raise ApiError(422, "invalid_input", "a NUL character is not allowed in the URL")
+    if request.method in ("POST", "PUT", "PATCH"):
+        raw = await request.body()
+        if b"\x00" in raw or b"\\u0000" in raw:
+            raise ApiError(422, "invalid_input", "body: a NUL character is not allowed")
 
 
 def install(app: FastAPI) -> None:
