@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -52,16 +53,36 @@ def _postgres_saver(url: str) -> Iterator[Any]:
         saver = PostgresSaver(conn)  # type: ignore[arg-type]
         with _setup_lock:
             if url not in _setup_done:
-                # one process at a time creates / migrates the tables (several may start at once)
-                conn.execute("SELECT pg_advisory_lock(%s)", (_SETUP_LOCK_KEY,))
-                try:
-                    saver.setup()
-                finally:
-                    conn.execute("SELECT pg_advisory_unlock(%s)", (_SETUP_LOCK_KEY,))
+                _setup(conn, saver)
                 _setup_done.add(url)
         yield saver
     finally:
         conn.close()
+
+
+def _current(conn: Any, saver: Any) -> bool:
+    """Whether the checkpointer's tables exist at its latest migration."""
+    table = conn.execute("SELECT to_regclass('checkpoint_migrations') AS t").fetchone()
+    if not table or table["t"] is None:
+        return False
+    row = conn.execute("SELECT max(v) AS v FROM checkpoint_migrations").fetchone()
+    return row is not None and row["v"] == len(saver.MIGRATIONS) - 1
+
+
+def _setup(conn: Any, saver: Any) -> None:
+    """`saver.setup()` by one process at a time (several may start at once). Its migrations
+    build indexes CONCURRENTLY, which wait for every open transaction: a process blocked in
+    `pg_advisory_lock` would be one, and deadlock — so the others poll with the try-lock,
+    whose transactions end at once."""
+    while not _current(conn, saver):
+        got = conn.execute("SELECT pg_try_advisory_lock(%s) AS ok", (_SETUP_LOCK_KEY,)).fetchone()
+        if not got or not got["ok"]:
+            time.sleep(0.05)
+            continue
+        try:
+            saver.setup()
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (_SETUP_LOCK_KEY,))
 
 
 def libpq_url(engine: Engine) -> str:
