@@ -162,9 +162,11 @@ def candles(
     start: datetime | None = None,
     end: datetime | None = None,
     exact: bool = False,
+    limit: int | None = None,
 ) -> pd.DataFrame:
-    """Candles of one series known at `as_of`. Columns: ts (candle open), open, high, low,
-    close, volume, collected_at (when OMC stored the candle)."""
+    """Candles of one series known at `as_of` (the first `limit` of them, when given).
+    Columns: ts (candle open), open, high, low, close, volume, collected_at (when OMC stored
+    the candle)."""
     t: Table = Candle.__table__  # type: ignore[assignment]
     query: Select[Any] = select(
         _time(engine, t.c.ts),
@@ -177,6 +179,8 @@ def candles(
         t.c.collected_at <= _as_of(as_of),
     )
     query = _bounded(query, t.c.ts, start, end).order_by(t.c.ts)
+    if limit is not None:
+        query = query.limit(limit)
     frame = _frame(engine, query, CANDLE_COLUMNS, ["ts", "collected_at"])
     return frame if exact else _floats(frame, PRICE_COLUMNS)
 

@@ -70,7 +70,15 @@ def candles(
         except ValueError:
             pagination.invalid()
     frame = pit.candles(
-        st.engine, exchange, symbol, timeframe, as_of=known, start=first, end=end, exact=True
+        st.engine,
+        exchange,
+        symbol,
+        timeframe,
+        as_of=known,
+        start=first,
+        end=end,
+        exact=True,
+        limit=limit + 1,
     )
     rows = frame.head(limit + 1).to_dict("records")
     items = [
