@@ -1,6 +1,7 @@
 """Work fanned out to two `omc worker` processes (real PostgreSQL and Redis): a sweep split
 into chunks gives exactly the single-process sweep's rows, in the same order, and an API
-backtest job sent to the queue ends `done` with the metrics of the in-process pool."""
+backtest job sent to the queue ends `done` with the metrics of the in-process pool, and
+`omc backtest --grid … --on-workers` writes the sweep.csv of the local sweep."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from omc.floor.data import load_db
 from omc.ops.queue.app import configure
 from omc.ops.queue.settings import QueueSettings
 from omc.ops.queue.sweep import sweep_on_workers
+from tests.api_support import run_omc
 from tests.queue_support import Fleet, broker_url, fleet_database, wait_for
 from tests.test_api_backtests import import_candles
 
@@ -84,6 +86,15 @@ def test_sweep_over_two_workers_and_a_queued_backtest(tmp_path: Path) -> None:
             assert job.metrics == json.loads(json.dumps(in_process._backtest(job_id, request)))
             in_process.shutdown()
             queued.shutdown()
+
+            # `omc backtest --grid … --on-workers` writes the sweep.csv of the local sweep
+            cli = ["backtest", "--symbol", "BTC/USDT", "--exchange", "demo", "--timeframe", "5m",
+                   "--grid", "fast=5,10,20", "--grid", "slow=20,50", "--workers", "1"]  # fmt: skip
+            for flag, folder in (([], "here"), (["--on-workers"], "there")):
+                res = run_omc([*cli, *flag, "--out", str(tmp_path / folder)], env)
+                assert res.exit_code == 0, res.output
+            here, there = ((tmp_path / f / "sweep.csv").read_text() for f in ("here", "there"))
+            assert here == there and len(here.splitlines()) == 6
         finally:
             fleet.kill_all()
             engine.dispose()

@@ -88,6 +88,12 @@ def register(app: typer.Typer) -> None:
             help="Walk-forward: bars left out between each training window and its test window.",
         ),
         workers: int | None = typer.Option(None, "--workers", help="Sweep processes."),
+        on_workers: bool = typer.Option(
+            False,
+            "--on-workers",
+            help="--grid with --symbol: split the sweep over the queue's workers "
+            "(OMC_BROKER_URL); the same rows as on this machine.",
+        ),
         rank_by: str = typer.Option("sharpe", "--rank-by", help="Sweep ranking metric."),
         top: int = typer.Option(20, "--top", help="Rows of the sweep table to print."),
         book: Path | None = typer.Option(
@@ -163,8 +169,11 @@ def register(app: typer.Typer) -> None:
             except ValueError as exc:  # e.g. too few bars for the folds
                 fail(f"--walk-forward: {exc}")
             return
+        if on_workers and (not grids or symbol is None or walk_forward):
+            fail("--on-workers splits a --grid sweep of --symbol candles (from the database)")
         if grids:
-            _sweep(strategy, bars, grids, out, top, common)
+            source = (symbol, timeframe, exchange) if on_workers and symbol else None
+            _sweep(strategy, bars, grids, out, top, common, source)
             return
         from omc.floor.backtest.export import write_all
         from omc.web.backtest_report import write_report
@@ -203,16 +212,33 @@ def _sweep(
     out: Path,
     top: int,
     common: dict[str, Any],
+    on_workers: tuple[str, str, str | None] | None = None,
 ) -> None:
     from omc.floor.backtest.sweep import combinations, run_sweep
     from omc.web.backtest_report import ROWS, fmt
 
     total = len(combinations(grids))
-    with _progress() as progress:
-        task = progress.add_task(f"sweep {strategy}", total=total)
-        rows = run_sweep(
-            strategy, bars, grids, progress=lambda k: progress.advance(task, k), **common
-        )
+    if on_workers is not None:  # (symbol, timeframe, exchange) read by every worker
+        from omc.ops.queue.app import configure
+        from omc.ops.queue.sweep import sweep_on_workers
+
+        try:
+            configure()
+        except ValueError as exc:
+            fail(str(exc))
+        symbol, timeframe, exchange = on_workers
+        chunks = max(8, total // 4)
+        rest = {k: v for k, v in common.items() if k != "workers"}
+        with console.status(f"sweep {strategy}: {total} combinations on the workers"):
+            rows = sweep_on_workers(
+                strategy, symbol, timeframe, grids, exchange=exchange, chunks=chunks, **rest
+            )
+    else:
+        with _progress() as progress:
+            task = progress.add_task(f"sweep {strategy}", total=total)
+            rows = run_sweep(
+                strategy, bars, grids, progress=lambda k: progress.advance(task, k), **common
+            )
     keys = list(grids)
     cols = ["total_return", "sharpe", "max_drawdown", "trades", "win_rate", "final_equity"]
     table = Table(
