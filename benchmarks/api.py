@@ -40,6 +40,7 @@ CSV = ROOT / "omc" / "demo" / "data" / "candles" / "BTC_USDT-5m.csv"
 SECRET = "benchmark-secret-key-0123456789-abcdefghij"
 PASSWORD = "bench-pass-Qx81!z"
 ACCOUNT = "bench-paper"
+REPLAY_BARS = 2000  # the paper account's journal: what P&L reads
 PG_URL = os.environ.get(
     "OMC_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
@@ -93,7 +94,7 @@ def seed(url: str, data_dir: Path) -> None:
     replay_paper(
         engine,
         strategy,
-        load_csv(CSV, "BTC/USDT"),
+        load_csv(CSV, "BTC/USDT").slice(0, REPLAY_BARS),
         account=ACCOUNT,
         settings=settings,
         limits=GuardSettings().limits(),
@@ -265,11 +266,10 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     dbs = ("sqlite", "postgresql") if args.db == "both" else (args.db,)
-    rows = [run_one(db, args.rate, args.seconds, args.pg_url) for db in dbs]
-    if args.json:
-        print(json.dumps(rows, indent=2))
-    else:
-        print(table(rows))
+    rows = []
+    for db in dbs:
+        rows.append(run_one(db, args.rate, args.seconds, args.pg_url))
+        print(json.dumps(rows[-1]) if args.json else table(rows[-1:]), flush=True)
 
 
 if __name__ == "__main__":
