@@ -1,8 +1,9 @@
 """Many Lab sessions at once through the graph: 50 concurrent sessions on small data, on
 SQLite and PostgreSQL, spread over worker processes that each run their share in threads.
 
-    python benchmarks/lab_concurrency.py [--sessions 50] [--processes 2] [--datasets 10]
+    python benchmarks/lab_concurrency.py [--sessions 50] [--processes 2] [--datasets 5]
                                          [--pg-url URL] [--backends sqlite,postgresql]
+                                         [--planner deterministic|fake-llm]
 
 Each session runs its own thread id (its session id) with the deterministic planner on a small
 study (1,500 hourly bars, returns + volatility, logistic regression, one trial, 3 folds)
@@ -12,11 +13,17 @@ a time, a fresh database); then all sessions start at once. Checks: every sessio
 `pending_approval`; its report.json equals its dataset's solo report (ids, times, durations
 and the file's path masked) — nothing interferes; its event seqs are 1..n. Prints p50 / p99
 session time (start to the gate), wall time, and the peak RSS of the worker processes.
+
+`--planner fake-llm` plans every session with the LLM planner against the local fake
+OpenAI-compatible server (tests/fakes/openai_server.py, real HTTP through LangChain): each
+session's planning call is answered with a `propose_plan` tool call for the same small study,
+its narrative call with a fixed text — so the reports must still match their solo runs.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import multiprocessing as mp
 import re
 import resource
@@ -46,10 +53,14 @@ def write_data(folder: Path, datasets: int) -> list[Path]:
     from tests.test_lab_cli import write_candles
 
     folder.mkdir(parents=True, exist_ok=True)
-    return [
-        write_candles(folder / f"BTC_USDT-1h-{k}.csv", signal=0.6 if k % 2 else 0.0, seed=k, n=BARS)
-        for k in range(datasets)
-    ]
+    files = []
+    for k in range(datasets):
+        (folder / f"d{k}").mkdir()
+        signal = 0.6 if k % 2 else 0.0
+        files.append(
+            write_candles(folder / f"d{k}" / "BTC_USDT-1h.csv", signal=signal, seed=k, n=BARS)
+        )
+    return files
 
 
 def plan_for(data: Path) -> dict[str, Any]:
@@ -66,6 +77,58 @@ def plan_for(data: Path) -> dict[str, Any]:
     }
 
 
+KEY = "sk-omc-bench-0123456789abcdefXYZW"
+GOAL = "Does a volume spike predict the next BTC/USDT hour?"
+PROPOSAL = {
+    "symbol": "BTC/USDT",
+    "timeframe": "1h",
+    "features": ["returns", "volatility"],
+    "models": ["logistic"],
+    "trials": 1,
+    "folds": 3,
+    "rationale": "a small benchmark study",
+}
+
+
+def fake_reply(body: dict[str, Any]) -> dict[str, Any]:
+    """The fake LLM: plan the small study when offered tools, else a fixed narrative."""
+    from tests.fakes.openai_server import call, text, tool_calls
+
+    if body.get("tools"):
+        return tool_calls(call("propose_plan", PROPOSAL))
+    return text("A small study of whether recent returns and volatility lead the next hour.")
+
+
+def settings_for(data_dir: Path, llm_url: str | None) -> Any:
+    from omc.core.config import Settings
+
+    if llm_url is None:
+        return Settings(data_dir=data_dir)
+    from types import SimpleNamespace
+
+    from omc.lab.agents.settings import LlmSettings
+
+    llm = LlmSettings(  # type: ignore[call-arg]
+        _env_file=None,
+        provider="openai-compatible",
+        base_url=llm_url,
+        api_key=KEY,
+        model="gpt-4o-mini",
+        max_retries=0,
+        timeout_s=120,
+    )
+    return SimpleNamespace(**dict(Settings(data_dir=data_dir)), llm=llm)
+
+
+def start_session(rt: Any, data: Path, llm_url: str | None) -> Any:
+    from omc.lab.graph import driver
+
+    if llm_url is None:
+        return driver.start(rt, "concurrency", base_plan=plan_for(data))
+    options = {"data_file": str(data), "trials": 1, "as_of": "2025-06-01T00:00:00+00:00"}
+    return driver.start(rt, GOAL, options=options)
+
+
 def normalised_report(report: Path, data: Path) -> str:
     text = report.read_text().replace(str(data), "DATA")
     return ID.sub("ID", _MASK.sub(lambda m: "".join(g or "" for g in m.groups()) + "#", text))
@@ -77,15 +140,15 @@ def _engine(url: str) -> Any:
     return make_engine(url)
 
 
-def run_sessions(url: str, lab_dir: str, files: list[str], out: Any) -> None:
+def run_sessions(
+    url: str, lab_dir: str, files: list[str], out: Any, llm_url: str | None = None
+) -> None:
     """A worker process: one thread per session, all started at once; results to `out`."""
-    from omc.core.config import Settings
-    from omc.lab.graph import driver
     from omc.lab.graph.nodes import Runtime
     from omc.lab.session import events
 
     engine = _engine(url)
-    rt = Runtime(engine, Path(lab_dir), Settings(data_dir=Path(lab_dir).parent))
+    rt = Runtime(engine, Path(lab_dir), settings_for(Path(lab_dir).parent, llm_url))
     results: list[dict[str, Any]] = []
     barrier = threading.Barrier(len(files))
 
@@ -93,7 +156,7 @@ def run_sessions(url: str, lab_dir: str, files: list[str], out: Any) -> None:
         barrier.wait()
         started = time.perf_counter()
         try:
-            outcome = driver.start(rt, "concurrency", base_plan=plan_for(Path(file)))
+            outcome = start_session(rt, Path(file), llm_url)
             seconds = time.perf_counter() - started
             seqs = [e.seq for e in events.read(engine, outcome.session)]
             results.append(
@@ -151,18 +214,18 @@ def fresh_database(backend: str, work: Path, pg_url: str) -> tuple[str, Any]:
     return url, cleanup
 
 
-def solo_reports(url: str, work: Path, datasets: list[Path]) -> dict[str, str]:
-    from omc.core.config import Settings
-    from omc.lab.graph import driver
+def solo_reports(url: str, work: Path, datasets: list[Path], llm_url: str | None) -> dict[str, str]:
     from omc.lab.graph.nodes import Runtime
 
     engine = _engine(url)
-    rt = Runtime(engine, work / "solo" / "lab", Settings(data_dir=work / "solo"))
+    rt = Runtime(engine, work / "solo" / "lab", settings_for(work / "solo", llm_url))
     reports: dict[str, str] = {}
     for data in datasets:
-        outcome = driver.start(rt, "concurrency", base_plan=plan_for(data))
+        outcome = start_session(rt, data, llm_url)
         assert outcome.status == "pending_approval", outcome.error
-        reports[data.name] = normalised_report(Path(str(outcome.report)).with_suffix(".json"), data)
+        reports[data.parent.name] = normalised_report(
+            Path(str(outcome.report)).with_suffix(".json"), data
+        )
     engine.dispose()
     return reports
 
@@ -172,7 +235,7 @@ def bench(
 ) -> dict[str, Any]:
     solo_url, solo_cleanup = fresh_database(backend, work, args.pg_url)
     try:
-        solo = solo_reports(solo_url, work, datasets)
+        solo = solo_reports(solo_url, work, datasets, args.llm_url)
     finally:
         solo_cleanup()
     copies = work / f"copies-{backend}"
@@ -180,7 +243,8 @@ def bench(
     files: list[tuple[Path, Path]] = []
     for k in range(args.sessions):
         source = datasets[k % len(datasets)]
-        copy = copies / f"{k:03d}-{source.name}"
+        copy = copies / f"{k:03d}" / source.name  # the file name says the series
+        copy.parent.mkdir()
         shutil.copyfile(source, copy)
         files.append((source, copy))
     url, cleanup = fresh_database(backend, work, args.pg_url)
@@ -212,7 +276,7 @@ def bench(
     mismatches = []
     for r in done:
         mine = normalised_report(Path(r["report"]).with_suffix(".json"), Path(r["file"]))
-        alone = solo[source_of[r["file"]].name]
+        alone = solo[source_of[r["file"]].parent.name]
         if mine != alone:
             first = next(
                 (a, b)
@@ -246,15 +310,26 @@ def main() -> int:
     parser.add_argument("--datasets", type=int, default=5)
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--pg-url", default=PG_URL)
+    parser.add_argument("--planner", choices=("deterministic", "fake-llm"), default="deterministic")
     args = parser.parse_args()
+    args.llm_url = None
     rows = []
-    with tempfile.TemporaryDirectory(prefix="omc-lab-conc-") as tmp:
-        work = Path(tmp)
+    with contextlib.ExitStack() as stack:
+        work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="omc-lab-conc-")))
+        if args.planner == "fake-llm":
+            from tests.fakes.openai_server import FakeOpenAI
+
+            fake = FakeOpenAI(KEY).start()
+            stack.callback(fake.stop)
+            budget = 4 * args.sessions + 4 * args.datasets * len(args.backends.split(","))
+            fake.say(*[fake_reply] * budget)  # stateless: concurrent sessions cannot interleave
+            args.llm_url = fake.base_url
         datasets = write_data(work / "data", args.datasets)
         for backend in args.backends.split(","):
             rows.append(bench(backend.strip(), args, work, datasets))
     print(
-        f"\n{args.sessions} concurrent Lab sessions ({args.processes} processes x "
+        f"\n{args.sessions} concurrent Lab sessions, {args.planner} planner "
+        f"({args.processes} processes x "
         f"~{-(-args.sessions // args.processes)} threads), {BARS} bars each, "
         f"{args.datasets} datasets\n"
     )
