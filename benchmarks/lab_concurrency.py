@@ -254,7 +254,8 @@ def bench(
     started = time.perf_counter()
     workers = [
         ctx.Process(
-            target=run_sessions, args=(url, str(work / f"conc-{backend}" / "lab"), share, out)
+            target=run_sessions,
+            args=(url, str(work / f"conc-{backend}" / "lab"), share, out, args.llm_url),
         )
         for share in shares
     ]
