@@ -42,9 +42,11 @@ sys.path.insert(0, str(ROOT))
 
 BARS = 1500
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-# times, durations, and the hashes that cover the data file's path (each session its own copy)
+# times, durations, the hashes that cover the data file's path (each session reads its own
+# copy), and the LLM's token counts and cost (its prompt names that path too)
 _MASK = re.compile(
-    r'("(?:generated_at|created_at|content_hash|plan_sha256)": ")[^"]*"|("seconds": )[0-9.e-]+'
+    r'("(?:generated_at|created_at|content_hash|plan_sha256)": ")[^"]*"|'
+    r'("seconds": )[0-9.e-]+|("[a-z_]*tokens": )[0-9]+|("[a-z_]*cost[a-z_]*": )[0-9.e-]+'
 )
 ID = re.compile(r"L\d{8}-[0-9a-f]{6}")
 
