@@ -128,7 +128,9 @@ def omc(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 
 def _app() -> typer.Typer:
-    app = typer.Typer()
+    from omc.cli.app import OneLineErrors  # the root group's one-line errors, as `omc` has
+
+    app = typer.Typer(cls=OneLineErrors)
     backtest_cli.register(app)
     trade.register(app)
     return app
