@@ -11,12 +11,14 @@ venue it opens.
   `CcxtVenue`) with the stored key, for `omc trade live --credential` and the API.
 
 A credential's `base_url` replaces the provider's API origin (a proxy, a local model server,
-the test fakes)."""
+the test fakes). The LLM check sends to that origin only: a redirect elsewhere is refused
+before the key goes out (httpx drops `Authorization` on one, not `x-api-key`)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import httpx
 from pydantic import SecretStr
 
 from omc.api.vault import CheckFailed, Material, VaultError
@@ -120,11 +122,14 @@ def _llm(kind: str, material: Material, settings: Settings) -> None:
         headers = {"x-goog-api-key": material.api_key}
     else:
         headers = {"Authorization": f"Bearer {material.api_key}"}
+    from omc.floor.venues.coinspot_signing import SameOriginTransport
+
     with HttpClient(
         base,
         source=kind,
         timeout_s=settings.http_timeout_s,
         retry=RetryPolicy(max_retries=1),
+        transport=SameOriginTransport(httpx.HTTPTransport(), base),
     ) as http:
         try:
             http.get("/models", headers=headers)
