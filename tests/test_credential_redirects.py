@@ -26,7 +26,7 @@ def elsewhere() -> Iterator[FakeOpenAI]:
 
 def redirector(target: str) -> ThreadingHTTPServer:
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        def do_GET(self) -> None:
             self.send_response(307)
             self.send_header("Location", target + self.path)
             self.send_header("Content-Length", "0")
